@@ -1,0 +1,12 @@
+"""lsh_gan: compress pre-trained GANs after training and measure what it did.
+
+Subpackages:
+  compress: clip / quantize / prune as pure parameter-tree transforms, with
+    real low-bit storage and a size/error report.
+"""
+
+from lsh_gan import compress
+
+__version__ = "0.1.0"
+
+__all__ = ("compress", "__version__")

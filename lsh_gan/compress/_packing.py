@@ -1,0 +1,288 @@
+"""Real low-bit storage: bit-packed integer codes plus float32 scales.
+
+A `PackedArray` stores a b-bit quantized tensor in ceil(n / 32) * b 32-bit
+words (b bits per weight, not one byte each), its float32 scale(s) and, for
+the asymmetric grid, int32 zero point(s). It is a pytree node, so a packed
+parameter tree still flattens, jits and moves between devices; `size_bytes`
+counts what it really stores. `save` / `restore` write and read packed trees
+with Orbax, self-describing, so restoring needs no template.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lsh_gan.compress import _quantize
+from lsh_gan.compress import _tree
+
+_WORD = 32
+
+
+def bitpack(codes, bits: int) -> jax.Array:
+  """Packs unsigned b-bit codes (any shape) into uint32 words.
+
+  Codes are laid out little-endian as one bit stream: code j occupies stream
+  bits [j*b, (j+1)*b). Each group of 32 codes fills exactly b words.
+  """
+  flat = codes.reshape(-1).astype(jnp.uint32)
+  groups = -(-flat.size // _WORD)
+  flat = jnp.pad(flat, (0, groups * _WORD - flat.size)).reshape(groups, _WORD)
+  words = []
+  for w in range(bits):
+    acc = jnp.zeros((groups,), jnp.uint32)
+    for j in range(_WORD):
+      start = j * bits
+      if start + bits <= w * _WORD or start >= (w + 1) * _WORD:
+        continue
+      shift = start - w * _WORD
+      part = flat[:, j] << shift if shift >= 0 else flat[:, j] >> -shift
+      acc = acc | part
+    words.append(acc)
+  return jnp.stack(words, axis=1).reshape(-1)
+
+
+def bitunpack(words, bits: int, size: int) -> jax.Array:
+  """Inverse of `bitpack`: the first `size` codes as uint32."""
+  groups = words.size // bits
+  words = words.reshape(groups, bits)
+  mask = jnp.uint32((1 << bits) - 1)
+  codes = []
+  for j in range(_WORD):
+    start = j * bits
+    w, offset = divmod(start, _WORD)
+    value = words[:, w] >> offset
+    if offset + bits > _WORD:
+      value = value | (words[:, w + 1] << (_WORD - offset))
+    codes.append(value & mask)
+  return jnp.stack(codes, axis=1).reshape(-1)[:size]
+
+
+@jax.tree_util.register_pytree_node_class
+class PackedArray:
+  """A quantized tensor in real low-bit storage.
+
+  Attributes:
+    codes: uint32 words holding the bit-packed codes.
+    scale: float32 scale, shape () or (C,) with one per channel along `axis`.
+    zero_point: int32 zero point(s) of the asymmetric grid, else None.
+    shape, dtype: the dense tensor's shape and dtype.
+    bits, symmetric, axis: the quantizer (see `lsh_gan.compress.quantize`).
+  """
+
+  def __init__(self, codes, scale, zero_point, *, shape, dtype, bits,
+               symmetric, axis):
+    self.codes = codes
+    self.scale = scale
+    self.zero_point = zero_point
+    self.shape = tuple(int(s) for s in shape)
+    self.dtype = jnp.dtype(dtype)
+    self.bits = int(bits)
+    self.symmetric = bool(symmetric)
+    self.axis = axis if axis is None else int(axis)
+
+  @property
+  def ndim(self) -> int:
+    return len(self.shape)
+
+  @property
+  def size(self) -> int:
+    return int(np.prod(self.shape, dtype=np.int64))
+
+  def _aux(self):
+    return (self.shape, self.dtype.name, self.bits, self.symmetric, self.axis)
+
+  def tree_flatten(self):
+    return (self.codes, self.scale, self.zero_point), self._aux()
+
+  @classmethod
+  def tree_unflatten(cls, aux, children):
+    shape, dtype, bits, symmetric, axis = aux
+    return cls(*children, shape=shape, dtype=dtype, bits=bits,
+               symmetric=symmetric, axis=axis)
+
+  def unpack(self) -> jax.Array:
+    """The dense tensor, bit-identical to the fake-quantized one."""
+    return _unpack_jit(self)
+
+  def storage(self) -> str:
+    """A short description such as ``int4 sym axis=3``."""
+    kind = "sign" if self.symmetric and self.bits == 1 else (
+        "sym" if self.symmetric else "asym")
+    where = f" axis={self.axis}" if self.axis is not None else ""
+    return f"int{self.bits} {kind}{where}"
+
+  def __repr__(self):
+    return (f"PackedArray({self.storage()}, shape={self.shape}, "
+            f"dtype={self.dtype.name})")
+
+
+def _unpack_array(p: PackedArray) -> jax.Array:
+  codes = bitunpack(p.codes, p.bits, p.size).reshape(p.shape)
+  return _quantize.dequantize(codes, p.scale, p.zero_point, p.bits,
+                              p.symmetric, p.axis).astype(p.dtype)
+
+
+_unpack_jit = jax.jit(_unpack_array)
+
+
+def pack_array(x, bits: int, symmetric: bool, axis: int | None) -> PackedArray:
+  """Quantizes one (traceable) tensor into a `PackedArray`; axis normalized."""
+  codes, scale, zero_point = _quantize.quantize_codes(x, bits, symmetric, axis)
+  return PackedArray(bitpack(codes, bits), scale, zero_point, shape=x.shape,
+                     dtype=x.dtype, bits=bits, symmetric=symmetric, axis=axis)
+
+
+def is_packed(x) -> bool:
+  return isinstance(x, PackedArray)
+
+
+def unpack(tree):
+  """Replaces every `PackedArray` in a tree with its dense tensor.
+
+  Args:
+    tree: a tree from `pack` / `Transform.pack` / `restore`.
+
+  Returns:
+    The same tree with dense leaves; for ``tree = t.pack(params)`` it is
+    bit-identical to ``t(params)``.
+  """
+  return jax.tree_util.tree_map(
+      lambda x: x.unpack() if is_packed(x) else x, tree, is_leaf=is_packed)
+
+
+def size_bytes(tree) -> int:
+  """Bytes actually stored by a tree: every array leaf's buffer.
+
+  A `PackedArray` counts its packed words, scales and zero points; dense
+  leaves count ``size * itemsize``; Python scalars count as 8 bytes.
+  """
+  total = 0
+  for leaf in jax.tree_util.tree_leaves(tree):
+    if hasattr(leaf, "dtype") and hasattr(leaf, "size"):
+      total += int(leaf.size) * jnp.dtype(leaf.dtype).itemsize
+    else:
+      total += 8
+  return total
+
+
+# -- Orbax storage -------------------------------------------------------------
+
+# A packed leaf is written as a dict with this marker key, so a restore without
+# a template can tell it from the user's own dicts.
+_MARKER = "__lsh_gan_packed__"
+_DTYPES = ("float32", "bfloat16", "float16", "float64")
+
+
+def _to_storable(p: PackedArray) -> dict[str, Any]:
+  if p.dtype.name not in _DTYPES:
+    raise ValueError(f"cannot store a PackedArray of dtype {p.dtype.name}")
+  layout = [p.bits, int(p.symmetric), -1 if p.axis is None else p.axis,
+            _DTYPES.index(p.dtype.name), *p.shape]
+  out = {_MARKER: np.asarray(layout, np.int64), "codes": p.codes,
+         "scale": p.scale}
+  if p.zero_point is not None:
+    out["zero_point"] = p.zero_point
+  return out
+
+
+def _from_storable(d: dict[str, Any]) -> PackedArray:
+  layout = [int(v) for v in np.asarray(d[_MARKER])]
+  bits, symmetric, axis, dtype = layout[:4]
+  return PackedArray(jnp.asarray(d["codes"]), jnp.asarray(d["scale"]),
+                     None if "zero_point" not in d else jnp.asarray(
+                         d["zero_point"]),
+                     shape=layout[4:], dtype=_DTYPES[dtype], bits=bits,
+                     symmetric=bool(symmetric),
+                     axis=None if axis < 0 else axis)
+
+
+def save(directory: str | os.PathLike, tree, *, force: bool = False) -> None:
+  """Writes a (packed or dense) parameter tree with Orbax.
+
+  Orbax writes to a temporary folder and renames it when done, so an
+  interrupted save leaves no half-written checkpoint.
+
+  Args:
+    directory: the checkpoint folder (made absolute).
+    tree: the tree, e.g. from `pack`.
+    force: overwrite an existing checkpoint.
+
+  Raises:
+    ValueError: if `directory` exists and `force` is False.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.fspath(directory))
+  if os.path.exists(directory) and not force:
+    raise ValueError(f"directory={directory!r} exists; pass force=True to "
+                     "overwrite it")
+  storable = jax.tree_util.tree_map(
+      lambda x: _to_storable(x) if is_packed(x) else x, tree,
+      is_leaf=is_packed)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(directory, storable, force=force)
+  checkpointer.wait_until_finished()
+
+
+def restore(directory: str | os.PathLike):
+  """Reads a tree written by `save`, with its `PackedArray` leaves rebuilt.
+
+  Containers come back as Orbax restores them without a template (nested
+  dicts and lists); leaves come back as arrays.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(os.fspath(directory))
+  if not os.path.isdir(directory):
+    raise ValueError(f"directory={directory!r} is not a checkpoint folder")
+  tree = ocp.StandardCheckpointer().restore(directory)
+
+  def rebuild(node):
+    if isinstance(node, dict):
+      if _MARKER in node:
+        return _from_storable(node)
+      return {k: rebuild(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+      return type(node)(rebuild(v) for v in node)
+    return jnp.asarray(node)
+
+  return rebuild(tree)
+
+
+def pack(params, bits: int, *, symmetric: bool = True, axis: int | None = None,
+         mask: _tree.Mask | None = None):
+  """Quantizes the selected leaves into real low-bit storage.
+
+  Same as ``masked(quantize(bits, symmetric=symmetric, axis=axis),
+  mask).pack(params)`` (without `mask`: the default selection, floating
+  leaves with ndim >= 2).
+
+  Args:
+    params: a parameter tree.
+    bits: 1..16.
+    symmetric: symmetric or asymmetric grid (see `quantize`).
+    axis: per-channel scales along this axis; None for one scale per tensor.
+    mask: optional leaf selection (see `masked`).
+
+  Returns:
+    The tree with `PackedArray` in place of each selected leaf.
+
+  Raises:
+    ValueError: for bad arguments (see `quantize`) or non-finite weights.
+
+  Examples:
+    >>> import numpy as np
+    >>> params = {"w": np.ones((64, 64), np.float32), "b": np.zeros(64)}
+    >>> packed = pack(params, 4)
+    >>> size_bytes(packed) < size_bytes(params) / 5
+    True
+  """
+  from lsh_gan.compress import _transforms  # pylint: disable=g-import-not-at-top
+  from lsh_gan.compress import _base  # pylint: disable=g-import-not-at-top
+  t = _transforms.quantize(bits, symmetric=symmetric, axis=axis)
+  if mask is not None:
+    t = _base.masked(t, mask)
+  return t.pack(params)

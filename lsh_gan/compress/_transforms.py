@@ -1,0 +1,266 @@
+"""The compression transforms: clip, quantize, prune."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+
+from lsh_gan.compress import _base
+from lsh_gan.compress import _order
+from lsh_gan.compress import _packing
+from lsh_gan.compress import _quantize
+
+
+def _is_real(value) -> bool:
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+# -- clip ----------------------------------------------------------------------
+
+
+def percentile_of_magnitude(x, percentile: float) -> jax.Array:
+  """The `percentile` of |x|, with numpy's default (linear) interpolation."""
+  n = x.size
+  h = (n - 1) * percentile / 100.0
+  i = math.floor(h)
+  frac = h - i
+  j = min(i + 1, n - 1)
+  bits = _order.kth_smallest_bits([_order.magnitude_bits(x)], [i + 1, j + 1])
+  a, b = _order.bits_to_float(bits)
+  diff = b - a
+  # numpy's _lerp: interpolate from the nearer end to stay monotone.
+  return a + diff * frac if frac < 0.5 else b - diff * (1.0 - frac)
+
+
+class _Clip(_base.LeafTransform):
+  name = "clip"
+
+  def __init__(self, args, threshold, percentile, num_std):
+    super().__init__(args)
+    self.threshold = threshold
+    self.percentile = percentile
+    self.num_std = num_std
+
+  def _leaf(self, x, path):
+    x32 = x.astype(jnp.float32)
+    if self.threshold is not None:
+      c = jnp.float32(self.threshold)
+    elif self.percentile is not None:
+      c = percentile_of_magnitude(x32, self.percentile)
+    else:
+      c = self.num_std * jnp.std(x32)
+    return jnp.clip(x32, -c, c).astype(x.dtype)
+
+
+def clip(threshold: float | None = None, *, percentile: float | None = None,
+         num_std: float | None = None) -> _base.Transform:
+  """Clips each selected leaf to [-c, c].
+
+  c is `threshold`, or per tensor the `percentile` of |w| (numpy's linear
+  interpolation), or `num_std` times the tensor's standard deviation
+  (population, ddof=0). Give exactly one. Computed in float32, cast back.
+
+  Args:
+    threshold: absolute bound c >= 0.
+    percentile: in (0, 100]; 100 leaves the tensor unchanged.
+    num_std: > 0.
+
+  Returns:
+    The transform (default selection: floating leaves with ndim >= 2).
+
+  Raises:
+    ValueError: if not exactly one of the three is given, or one is out of
+      range or not finite.
+
+  Examples:
+    >>> import numpy as np
+    >>> w = {"kernel": np.array([[-3.0, 0.5], [1.0, 2.0]], np.float32)}
+    >>> np.asarray(clip(1.5)(w)["kernel"]).tolist()
+    [[-1.5, 0.5], [1.0, 1.5]]
+  """
+  given = {k: v for k, v in (("threshold", threshold),
+                             ("percentile", percentile),
+                             ("num_std", num_std)) if v is not None}
+  if len(given) != 1:
+    raise ValueError("clip: give exactly one of threshold, percentile, "
+                     f"num_std; got {given or 'none'}")
+  (name, value), = given.items()
+  if not _is_real(value) or not math.isfinite(value):
+    raise ValueError(f"{name}={value!r} must be a finite real number")
+  if name == "threshold" and value < 0:
+    raise ValueError(f"threshold={value!r} must be >= 0")
+  if name == "percentile" and not 0 < value <= 100:
+    raise ValueError(f"percentile={value!r} must be in (0, 100]")
+  if name == "num_std" and value <= 0:
+    raise ValueError(f"num_std={value!r} must be > 0")
+  return _Clip(given, threshold, percentile, num_std)
+
+
+# -- quantize ------------------------------------------------------------------
+
+
+class _Quantize(_base.LeafTransform):
+  name = "quantize"
+
+  def __init__(self, args, bits, symmetric, axis):
+    super().__init__(args)
+    self.bits = bits
+    self.symmetric = symmetric
+    self.axis = axis
+
+  def _leaf(self, x, path):
+    axis = _quantize.normalize_axis(self.axis, x.shape, path)
+    return _quantize.fake_quantize(x, self.bits, self.symmetric, axis)
+
+  def _leaf_pack(self, x, path):
+    axis = _quantize.normalize_axis(self.axis, x.shape, path)
+    return _packing.pack_array(x, self.bits, self.symmetric, axis)
+
+
+def quantize(bits: int, *, symmetric: bool = True,
+             axis: int | None = None) -> _base.Transform:
+  """Uniform k-bit quantize-dequantize.
+
+  Symmetric (default): s = max|w| / (2^(b-1) - 1), w -> s * clip(round(w/s),
+  -(2^(b-1) - 1), 2^(b-1) - 1): 2^b - 1 levels, zero exact. bits=1 is
+  binarization with scale: w -> mean|w| * sign(w), with sign(0) = +1 so that
+  exactly two values remain (one bit each when packed).
+  Asymmetric: the range [min(w, 0), max(w, 0)] on 2^b levels,
+  s = (max - min) / (2^b - 1), integer zero point z = round(-min/s),
+  w -> s * (clip(round(w/s) + z, 0, 2^b - 1) - z): zero exact.
+  Rounding is half to even. Computed in float32, cast back to the leaf dtype.
+
+  Args:
+    bits: 1..16.
+    symmetric: symmetric or asymmetric (affine) grid.
+    axis: keep one scale per index along this axis (per-channel); Flax
+      kernels are HWIO / (in, out), so output channels are ``axis=-1``. None:
+      one scale per tensor.
+
+  Returns:
+    The transform (default selection: floating leaves with ndim >= 2). Its
+    `pack` method stores the selected leaves as bit-packed codes.
+
+  Raises:
+    ValueError: for bits outside 1..16, a non-bool `symmetric`, a non-int
+      `axis`; when applied, for an axis out of range for a leaf.
+
+  Examples:
+    >>> import numpy as np
+    >>> w = {"kernel": np.array([[-1.0, -0.4], [0.1, 0.7]], np.float32)}
+    >>> np.asarray(quantize(2)(w)["kernel"]).tolist()
+    [[-1.0, 0.0], [0.0, 1.0]]
+  """
+  if not isinstance(bits, numbers.Integral) or isinstance(bits, bool) or not (
+      1 <= bits <= 16):
+    raise ValueError(f"bits={bits!r} must be an integer in 1..16")
+  if not isinstance(symmetric, bool):
+    raise ValueError(f"symmetric={symmetric!r} must be True or False")
+  if axis is not None and (not isinstance(axis, numbers.Integral) or
+                           isinstance(axis, bool)):
+    raise ValueError(f"axis={axis!r} must be an int or None")
+  bits = int(bits)
+  axis = None if axis is None else int(axis)
+  args = _base._canonical_args(quantize, bits=bits, symmetric=symmetric,  # pylint: disable=protected-access
+                               axis=axis)
+  return _Quantize(args, bits, symmetric, axis)
+
+
+# -- prune ---------------------------------------------------------------------
+
+
+def _prune_group(xs, sparsity: float):
+  """Zeroes exactly round(n * sparsity) smallest-|w| entries over `xs` jointly.
+
+  Ties at the threshold go to the lowest index in the concatenation of `xs`
+  (in order, each flattened row-major).
+  """
+  n = sum(x.size for x in xs)
+  k = round(n * sparsity)
+  if k == 0:
+    return list(xs)
+  bits = [_order.magnitude_bits(x) for x in xs]
+  threshold = _order.kth_smallest_bits(bits, [k])[0]
+  n_below = sum(jnp.sum(b < threshold, dtype=jnp.int32) for b in bits)
+  n_at_most = sum(jnp.sum(b <= threshold, dtype=jnp.int32) for b in bits)
+
+  def without_ties(bits):
+    return [b <= threshold for b in bits]
+
+  def with_ties(bits):
+    # Only `k - n_below` of the entries equal to the threshold go, by index.
+    masks, offset = [], jnp.int32(0)
+    for b in bits:
+      equal = b == threshold
+      rank = jnp.cumsum(equal, dtype=jnp.int32) + offset
+      masks.append((b < threshold) | (equal & (rank <= k - n_below)))
+      offset = offset + jnp.sum(equal, dtype=jnp.int32)
+    return masks
+
+  masks = jax.lax.cond(n_at_most == k, without_ties, with_ties, bits)
+  return [jnp.where(m.reshape(x.shape), jnp.zeros((), x.dtype), x)
+          for m, x in zip(masks, xs)]
+
+
+class _Prune(_base.LeafTransform):
+  name = "prune"
+
+  def __init__(self, args, sparsity, scope):
+    super().__init__(args)
+    self.sparsity = sparsity
+    self.scope = scope
+
+  def _leaf(self, x, path):
+    return _prune_group([x], self.sparsity)[0]
+
+  def _apply(self, leaves, ctx, selected, pack):
+    if self.scope == "leaf":
+      return super()._apply(leaves, ctx, selected, pack)
+    chosen = [i for i, s in enumerate(self._selection(leaves, ctx, selected))
+              if s]
+    out = list(leaves)
+    dense = [leaves[i].unpack() if _packing.is_packed(leaves[i]) else leaves[i]
+             for i in chosen]
+    for i, y in zip(chosen, _prune_group(dense, self.sparsity)):
+      out[i] = y
+    return out
+
+
+def prune(sparsity: float, *, scope: str = "leaf") -> _base.Transform:
+  """Zeroes the smallest-|w| entries: exactly round(n * sparsity) of them.
+
+  With ``scope="leaf"`` n is each tensor's size; with ``scope="global"`` the
+  selected tensors are ranked together by |w| (one threshold for the model).
+  Ties at the threshold are broken by index (row-major, leaves in tree
+  order): the lower index is pruned first. round() is half to even.
+
+  Args:
+    sparsity: fraction to zero, in [0, 1).
+    scope: "leaf" or "global".
+
+  Returns:
+    The transform (default selection: floating leaves with ndim >= 2).
+
+  Raises:
+    ValueError: for sparsity outside [0, 1) or an unknown scope.
+
+  Examples:
+    >>> import numpy as np
+    >>> w = {"kernel": np.array([[0.5, -0.25], [0.75, -1.0]], np.float32)}
+    >>> np.asarray(prune(0.5)(w)["kernel"]).tolist()
+    [[0.0, 0.0], [0.75, -1.0]]
+  """
+  if not _is_real(sparsity) or not 0 <= sparsity < 1:
+    raise ValueError(f"sparsity={sparsity!r} must be a number in [0, 1)")
+  if scope not in ("leaf", "global"):
+    raise ValueError(f"scope={scope!r} must be 'leaf' or 'global'")
+  args = _base._canonical_args(prune, sparsity=sparsity, scope=scope)  # pylint: disable=protected-access
+  return _Prune(args, sparsity, scope)
+
+
+_base.register("clip", clip)
+_base.register("quantize", quantize)
+_base.register("prune", prune)

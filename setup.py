@@ -1,0 +1,52 @@
+"""Installs lsh_gan: `pip install -e .` (library), `pip install -e ".[test]"`."""
+
+import os
+import re
+
+import setuptools
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version() -> str:
+  with open(os.path.join(_HERE, "lsh_gan", "__init__.py")) as f:
+    return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+
+def _long_description() -> str:
+  with open(os.path.join(_HERE, "README.md")) as f:
+    return f.read()
+
+
+setuptools.setup(
+    name="lsh_gan",
+    version=_version(),
+    description=("Post-training compression of GANs and LSH-based "
+                 "precision/recall metrics, in JAX/Flax."),
+    long_description=_long_description(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=setuptools.find_packages(include=["lsh_gan", "lsh_gan.*"]),
+    python_requires=">=3.10",
+    # CPU JAX by default; GPU/TPU users install their own jaxlib first.
+    install_requires=[
+        "absl-py>=2.0",
+        "flax>=0.10",
+        "jax>=0.4.35",
+        "ml_collections>=0.1.1",
+        "numpy>=1.26",
+        "optax>=0.2.3",
+        "orbax-checkpoint>=0.6",
+    ],
+    extras_require={
+        "test": [
+            "chex>=0.1.87",
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
