@@ -27,39 +27,25 @@ def bitpack(codes, bits: int) -> jax.Array:
   """Packs unsigned b-bit codes (any shape) into uint32 words.
 
   Codes are laid out little-endian as one bit stream: code j occupies stream
-  bits [j*b, (j+1)*b). Each group of 32 codes fills exactly b words.
+  bits [j*b, (j+1)*b). Each group of 32 codes fills exactly b words, so the
+  whole thing is a fixed-size reshape of the (group, code, bit) bit array.
   """
   flat = codes.reshape(-1).astype(jnp.uint32)
   groups = -(-flat.size // _WORD)
-  flat = jnp.pad(flat, (0, groups * _WORD - flat.size)).reshape(groups, _WORD)
-  words = []
-  for w in range(bits):
-    acc = jnp.zeros((groups,), jnp.uint32)
-    for j in range(_WORD):
-      start = j * bits
-      if start + bits <= w * _WORD or start >= (w + 1) * _WORD:
-        continue
-      shift = start - w * _WORD
-      part = flat[:, j] << shift if shift >= 0 else flat[:, j] >> -shift
-      acc = acc | part
-    words.append(acc)
-  return jnp.stack(words, axis=1).reshape(-1)
+  flat = jnp.pad(flat, (0, groups * _WORD - flat.size))
+  stream = (flat.reshape(groups, _WORD, 1) >> jnp.arange(bits, dtype=jnp.uint32)) & 1
+  stream = stream.reshape(groups, bits, _WORD)
+  return jnp.sum(stream << jnp.arange(_WORD, dtype=jnp.uint32), axis=-1,
+                 dtype=jnp.uint32).reshape(-1)
 
 
 def bitunpack(words, bits: int, size: int) -> jax.Array:
   """Inverse of `bitpack`: the first `size` codes as uint32."""
   groups = words.size // bits
-  words = words.reshape(groups, bits)
-  mask = jnp.uint32((1 << bits) - 1)
-  codes = []
-  for j in range(_WORD):
-    start = j * bits
-    w, offset = divmod(start, _WORD)
-    value = words[:, w] >> offset
-    if offset + bits > _WORD:
-      value = value | (words[:, w + 1] << (_WORD - offset))
-    codes.append(value & mask)
-  return jnp.stack(codes, axis=1).reshape(-1)[:size]
+  stream = (words.reshape(groups, bits, 1) >> jnp.arange(_WORD, dtype=jnp.uint32)) & 1
+  stream = stream.reshape(groups, _WORD, bits)
+  return jnp.sum(stream << jnp.arange(bits, dtype=jnp.uint32), axis=-1,
+                 dtype=jnp.uint32).reshape(-1)[:size]
 
 
 @jax.tree_util.register_pytree_node_class

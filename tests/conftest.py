@@ -1,0 +1,74 @@
+"""Shared fixtures: real parameter trees of the kinds users compress."""
+
+import flax.linen as nn
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+
+
+class _LinenNet(nn.Module):
+  """Every kernel kind: dense, conv, conv-transpose; batch and layer norm."""
+
+  @nn.compact
+  def __call__(self, z):
+    x = nn.Dense(4 * 4 * 8, use_bias=False)(z).reshape(z.shape[0], 4, 4, 8)
+    x = nn.BatchNorm(use_running_average=True)(x)
+    x = nn.ConvTranspose(6, (3, 3), strides=(2, 2))(x)
+    x = nn.LayerNorm()(x)
+    return nn.Conv(3, (3, 3))(x)
+
+
+def linen_variables():
+  """Linen variables: {"params": ..., "batch_stats": ...}."""
+  return _LinenNet().init(jax.random.key(0), jnp.zeros((1, 16)))
+
+
+class _NNXNet(nnx.Module):
+
+  def __init__(self, rngs):
+    self.conv = nnx.Conv(3, 8, (3, 3), rngs=rngs)
+    self.norm = nnx.BatchNorm(8, rngs=rngs)
+    self.linear = nnx.Linear(8, 4, rngs=rngs)
+
+
+def nnx_state():
+  _, state = nnx.split(_NNXNet(nnx.Rngs(2)))
+  return state
+
+
+def nested_tree():
+  """Plain nested containers with mixed dtypes and an integer leaf."""
+  rng = np.random.default_rng(3)
+  return {
+      "layers": [
+          {"kernel": rng.normal(size=(12, 20)).astype(np.float32),
+           "b": rng.normal(size=(20,)).astype(np.float32)},
+          (jnp.asarray(rng.normal(size=(20, 6)), jnp.bfloat16),
+           jnp.asarray(rng.normal(size=(6,)), jnp.bfloat16)),
+      ],
+      "half": jnp.asarray(rng.normal(size=(4, 5, 6)), jnp.float16),
+      "step": np.int32(7),
+      "table": np.arange(12, dtype=np.int32).reshape(3, 4),
+  }
+
+
+TREES = {
+    "linen": linen_variables,
+    "nnx_state": nnx_state,
+    "nested": nested_tree,
+}
+
+
+_BUILT = {}
+
+
+@pytest.fixture(params=sorted(TREES))
+def tree(request):
+  """One instance per kind for the whole session, so that compiled kernels
+  are reused across tests (tests must not mutate it; one test checks that)."""
+  if request.param not in _BUILT:
+    _BUILT[request.param] = TREES[request.param]()
+  return _BUILT[request.param]
