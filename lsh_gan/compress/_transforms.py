@@ -51,7 +51,8 @@ class _Clip(_base.LeafTransform):
     elif self.percentile is not None:
       c = percentile_of_magnitude(x32, self.percentile)
     else:
-      c = self.num_std * jnp.std(x32)
+      centred = x32 - _quantize.accurate_mean(x32)
+      c = self.num_std * jnp.sqrt(_quantize.accurate_mean(centred * centred))
     return jnp.clip(x32, -c, c).astype(x.dtype)
 
 
@@ -131,7 +132,10 @@ def quantize(bits: int, *, symmetric: bool = True,
   Asymmetric: the range [min(w, 0), max(w, 0)] on 2^b levels,
   s = (max - min) / (2^b - 1), integer zero point z = round(-min/s),
   w -> s * (clip(round(w/s) + z, 0, 2^b - 1) - z): zero exact.
-  Rounding is half to even. Computed in float32, cast back to the leaf dtype.
+  Rounding is half to even. Computed in float32 and cast back to the leaf
+  dtype; as XLA does for a division by a broadcast scalar, w/s is evaluated
+  as w * (1/s), which can differ from the exact quotient in the last bit (so
+  at a rounding tie, rarely, by one level).
 
   Args:
     bits: 1..16.
