@@ -13,6 +13,13 @@ import conftest
 RNG = np.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True)
+def _reseed():
+  """Each test draws the same data whatever order the tests run in."""
+  global RNG
+  RNG = np.random.default_rng(7)
+
+
 def np_bitpack(codes, bits):
   """Independent layout reference: little-endian bit stream, 32-bit words."""
   codes = np.asarray(codes, np.uint64).ravel()

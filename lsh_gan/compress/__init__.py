@@ -24,7 +24,6 @@ from lsh_gan.compress._base import names
 from lsh_gan.compress._base import parse
 from lsh_gan.compress._base import register
 from lsh_gan.compress._base import Transform
-from lsh_gan.compress._packing import pack
 from lsh_gan.compress._packing import PackedArray
 from lsh_gan.compress._packing import restore
 from lsh_gan.compress._packing import save
@@ -34,6 +33,7 @@ from lsh_gan.compress._report import LeafReport
 from lsh_gan.compress._report import report
 from lsh_gan.compress._report import Report
 from lsh_gan.compress._transforms import clip
+from lsh_gan.compress._transforms import pack
 from lsh_gan.compress._transforms import prune
 from lsh_gan.compress._transforms import quantize
 

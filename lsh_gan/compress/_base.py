@@ -17,17 +17,12 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from lsh_gan.compress import _packing
 from lsh_gan.compress import _tree
 
 # What a transform sees besides the leaves: their paths and the tree structure
 # (the latter for pytree masks).
 Context = collections.namedtuple("Context", ["paths", "treedef"])
-
-
-def _is_packed(x) -> bool:
-  # Imported lazily to keep the module graph acyclic.
-  from lsh_gan.compress import _packing  # pylint: disable=g-import-not-at-top
-  return isinstance(x, _packing.PackedArray)
 
 
 @jax.jit
@@ -79,8 +74,8 @@ class Transform:
     return self._run(params, pack=True)
 
   def _run(self, params, pack: bool):
-    leaves, paths, treedef = _tree.flatten(params, is_leaf=_is_packed)
-    if any(_is_packed(x) for x in leaves):
+    leaves, paths, treedef = _tree.flatten(params, is_leaf=_packing.is_packed)
+    if any(_packing.is_packed(x) for x in leaves):
       raise ValueError("params: holds PackedArray leaves; call "
                        "lsh_gan.compress.unpack(params) first")
     ctx = Context(paths, treedef)
@@ -168,7 +163,7 @@ class LeafTransform(Transform):
     for i, s in enumerate(self._selection(leaves, ctx, selected)):
       if s:
         x = leaves[i]
-        if _is_packed(x):
+        if _packing.is_packed(x):
           x = x.unpack()
         out[i] = (self._leaf_pack if pack else self._leaf)(x, ctx.paths[i])
     return out

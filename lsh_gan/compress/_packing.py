@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from lsh_gan.compress import _quantize
-from lsh_gan.compress import _tree
 
 _WORD = 32
 
@@ -201,7 +200,7 @@ def save(directory: str | os.PathLike, tree, *, force: bool = False) -> None:
   Raises:
     ValueError: if `directory` exists and `force` is False.
   """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top  # slow import; only storage needs it
   directory = os.path.abspath(os.fspath(directory))
   if os.path.exists(directory) and not force:
     raise ValueError(f"directory={directory!r} exists; pass force=True to "
@@ -220,7 +219,7 @@ def restore(directory: str | os.PathLike):
   Containers come back as Orbax restores them without a template (nested
   dicts and lists); leaves come back as arrays.
   """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top  # slow import; only storage needs it
   directory = os.path.abspath(os.fspath(directory))
   if not os.path.isdir(directory):
     raise ValueError(f"directory={directory!r} is not a checkpoint folder")
@@ -236,39 +235,3 @@ def restore(directory: str | os.PathLike):
     return jnp.asarray(node)
 
   return rebuild(tree)
-
-
-def pack(params, bits: int, *, symmetric: bool = True, axis: int | None = None,
-         mask: _tree.Mask | None = None):
-  """Quantizes the selected leaves into real low-bit storage.
-
-  Same as ``masked(quantize(bits, symmetric=symmetric, axis=axis),
-  mask).pack(params)`` (without `mask`: the default selection, floating
-  leaves with ndim >= 2).
-
-  Args:
-    params: a parameter tree.
-    bits: 1..16.
-    symmetric: symmetric or asymmetric grid (see `quantize`).
-    axis: per-channel scales along this axis; None for one scale per tensor.
-    mask: optional leaf selection (see `masked`).
-
-  Returns:
-    The tree with `PackedArray` in place of each selected leaf.
-
-  Raises:
-    ValueError: for bad arguments (see `quantize`) or non-finite weights.
-
-  Examples:
-    >>> import numpy as np
-    >>> params = {"w": np.ones((64, 64), np.float32), "b": np.zeros(64)}
-    >>> packed = pack(params, 4)
-    >>> size_bytes(packed) < size_bytes(params) / 5
-    True
-  """
-  from lsh_gan.compress import _transforms  # pylint: disable=g-import-not-at-top
-  from lsh_gan.compress import _base  # pylint: disable=g-import-not-at-top
-  t = _transforms.quantize(bits, symmetric=symmetric, axis=axis)
-  if mask is not None:
-    t = _base.masked(t, mask)
-  return t.pack(params)

@@ -12,6 +12,7 @@ from lsh_gan.compress import _base
 from lsh_gan.compress import _order
 from lsh_gan.compress import _packing
 from lsh_gan.compress import _quantize
+from lsh_gan.compress import _tree
 
 
 def _is_real(value) -> bool:
@@ -171,6 +172,41 @@ def quantize(bits: int, *, symmetric: bool = True,
   args = _base._canonical_args(quantize, bits=bits, symmetric=symmetric,  # pylint: disable=protected-access
                                axis=axis)
   return _Quantize(args, bits, symmetric, axis)
+
+
+def pack(params, bits: int, *, symmetric: bool = True, axis: int | None = None,
+         mask: _tree.Mask | None = None):
+  """Quantizes the selected leaves into real low-bit storage.
+
+  Same as ``masked(quantize(bits, symmetric=symmetric, axis=axis),
+  mask).pack(params)`` (without `mask`: the default selection, floating
+  leaves with ndim >= 2).
+
+  Args:
+    params: a parameter tree.
+    bits: 1..16.
+    symmetric: symmetric or asymmetric grid (see `quantize`).
+    axis: per-channel scales along this axis; None for one scale per tensor.
+    mask: optional leaf selection (see `masked`).
+
+  Returns:
+    The tree with `PackedArray` in place of each selected leaf.
+
+  Raises:
+    ValueError: for bad arguments (see `quantize`) or non-finite weights.
+
+  Examples:
+    >>> import numpy as np
+    >>> from lsh_gan import compress
+    >>> params = {"w": np.ones((64, 64), np.float32), "b": np.zeros(64)}
+    >>> packed = compress.pack(params, 4)
+    >>> compress.size_bytes(packed) < compress.size_bytes(params) / 5
+    True
+  """
+  t = quantize(bits, symmetric=symmetric, axis=axis)
+  if mask is not None:
+    t = _base.masked(t, mask)
+  return t.pack(params)
 
 
 # -- prune ---------------------------------------------------------------------
