@@ -159,8 +159,8 @@ def test_one_bit_per_channel_uses_each_channels_mean_magnitude():
                                 [[2.5, -2.5], [-2.5, 2.5]])
 
 
-@pytest.mark.parametrize("bits,symmetric,axis", itertools.product(
-    [1, 2, 3, 4, 8, 16], [True, False], [None, -1]))
+@pytest.mark.parametrize("bits,symmetric,axis", list(itertools.product(
+    [1, 2, 3, 4, 8, 16], [True, False], [None, -1])))
 def test_quantize_is_idempotent(bits, symmetric, axis):
   w = _kernel(6, 5, 40)
   t = compress.quantize(bits, symmetric=symmetric, axis=axis)
