@@ -42,6 +42,7 @@ setuptools.setup(
         "test": [
             "chex>=0.1.87",
             "pytest>=8",
+            "prdc>=0.2",
             "pytest-xdist>=3.5",
         ],
     },

@@ -1,0 +1,15 @@
+"""Precision/recall metrics of generated samples against real samples.
+
+Convention: `real` first, `fake` second; 2-D float arrays (n, d); Euclidean
+distance; results are dicts of Python floats.
+"""
+
+from lsh_gan.metrics.knn import density_coverage
+from lsh_gan.metrics.knn import knn_precision_recall
+from lsh_gan.metrics.knn import KNNReference
+
+__all__ = (
+    "density_coverage",
+    "knn_precision_recall",
+    "KNNReference",
+)
