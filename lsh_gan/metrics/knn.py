@@ -76,44 +76,44 @@ def _nearest_block(best, rows, rows_sq, row_start, cols, cols_sq, col_start,
 
 
 @jax.jit
-def _cross_block(fake, fake_sq, fake_rho2, fake_start, num_fake, real, real_sq,
-                 real_rho2_pr, real_rho2_dc, real_start, num_real):
-  """Block statistics of the fake x real distances (see the module doc)."""
-  d2 = _sq_dists(fake, fake_sq, real, real_sq)
-  real_ok = (real_start + jnp.arange(real.shape[0]) < num_real)[None, :]
-  fake_ok = (fake_start + jnp.arange(fake.shape[0]) < num_fake)[:, None]
-  inf = jnp.float32(jnp.inf)
-  fake_margin = jnp.min(jnp.where(real_ok, d2 - real_rho2_pr[None, :], inf),
-                        axis=1)
-  fake_count = jnp.sum((d2 <= real_rho2_dc[None, :]) & real_ok, axis=1,
-                       dtype=jnp.int32)
-  real_min_d2 = jnp.min(jnp.where(fake_ok, d2, inf), axis=0)
-  real_margin = jnp.min(jnp.where(fake_ok, d2 - fake_rho2[:, None], inf),
-                        axis=0)
+def _cross_block(fake, fake_sq, fake_rho2, fake_pad, real, real_sq,
+                 real_rho2_pr, real_rho2_dc, real_pad):
+  """Block statistics of the fake x real distances (see the module doc).
+
+  `fake_pad` / `real_pad` are 0 for real points and +inf for padding rows, so
+  padding never wins a minimum or passes a test.
+  """
+  d2 = _sq_dists(fake, fake_sq, real, real_sq) + fake_pad[:, None] + real_pad[
+      None, :]
+  fake_margin = jnp.min(d2 - real_rho2_pr[None, :], axis=1)
+  fake_count = jnp.sum(d2 <= real_rho2_dc[None, :], axis=1, dtype=jnp.int32)
+  real_min_d2 = jnp.min(d2, axis=0)
+  real_margin = jnp.min(d2 - fake_rho2[:, None], axis=0)
   return fake_margin, fake_count, real_min_d2, real_margin
 
 
 class _Points:
-  """A padded, centred point set and its squared norms."""
+  """A padded, centred point set, its squared norms and its padding mask."""
 
   def __init__(self, x: jax.Array, centre: jax.Array, block: int):
     self.n = x.shape[0]
     self.x = _pad(x - centre, block)
     self.sq = jnp.sum(self.x * self.x, axis=1)
+    self.pad = jnp.where(jnp.arange(self.x.shape[0]) < self.n, 0.0, jnp.inf)
     self.block = block
 
   def blocks(self):
     for start in range(0, self.x.shape[0], self.block):
-      yield start, self.x[start:start + self.block], self.sq[
-          start:start + self.block]
+      end = start + self.block
+      yield start, self.x[start:end], self.sq[start:end], self.pad[start:end]
 
 
 def nearest_sq_distances(points: _Points, k: int) -> jax.Array:
   """(n, k) ascending squared distances to the k nearest others (by index)."""
   out = []
-  for row_start, rows, rows_sq in points.blocks():
+  for row_start, rows, rows_sq, _ in points.blocks():
     best = jnp.full((rows.shape[0], k), jnp.inf, jnp.float32)
-    for col_start, cols, cols_sq in points.blocks():
+    for col_start, cols, cols_sq, _ in points.blocks():
       best = _nearest_block(best, rows, rows_sq, row_start, cols, cols_sq,
                             col_start, points.n)
     out.append(best)
@@ -122,26 +122,26 @@ def nearest_sq_distances(points: _Points, k: int) -> jax.Array:
 
 def _cross(fake: _Points, fake_rho2, real: _Points, real_rho2_pr,
            real_rho2_dc):
-  n_real_pad = real.x.shape[0]
-  real_min_d2 = jnp.full((n_real_pad,), jnp.inf, jnp.float32)
-  real_margin = jnp.full((n_real_pad,), jnp.inf, jnp.float32)
+  pad_to = lambda v, points: jnp.pad(v, (0, points.x.shape[0] - points.n))
+  fake_rho2 = pad_to(fake_rho2, fake)
+  real_rho2_pr = pad_to(real_rho2_pr, real)
+  real_rho2_dc = pad_to(real_rho2_dc, real)
+  real_min_d2 = jnp.full(real.x.shape[:1], jnp.inf, jnp.float32)
+  real_margin = jnp.full(real.x.shape[:1], jnp.inf, jnp.float32)
   fake_margins, fake_counts = [], []
-  fake_rho2 = jnp.pad(fake_rho2, (0, fake.x.shape[0] - fake.n))
-  real_rho2_pr = jnp.pad(real_rho2_pr, (0, n_real_pad - real.n))
-  real_rho2_dc = jnp.pad(real_rho2_dc, (0, n_real_pad - real.n))
-  b = real.block
-  for f_start, f, f_sq in fake.blocks():
+  fb, rb = fake.block, real.block
+  for f_start, f, f_sq, f_pad in fake.blocks():
     margin = jnp.full((f.shape[0],), jnp.inf, jnp.float32)
     count = jnp.zeros((f.shape[0],), jnp.int32)
-    for r_start, r, r_sq in real.blocks():
+    for r_start, r, r_sq, r_pad in real.blocks():
       m, c, rmin, rmarg = _cross_block(
-          f, f_sq, fake_rho2[f_start:f_start + fake.block], f_start, fake.n,
-          r, r_sq, real_rho2_pr[r_start:r_start + b],
-          real_rho2_dc[r_start:r_start + b], r_start, real.n)
+          f, f_sq, fake_rho2[f_start:f_start + fb], f_pad, r, r_sq,
+          real_rho2_pr[r_start:r_start + rb], real_rho2_dc[r_start:r_start + rb],
+          r_pad)
       margin = jnp.minimum(margin, m)
       count = count + c
-      real_min_d2 = real_min_d2.at[r_start:r_start + b].min(rmin)
-      real_margin = real_margin.at[r_start:r_start + b].min(rmarg)
+      real_min_d2 = real_min_d2.at[r_start:r_start + rb].min(rmin)
+      real_margin = real_margin.at[r_start:r_start + rb].min(rmarg)
     fake_margins.append(margin)
     fake_counts.append(count)
   return (jnp.concatenate(fake_margins)[:fake.n],
