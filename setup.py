@@ -44,6 +44,7 @@ setuptools.setup(
             "pytest>=8",
             "prdc>=0.2",
             "pytest-xdist>=3.5",
+            "scipy>=1.10",
         ],
     },
     classifiers=[

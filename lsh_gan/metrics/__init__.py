@@ -4,12 +4,16 @@ Convention: `real` first, `fake` second; 2-D float arrays (n, d); Euclidean
 distance; results are dicts of Python floats.
 """
 
+from lsh_gan.metrics.fid import frechet_distance
+from lsh_gan.metrics.fid import kernel_distance
 from lsh_gan.metrics.knn import density_coverage
 from lsh_gan.metrics.knn import knn_precision_recall
 from lsh_gan.metrics.knn import KNNReference
 
 __all__ = (
     "density_coverage",
+    "frechet_distance",
+    "kernel_distance",
     "knn_precision_recall",
     "KNNReference",
 )
