@@ -9,6 +9,7 @@ from lsh_gan.metrics.fid import kernel_distance
 from lsh_gan.metrics.knn import density_coverage
 from lsh_gan.metrics.knn import knn_precision_recall
 from lsh_gan.metrics.knn import KNNReference
+from lsh_gan.metrics.lsh import lsh_precision_recall
 
 __all__ = (
     "density_coverage",
@@ -16,4 +17,5 @@ __all__ = (
     "kernel_distance",
     "knn_precision_recall",
     "KNNReference",
+    "lsh_precision_recall",
 )

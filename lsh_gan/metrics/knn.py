@@ -61,11 +61,14 @@ def _sq_dists(a, a_sq, b, b_sq):
 
 
 @jax.jit
-def _nearest_block(best, rows, rows_sq, row_start, cols, cols_sq, col_start,
+def _nearest_block(best, rows, rows_sq, row_index, cols, cols_sq, col_start,
                    num_valid):
-  """Merges one column block into each row's k smallest squared distances."""
+  """Merges one column block into each row's k smallest squared distances.
+
+  `row_index` holds the rows' indices among the columns' set (-1 for rows
+  that are not in it), so a point never counts as its own neighbour.
+  """
   d2 = _sq_dists(rows, rows_sq, cols, cols_sq)
-  row_index = row_start + jnp.arange(rows.shape[0])
   col_index = col_start + jnp.arange(cols.shape[0])
   excluded = (col_index[None, :] >= num_valid) | (
       col_index[None, :] == row_index[:, None])  # self, by index
@@ -112,12 +115,41 @@ def nearest_sq_distances(points: _Points, k: int) -> jax.Array:
   """(n, k) ascending squared distances to the k nearest others (by index)."""
   out = []
   for row_start, rows, rows_sq, _ in points.blocks():
-    best = jnp.full((rows.shape[0], k), jnp.inf, jnp.float32)
-    for col_start, cols, cols_sq, _ in points.blocks():
-      best = _nearest_block(best, rows, rows_sq, row_start, cols, cols_sq,
-                            col_start, points.n)
-    out.append(best)
+    out.append(_nearest_to(points, rows, rows_sq,
+                           row_start + jnp.arange(rows.shape[0]), k))
   return jnp.concatenate(out)[:points.n]
+
+
+def _nearest_to(points: _Points, rows, rows_sq, row_index, k: int):
+  best = jnp.full((rows.shape[0], k), jnp.inf, jnp.float32)
+  for col_start, cols, cols_sq, _ in points.blocks():
+    best = _nearest_block(best, rows, rows_sq, row_index, cols, cols_sq,
+                          col_start, points.n)
+  return best
+
+
+def sample_nearest_distances(x: jax.Array, k: int, sample: int,
+                             seed: int) -> np.ndarray:
+  """Exact NND_k(x_i, x) for up to `sample` random points i of x (by index).
+
+  Costs sample * n * d: how the LSH metrics read a set's scale without an
+  n x n pass.
+  """
+  n = x.shape[0]
+  idx = np.sort(np.random.default_rng(seed).choice(n, min(n, sample),
+                                                   replace=False))
+  points = _Points(x, jnp.mean(x, axis=0), BLOCK)
+  rows = _pad(points.x[idx], BLOCK)
+  rows_sq = jnp.sum(rows * rows, axis=1)
+  row_index = jnp.pad(jnp.asarray(idx), (0, rows.shape[0] - idx.size),
+                      constant_values=-1)
+  out = []
+  for start in range(0, rows.shape[0], BLOCK):
+    end = start + BLOCK
+    out.append(_nearest_to(points, rows[start:end], rows_sq[start:end],
+                           row_index[start:end], k))
+  return np.sqrt(np.asarray(jnp.concatenate(out)[:idx.size, k - 1],
+                            np.float64))
 
 
 def _cross(fake: _Points, fake_rho2, real: _Points, real_rho2_pr,
