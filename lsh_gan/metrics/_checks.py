@@ -47,3 +47,13 @@ def enough_points(n: int, k: int, name: str) -> None:
   if n < k + 1:
     raise ValueError(f"{name}: has {n} points; k={k} needs at least k + 1 = "
                      f"{k + 1}")
+
+
+def pair(real, fake, k: int = 0):
+  """Both sets validated: finite 2-D float32, same feature size, > k points."""
+  real = embeddings(real, "real")
+  fake = embeddings(fake, "fake")
+  same_dim(real, fake)
+  enough_points(real.shape[0], k, "real")
+  enough_points(fake.shape[0], k, "fake")
+  return real, fake

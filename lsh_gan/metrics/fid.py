@@ -67,11 +67,7 @@ def frechet_distance(real, fake) -> dict[str, float]:
   References:
     https://arxiv.org/abs/1706.08500
   """
-  real = _checks.embeddings(real, "real")
-  fake = _checks.embeddings(fake, "fake")
-  _checks.same_dim(real, fake)
-  _checks.enough_points(real.shape[0], 1, "real")
-  _checks.enough_points(fake.shape[0], 1, "fake")
+  real, fake = _checks.pair(real, fake, 1)
   # Centre both on the real mean first: covariances are unchanged and the
   # float32 sums stay small.
   centre = jnp.mean(real, axis=0)
@@ -142,14 +138,10 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
   References:
     https://arxiv.org/abs/1801.01401
   """
-  real = _checks.embeddings(real, "real")
-  fake = _checks.embeddings(fake, "fake")
-  _checks.same_dim(real, fake)
+  real, fake = _checks.pair(real, fake, 1)
   num_subsets = _checks.positive_int(num_subsets, "num_subsets")
   subset_size = _checks.positive_int(subset_size, "subset_size")
   batch = _checks.positive_int(batch, "batch")
-  _checks.enough_points(real.shape[0], 1, "real")
-  _checks.enough_points(fake.shape[0], 1, "fake")
   m = min(subset_size, real.shape[0], fake.shape[0])
   if m < 2:
     raise ValueError(f"subset_size={subset_size} must be >= 2")

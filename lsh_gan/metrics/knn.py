@@ -266,6 +266,12 @@ class KNNReference:
     }
 
 
+def _all_four(real, fake, k) -> dict[str, float]:
+  k = _checks.positive_int(k, "k")
+  real, fake = _checks.pair(real, fake, k)
+  return KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
+
+
 def knn_precision_recall(real, fake, *, k: int = 3) -> dict[str, float]:
   """Improved precision and recall (Kynkäänniemi et al. 2019), exact.
 
@@ -294,10 +300,7 @@ def knn_precision_recall(real, fake, *, k: int = 3) -> dict[str, float]:
   References:
     https://arxiv.org/abs/1904.06991
   """
-  k = _checks.positive_int(k, "k")
-  real = _checks.embeddings(real, "real")
-  _checks.same_dim(real, _checks.embeddings(fake, "fake"))
-  out = KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
+  out = _all_four(real, fake, k)
   return {"precision": out["precision"], "recall": out["recall"]}
 
 
@@ -328,8 +331,5 @@ def density_coverage(real, fake, *, k: int = 5) -> dict[str, float]:
   References:
     https://arxiv.org/abs/2002.09797
   """
-  k = _checks.positive_int(k, "k")
-  real = _checks.embeddings(real, "real")
-  _checks.same_dim(real, _checks.embeddings(fake, "fake"))
-  out = KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
+  out = _all_four(real, fake, k)
   return {"density": out["density"], "coverage": out["coverage"]}

@@ -252,9 +252,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   References:
     https://arxiv.org/abs/2103.11912
   """
-  real = _checks.embeddings(real, "real")
-  fake = _checks.embeddings(fake, "fake")
-  _checks.same_dim(real, fake)
+  real, fake = _checks.pair(real, fake)
   num_tables = _checks.positive_int(num_tables, "num_tables")
   num_hashes = _checks.positive_int(num_hashes, "num_hashes")
   min_count = _checks.positive_int(min_count, "min_count")
