@@ -10,6 +10,7 @@ from lsh_gan.metrics.knn import density_coverage
 from lsh_gan.metrics.knn import knn_precision_recall
 from lsh_gan.metrics.knn import KNNReference
 from lsh_gan.metrics.lsh import lsh_precision_recall
+from lsh_gan.metrics.lsh_knn import lsh_knn_precision_recall
 
 __all__ = (
     "density_coverage",
@@ -17,5 +18,6 @@ __all__ = (
     "kernel_distance",
     "knn_precision_recall",
     "KNNReference",
+    "lsh_knn_precision_recall",
     "lsh_precision_recall",
 )

@@ -206,7 +206,8 @@ def default_width(points: jax.Array, *, factor: float = WIDTH_FACTOR,
   return width
 
 
-def _check_positive_float(value, name):
+def check_width(value, name: str = "bucket_width") -> float | None:
+  """None, or a finite number > 0 as float; else ValueError naming it."""
   if value is None:
     return None
   if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(
@@ -256,7 +257,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   num_tables = _checks.positive_int(num_tables, "num_tables")
   num_hashes = _checks.positive_int(num_hashes, "num_hashes")
   min_count = _checks.positive_int(min_count, "min_count")
-  bucket_width = _check_positive_float(bucket_width, "bucket_width")
+  bucket_width = check_width(bucket_width)
   # Hash a shared centring of both sets, so codes stay small integers.
   centre = jnp.mean(real, axis=0)
   real, fake = real - centre, fake - centre

@@ -1,0 +1,79 @@
+"""LSH + KNN precision/recall: the exact limit, radii bounds, known answers."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lsh_gan import metrics
+from lsh_gan.metrics import knn
+from lsh_gan.metrics import lsh
+from lsh_gan.metrics import lsh_knn
+from metrics_lsh_test import Mixture
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_one_bucket_and_enough_candidates_equal_exact_knn(k):
+  rng = np.random.default_rng(k)
+  real = rng.normal(size=(150, 6)).astype(np.float32)
+  fake = (rng.normal(size=(120, 6)) * 1.3 + 0.3).astype(np.float32)
+  got = metrics.lsh_knn_precision_recall(real, fake, k=k, bucket_width=1e6,
+                                         max_candidates=2 * 270, num_tables=2)
+  assert got == metrics.knn_precision_recall(real, fake, k=k)
+
+
+def test_radii_bound_exact_radii_and_isolated_points_are_flagged():
+  rng = np.random.default_rng(0)
+  real = rng.normal(size=(600, 6)).astype(np.float32)
+  x = jnp.asarray(real - real.mean(0))
+  family = lsh.HashFamily.create(6, num_tables=8, num_hashes=4, seed=0)
+  rho2 = np.asarray(lsh_knn.candidate_radii_sq(x, family, 2.0, 3, 16))
+  exact = knn.KNNReference(real, max_k=3).radii(3)
+  isolated = rho2 < 0
+  assert 0 < isolated.sum() < 600
+  assert np.all(np.sqrt(rho2[~isolated]) >= exact[~isolated] * (1 - 1e-5))
+  # Candidates are near neighbours, not arbitrary points: the radii are
+  # close to the exact ones (16 random points would give about (599/16)^(1/6)
+  # = 1.8 times the exact radius in 6-D; these give about 1.1).
+  ratio = np.sqrt(rho2[~isolated]) / exact[~isolated]
+  assert np.median(ratio) < 1.5
+
+
+@pytest.mark.parametrize("dim", [2, 64])
+def test_close_to_exact_knn_on_mixtures_at_the_defaults(dim):
+  mix = Mixture(dim, modes=10, seed=dim)
+  real = mix.sample(2000, range(10))
+  fake = mix.sample(2000, range(6))
+  exact = metrics.knn_precision_recall(real, fake)
+  got = metrics.lsh_knn_precision_recall(real, fake)
+  assert got["precision"] == pytest.approx(exact["precision"], abs=0.03)
+  assert got["recall"] == pytest.approx(exact["recall"], abs=0.03)
+
+
+def test_identical_far_and_deterministic():
+  mix = Mixture(16, modes=5, seed=1)
+  real = mix.sample(800, range(5))
+  assert metrics.lsh_knn_precision_recall(real, real) == {"precision": 1.0,
+                                                          "recall": 1.0}
+  assert metrics.lsh_knn_precision_recall(real, real + 1e3) == {
+      "precision": 0.0, "recall": 0.0}
+  fake = mix.sample(700, range(3))
+  assert (metrics.lsh_knn_precision_recall(real, fake, seed=3) ==
+          metrics.lsh_knn_precision_recall(real, fake, seed=3))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(k=0), "k=0 must be a positive integer"),
+    (dict(max_candidates=0), "max_candidates=0"),
+    (dict(num_tables=-1), "num_tables=-1"),
+    (dict(bucket_width=-1.0), "bucket_width=-1.0"),
+])
+def test_bad_arguments(kwargs, match):
+  x = np.random.default_rng(0).normal(size=(50, 3))
+  with pytest.raises(ValueError, match=match):
+    metrics.lsh_knn_precision_recall(x, x, **kwargs)
+
+
+def test_too_few_points_names_the_set():
+  x = np.random.default_rng(0).normal(size=(50, 3))
+  with pytest.raises(ValueError, match="fake: has 3 points; k=3 needs"):
+    metrics.lsh_knn_precision_recall(x, x[:3])
