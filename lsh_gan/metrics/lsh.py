@@ -120,12 +120,8 @@ def _keys(x, width, projections, offsets, seeds, multipliers):
 
 @jax.jit
 def _sort_tables(key1, key2):
-  """Per table, keys sorted lexicographically and the sorting permutation."""
-  index = jnp.broadcast_to(jnp.arange(key1.shape[0], dtype=jnp.int32)[:, None],
-                           key1.shape)
-  s1, s2, perm = jax.lax.sort((key1.T, key2.T, index.T), dimension=1,
-                              num_keys=2)
-  return s1, s2, perm
+  """Per table (rows of the result), keys sorted lexicographically."""
+  return jax.lax.sort((key1.T, key2.T), dimension=1, num_keys=2)
 
 
 def _bound(s1, s2, q1, q2, num_valid, upper: bool):
@@ -172,7 +168,7 @@ class Tables:
     self.width = float(width)
     self.family = family
     key1, key2 = family.keys(points, width)
-    self.sorted1, self.sorted2, self.perm = _sort_tables(key1, key2)
+    self.sorted1, self.sorted2 = _sort_tables(key1, key2)
 
   def counts(self, queries: jax.Array) -> jax.Array:
     """(m, L) bucket sizes of each query point in each table."""
