@@ -52,12 +52,21 @@ def _pad(x: jax.Array, block: int) -> jax.Array:
   return jnp.pad(x, ((0, -x.shape[0] % block), (0, 0)))
 
 
+def expand_sq_dists(norms, dots, dim: int):
+  """|a|^2 + |b|^2 - 2 a.b, with values below float32 resolution set to 0.
+
+  The expansion cannot resolve squared distances under about
+  (dim + 2) * eps * (|a|^2 + |b|^2); calling those 0 puts exact duplicates at
+  distance 0 instead of at rounding noise.
+  """
+  d2 = norms - 2.0 * dots
+  resolution = (dim + 2) * float(np.finfo(np.float32).eps)
+  return jnp.where(d2 <= resolution * norms, 0.0, d2)
+
+
 def _sq_dists(a, a_sq, b, b_sq):
   dots = jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
-  norms = a_sq[:, None] + b_sq[None, :]
-  d2 = norms - 2.0 * dots
-  resolution = (a.shape[1] + 2) * float(np.finfo(np.float32).eps)
-  return jnp.where(d2 <= resolution * norms, 0.0, d2)
+  return expand_sq_dists(a_sq[:, None] + b_sq[None, :], dots, a.shape[1])
 
 
 @jax.jit

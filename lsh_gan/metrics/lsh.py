@@ -212,6 +212,24 @@ def check_width(value, name: str = "bucket_width") -> float | None:
   return float(value)
 
 
+def prepare(real, fake, num_tables, num_hashes, bucket_width, seed):
+  """The shared set-up of the LSH metrics, from validated sets.
+
+  Returns both sets centred on the real mean (so codes stay small integers),
+  the hash family, and the bucket width per side: `bucket_width` for both, or
+  each set's own default width.
+  """
+  num_tables = _checks.positive_int(num_tables, "num_tables")
+  num_hashes = _checks.positive_int(num_hashes, "num_hashes")
+  bucket_width = check_width(bucket_width)
+  centre = jnp.mean(real, axis=0)
+  real, fake = real - centre, fake - centre
+  family = HashFamily.create(real.shape[1], num_tables, num_hashes, seed)
+  widths = {name: bucket_width or default_width(points, seed=seed)
+            for name, points in (("real", real), ("fake", fake))}
+  return real, fake, family, widths
+
+
 def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
                          num_hashes: int = NUM_HASHES,
                          bucket_width: float | None = None, min_count: int = 1,
@@ -250,17 +268,9 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
     https://arxiv.org/abs/2103.11912
   """
   real, fake = _checks.pair(real, fake)
-  num_tables = _checks.positive_int(num_tables, "num_tables")
-  num_hashes = _checks.positive_int(num_hashes, "num_hashes")
   min_count = _checks.positive_int(min_count, "min_count")
-  bucket_width = check_width(bucket_width)
-  # Hash a shared centring of both sets, so codes stay small integers.
-  centre = jnp.mean(real, axis=0)
-  real, fake = real - centre, fake - centre
-  family = HashFamily.create(real.shape[1], num_tables, num_hashes, seed)
-  widths = {}
-  for name, points in (("real", real), ("fake", fake)):
-    widths[name] = bucket_width or default_width(points, seed=seed)
+  real, fake, family, widths = prepare(real, fake, num_tables, num_hashes,
+                                       bucket_width, seed)
   covered = lambda tables, queries: int(jnp.sum(
       jnp.any(tables.counts(queries) >= min_count, axis=1), dtype=jnp.int32))
   precision = covered(Tables(real, family, widths["real"]), fake)

@@ -35,9 +35,9 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lsh_gan.metrics import _checks
+from lsh_gan.metrics import knn
 from lsh_gan.metrics import lsh
 
 # Provisional defaults from a first look (fake set keeping 6 of 10 modes,
@@ -72,9 +72,7 @@ def _block_sq_dists(rows, cols):
                     precision=jax.lax.Precision.HIGHEST)
   norms = (jnp.sum(rows * rows, -1)[:, :, None] +
            jnp.sum(cols * cols, -1)[:, None, :])
-  d2 = norms - 2.0 * dots
-  resolution = (rows.shape[-1] + 2) * float(np.finfo(np.float32).eps)
-  return jnp.where(d2 <= resolution * norms, 0.0, d2)
+  return knn.expand_sq_dists(norms, dots, rows.shape[-1])
 
 
 def _table_view(points, key1, key2, order_key, valid, chunk, halo):
@@ -232,36 +230,31 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
   """
   k = _checks.positive_int(k, "k")
   real, fake = _checks.pair(real, fake, k)
-  num_tables = _checks.positive_int(num_tables, "num_tables")
-  num_hashes = _checks.positive_int(num_hashes, "num_hashes")
   max_candidates = _checks.positive_int(max_candidates, "max_candidates")
-  bucket_width = lsh.check_width(bucket_width)
-  centre = jnp.mean(real, axis=0)
-  real, fake = real - centre, fake - centre
-  family = lsh.HashFamily.create(real.shape[1], num_tables, num_hashes, seed)
-  widths = {name: bucket_width or lsh.default_width(points, seed=seed)
-            for name, points in (("real", real), ("fake", fake))}
-  rho2_real = candidate_radii_sq(real, family, widths["real"], k,
-                                 max_candidates)
-  rho2_fake = candidate_radii_sq(fake, family, widths["fake"], k,
-                                 max_candidates)
+  real, fake, family, widths = lsh.prepare(real, fake, num_tables, num_hashes,
+                                           bucket_width, seed)
+  rho2 = {name: candidate_radii_sq(points, family, widths[name], k,
+                                   max_candidates)
+          for name, points in (("real", real), ("fake", fake))}
   n, m = real.shape[0], fake.shape[0]
   shape_ref = _block_shape(max_candidates)
   union = _pad_rows(jnp.concatenate([real, fake]), shape_ref.shape[0])
+  pad = union.shape[0] - n - m
   valid = jnp.arange(union.shape[0]) < n + m
   is_real = jnp.arange(union.shape[0]) < n
   order_keys = _order_keys(union, family)
+  none = {"real": jnp.full((n,), -1.0), "fake": jnp.full((m,), -1.0)}
   covered = {}
-  # Precision uses the real set's width, recall the fake set's.
-  for side, width, rho2 in (("precision", widths["real"], rho2_real),
-                            ("recall", widths["fake"], rho2_fake)):
-    rho2_union = jnp.pad(jnp.concatenate(
-        [rho2_real if side == "precision" else jnp.full((n,), -1.0),
-         rho2 if side == "recall" else jnp.full((m,), -1.0)]),
-                         (0, union.shape[0] - n - m), constant_values=-1.0)
-    key1, key2 = family.keys(union, width)
+  # Precision: fake points tested against real balls, hashed at the real
+  # width; recall: real points against fake balls, at the fake width. Radii
+  # of -1 cover nothing.
+  for side, balls in (("precision", "real"), ("recall", "fake")):
+    radii = {**none, balls: rho2[balls]}
+    rho2_union = jnp.pad(jnp.concatenate([radii["real"], radii["fake"]]),
+                         (0, pad), constant_values=-1.0)
+    key1, key2 = family.keys(union, widths[balls])
     hit = jnp.zeros(union.shape[0], bool)
-    for table in range(num_tables):
+    for table in range(family.num_tables):
       hit = _table_cover(hit, union, key1[:, table], key2[:, table],
                          order_keys[:, table], valid, is_real, rho2_union,
                          shape_ref)
