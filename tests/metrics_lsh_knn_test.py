@@ -24,9 +24,10 @@ def test_one_bucket_and_enough_candidates_equal_exact_knn(k):
 def test_radii_bound_exact_radii_and_isolated_points_are_flagged():
   rng = np.random.default_rng(0)
   real = rng.normal(size=(600, 6)).astype(np.float32)
-  x = jnp.asarray(real - real.mean(0))
   family = lsh.HashFamily.create(6, num_tables=8, num_hashes=4, seed=0)
-  rho2 = np.asarray(lsh_knn.candidate_radii_sq(x, family, 2.0, 3, 16))
+  prepared = lsh_knn.Prepared(jnp.asarray(real), jnp.asarray(real.mean(0)),
+                              family, max_candidates=16)
+  rho2 = np.asarray(lsh_knn.candidate_radii_sq(prepared, 2.0, 3))
   exact = knn.KNNReference(real, max_k=3).radii(3)
   isolated = rho2 < 0
   assert 0 < isolated.sum() < 600

@@ -37,7 +37,8 @@ def test_distinct_code_vectors_do_not_share_keys():
   family = lsh.HashFamily(jnp.eye(3, 6, dtype=jnp.float32),
                           jnp.zeros(6, jnp.float32), family.seeds,
                           family.multipliers, 2, 3)
-  key1, key2 = family.keys(jnp.asarray(grid), 1.0)
+  key1, key2 = family.keys(family.project(jnp.asarray(grid)).values, 1.0)
+  key1, key2 = key1[:grid.shape[0]], key2[:grid.shape[0]]
   pairs = set(zip(np.asarray(key1[:, 0]).tolist(), np.asarray(key2[:, 0]).tolist()))
   assert len(pairs) == grid.shape[0]  # 512,000 code vectors, no collision
   assert len(set(np.asarray(key1[:, 0]).tolist())) > 0.999 * grid.shape[0]
@@ -48,10 +49,12 @@ def test_bucket_counts_equal_brute_force():
   points = jnp.asarray(rng.normal(size=(3000, 5)), jnp.float32)
   queries = jnp.asarray(rng.normal(size=(700, 5)), jnp.float32)
   family = lsh.HashFamily.create(5, num_tables=4, num_hashes=2, seed=3)
+  points, queries = family.project(points), family.project(queries)
   tables = lsh.Tables(points, family, width=1.5)
   got = np.asarray(tables.counts(queries))
-  p1, p2 = (np.asarray(k) for k in family.keys(points, 1.5))
-  q1, q2 = (np.asarray(k) for k in family.keys(queries, 1.5))
+  assert got.shape == (700, 4)
+  p1, p2 = (np.asarray(k)[:3000] for k in family.keys(points.values, 1.5))
+  q1, q2 = (np.asarray(k)[:700] for k in family.keys(queries.values, 1.5))
   for table in range(4):
     sizes = collections.Counter(zip(p1[:, table], p2[:, table]))
     want = [sizes[(a, b)] for a, b in zip(q1[:, table], q2[:, table])]
@@ -69,7 +72,8 @@ def test_one_hash_collision_rate_matches_the_p_stable_formula():
   direction /= np.linalg.norm(direction, axis=1, keepdims=True)
   for distance in (0.5, 1.0, 2.0, 4.0):
     y = (x + distance * direction).astype(np.float32)
-    a, b = (np.asarray(family.keys(jnp.asarray(v), 2.0)[0]) for v in (x, y))
+    a, b = (np.asarray(family.keys(family.project(jnp.asarray(v)).values,
+                                   2.0)[0])[:n] for v in (x, y))
     rate = np.mean(a == b)
     assert rate == pytest.approx(lsh.collision_probability(distance, 2.0),
                                  abs=0.02)

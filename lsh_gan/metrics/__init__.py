@@ -11,6 +11,7 @@ from lsh_gan.metrics.knn import knn_precision_recall
 from lsh_gan.metrics.knn import KNNReference
 from lsh_gan.metrics.lsh import lsh_precision_recall
 from lsh_gan.metrics.lsh_knn import lsh_knn_precision_recall
+from lsh_gan.metrics.reference import Reference
 
 __all__ = (
     "density_coverage",
@@ -20,4 +21,5 @@ __all__ = (
     "KNNReference",
     "lsh_knn_precision_recall",
     "lsh_precision_recall",
+    "Reference",
 )

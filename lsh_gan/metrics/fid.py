@@ -68,12 +68,25 @@ def frechet_distance(real, fake) -> dict[str, float]:
     https://arxiv.org/abs/1706.08500
   """
   real, fake = _checks.pair(real, fake, 1)
-  # Centre both on the real mean first: covariances are unchanged and the
-  # float32 sums stay small.
   centre = jnp.mean(real, axis=0)
-  mu_r, cov_r = (np.asarray(v, np.float64) for v in _mean_and_cov(real - centre))
-  mu_f, cov_f = (np.asarray(v, np.float64) for v in _mean_and_cov(fake - centre))
-  root_r = _sqrt_psd(cov_r)
+  return frechet_from_stats(gaussian_stats(real, centre),
+                            gaussian_stats(fake, centre))
+
+
+def gaussian_stats(x: jax.Array, centre: jax.Array):
+  """(mean, covariance, covariance^(1/2)) of x - centre, in float64.
+
+  Centring both sets on the real mean first leaves the covariances unchanged
+  and keeps the float32 sums small.
+  """
+  mu, cov = (np.asarray(v, np.float64) for v in _mean_and_cov(x - centre))
+  return mu, cov, _sqrt_psd(cov)
+
+
+def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
+  """FID from two `gaussian_stats` (the real one can be computed once)."""
+  mu_r, cov_r, root_r = real_stats
+  mu_f, cov_f, _ = fake_stats
   cross = np.linalg.eigvalsh(root_r @ cov_f @ root_r)
   trace_sqrt = float(np.sum(np.sqrt(np.clip(cross, 0, None))))
   fid = float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f)

@@ -23,8 +23,12 @@ its own cell, where a k-NN ball around an outlier grows with its isolation.
 
 The width is data-driven by default and read per side, as the KNN radii are:
 precision hashes with the real set's width, recall with the fake set's,
-w = width_factor * median NND_k of the set (k = 3), estimated exactly on a
-random sample of at most 1,000 of its points (sample x n x d work).
+w = 4 * median NND_k of the set (k = 3), computed exactly for a random
+sample of at most 256 of its points (sample x n x d work).
+
+Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
+and padded to a size class (at most 1/8 more rows, eight classes per
+doubling), so a new n reuses compiled code unless it crosses a class.
 
 References:
   M. Datar et al., "Locality-Sensitive Hashing Scheme Based on p-Stable
@@ -49,8 +53,26 @@ NUM_TABLES = 16
 NUM_HASHES = 8
 WIDTH_FACTOR = 4.0
 WIDTH_K = 3
-WIDTH_SAMPLE = 1000
-QUERY_BLOCK = 4096  # query points per jitted call
+WIDTH_SAMPLE = 256
+ROW_BLOCK = 4096  # rows per projection and query call
+_NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
+
+
+def padded_size(n: int) -> int:
+  """Rows a set of n points is padded to: a multiple of 2^(floor(log2 n)-3).
+
+  At most 1/8 more rows than n, and eight sizes per doubling of n, so a new n
+  rarely compiles anything new.
+  """
+  granule = max(1024, 1 << max(0, n.bit_length() - 4))
+  return -(-n // granule) * granule
+
+
+def row_blocks(x: jax.Array, block: int = ROW_BLOCK):
+  """Yields (start, rows) blocks of `block` rows, the last zero-padded."""
+  for start in range(0, x.shape[0], block):
+    rows = x[start:start + block]
+    yield start, jnp.pad(rows, ((0, block - rows.shape[0]), (0, 0)))
 
 
 def collision_probability(distance, width):
@@ -68,6 +90,18 @@ def _fmix32(h):
   h = h ^ (h >> 13)
   h = h * jnp.uint32(0xC2B2AE35)
   return h ^ (h >> 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Projected:
+  """A point set's projections a.(x - centre) on a family's directions.
+
+  Attributes:
+    values: (padded_size(n), L*K) float32; rows past n are padding.
+    n: number of points.
+  """
+  values: jax.Array
+  n: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,87 +134,120 @@ class HashFamily:
         multipliers=jnp.asarray(words[1] | np.uint32(1)),
         num_tables=num_tables, num_hashes=num_hashes)
 
-  def keys(self, x: jax.Array, width: float):
-    """(n, L) uint32 key pairs of points x."""
-    return _keys(x, jnp.float32(width), self.projections, self.offsets,
-                 self.seeds, self.multipliers)
+  def project(self, x: jax.Array, centre: jax.Array | None = None
+              ) -> Projected:
+    """Projections of the points x - centre (x is not copied or padded)."""
+    n = x.shape[0]
+    if centre is None:
+      centre = jnp.zeros(x.shape[1], jnp.float32)
+    shift = jnp.dot(centre, self.projections,
+                    precision=jax.lax.Precision.HIGHEST)
+    out = jnp.concatenate([_project(rows, self.projections, shift)
+                           for _, rows in row_blocks(x)])
+    size = padded_size(n)
+    return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
+                             )[:size], n)
+
+  def keys(self, projected: jax.Array, width: float):
+    """(rows, L) uint32 key pairs from projections (see `project`)."""
+    return _keys(projected, jnp.float32(width), self.offsets, self.seeds,
+                 self.multipliers)
 
 
 @jax.jit
-def _keys(x, width, projections, offsets, seeds, multipliers):
+def _project(rows, projections, shift):
+  return jnp.dot(rows, projections,
+                 precision=jax.lax.Precision.HIGHEST) - shift
+
+
+@jax.jit
+def _keys(projected, width, offsets, seeds, multipliers):
   num_tables, num_hashes = seeds.shape[1:]
-  proj = jnp.dot(x, projections, precision=jax.lax.Precision.HIGHEST)
-  codes = jnp.floor(proj / width + offsets).astype(jnp.int32)
+  codes = jnp.floor(projected / width + offsets).astype(jnp.int32)
   codes = jax.lax.bitcast_convert_type(codes, jnp.uint32).reshape(
-      x.shape[0], num_tables, num_hashes)
+      projected.shape[0], num_tables, num_hashes)
   key = lambda i: jnp.sum(_fmix32(codes ^ seeds[i]) * multipliers[i], axis=-1,
                           dtype=jnp.uint32)
   return key(0), key(1)
 
 
 @jax.jit
-def _sort_tables(key1, key2):
-  """Per table (rows of the result), keys sorted lexicographically."""
-  return jax.lax.sort((key1.T, key2.T), dimension=1, num_keys=2)
+def _sort_tables(key1, key2, num_valid):
+  """Per table (rows of the result): keys sorted, and where each run ends.
 
-
-def _bound(s1, s2, q1, q2, num_valid, upper: bool):
-  """First index whose key is > (upper) or >= (lower) the query, per table.
-
-  s1, s2: (L, n) sorted keys; q1, q2: (B, L) queries.
+  Padding rows get the largest key and sort last; `run_end[i]` is the first
+  position after the run of keys equal to key i.
   """
-  steps = max(1, math.ceil(math.log2(s1.shape[1] + 1)))
-  lo = jnp.zeros(q1.shape, jnp.int32)
-  hi = jnp.full(q1.shape, num_valid, jnp.int32)
+  pad = (jnp.arange(key1.shape[0]) >= num_valid)[:, None]
+  k1 = jnp.where(pad, jnp.uint32(_NO_KEY), key1).T
+  k2 = jnp.where(pad, jnp.uint32(_NO_KEY), key2).T
+  s1, s2 = jax.lax.sort((k1, k2), dimension=1, num_keys=2)
+  size = s1.shape[1]
+  last = jnp.concatenate([(s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1]),
+                          jnp.ones((s1.shape[0], 1), bool)], axis=1)
+  position = jnp.arange(1, size + 1, dtype=jnp.int32)[None, :]
+  run_end = jax.lax.cummin(jnp.where(last, position, size), axis=1,
+                           reverse=True)
+  return s1, s2, run_end
+
+
+@jax.jit
+def _bucket_counts(s1, s2, run_end, num_valid, q1, q2):
+  """(B, L) number of table points in each query's bucket.
+
+  One lexicographic binary search per query and table finds the first key
+  >= the query; the run starting there is the bucket, if its key matches.
+  """
+  size = s1.shape[1]
+  steps = max(1, math.ceil(math.log2(size + 1)))
   tables = jnp.arange(s1.shape[0])[None, :]
+  lo = jnp.zeros(q1.shape, jnp.int32)
+  hi = jnp.full(q1.shape, size, jnp.int32)
 
   def step(_, bounds):
     lo, hi = bounds
     mid = (lo + hi) // 2
     m1, m2 = s1[tables, mid], s2[tables, mid]
-    before = (m1 < q1) | ((m1 == q1) & ((m2 <= q2) if upper else (m2 < q2)))
+    before = (m1 < q1) | ((m1 == q1) & (m2 < q2))
     active = lo < hi
     return (jnp.where(active & before, mid + 1, lo),
             jnp.where(active & ~before, mid, hi))
 
   lo, _ = jax.lax.fori_loop(0, steps, step, (lo, hi))
-  return lo
-
-
-@jax.jit
-def _bucket_counts(s1, s2, num_valid, q1, q2):
-  """(B, L) number of table points in each query's bucket."""
-  return (_bound(s1, s2, q1, q2, num_valid, True) -
-          _bound(s1, s2, q1, q2, num_valid, False))
+  at = jnp.minimum(lo, size - 1)
+  match = (lo < num_valid) & (s1[tables, at] == q1) & (s2[tables, at] == q2)
+  return jnp.where(match, jnp.minimum(run_end[tables, at], num_valid) - lo, 0)
 
 
 class Tables:
   """One point set hashed into L sorted tables.
 
   Args:
-    points: (n, d) float32 points.
+    projected: the set's projections (`HashFamily.project`).
     family: the hash family.
     width: bucket width w.
   """
 
-  def __init__(self, points: jax.Array, family: HashFamily, width: float):
-    self.n = points.shape[0]
+  def __init__(self, projected: Projected, family: HashFamily, width: float):
+    self.n = projected.n
     self.width = float(width)
     self.family = family
-    key1, key2 = family.keys(points, width)
-    self.sorted1, self.sorted2 = _sort_tables(key1, key2)
+    key1, key2 = family.keys(projected.values, width)
+    self.sorted1, self.sorted2, self.run_end = _sort_tables(key1, key2, self.n)
 
-  def counts(self, queries: jax.Array) -> jax.Array:
+  def counts(self, queries: Projected) -> jax.Array:
     """(m, L) bucket sizes of each query point in each table."""
     out = []
-    for start in range(0, queries.shape[0], QUERY_BLOCK):
-      block = queries[start:start + QUERY_BLOCK]
-      size = block.shape[0]
-      block = jnp.pad(block, ((0, QUERY_BLOCK - size), (0, 0)))
+    for _, block in row_blocks(queries.values):
       q1, q2 = self.family.keys(block, self.width)
-      out.append(_bucket_counts(self.sorted1, self.sorted2, self.n, q1,
-                                q2)[:size])
-    return jnp.concatenate(out)
+      out.append(_bucket_counts(self.sorted1, self.sorted2, self.run_end,
+                                self.n, q1, q2))
+    return jnp.concatenate(out)[:queries.n]
+
+  def covered(self, queries: Projected, min_count: int) -> int:
+    """Number of queries whose bucket holds >= min_count points in a table."""
+    return int(jnp.sum(jnp.any(self.counts(queries) >= min_count, axis=1),
+                       dtype=jnp.int32))
 
 
 def default_width(points: jax.Array, *, factor: float = WIDTH_FACTOR,
@@ -188,7 +255,8 @@ def default_width(points: jax.Array, *, factor: float = WIDTH_FACTOR,
                   seed: int = 0) -> float:
   """`factor` times the median distance to the k-th nearest neighbour.
 
-  The median is estimated exactly on a random sample of `sample` points.
+  The median is taken over a random sample of `sample` points, each one's
+  NND_k computed exactly against the whole set.
   """
   if points.shape[0] < k + 1:
     raise ValueError(f"a set of {points.shape[0]} points is too small to read "
@@ -212,22 +280,9 @@ def check_width(value, name: str = "bucket_width") -> float | None:
   return float(value)
 
 
-def prepare(real, fake, num_tables, num_hashes, bucket_width, seed):
-  """The shared set-up of the LSH metrics, from validated sets.
-
-  Returns both sets centred on the real mean (so codes stay small integers),
-  the hash family, and the bucket width per side: `bucket_width` for both, or
-  each set's own default width.
-  """
-  num_tables = _checks.positive_int(num_tables, "num_tables")
-  num_hashes = _checks.positive_int(num_hashes, "num_hashes")
-  bucket_width = check_width(bucket_width)
-  centre = jnp.mean(real, axis=0)
-  real, fake = real - centre, fake - centre
-  family = HashFamily.create(real.shape[1], num_tables, num_hashes, seed)
-  widths = {name: bucket_width or default_width(points, seed=seed)
-            for name, points in (("real", real), ("fake", fake))}
-  return real, fake, family, widths
+def check_family(num_tables, num_hashes) -> tuple[int, int]:
+  return (_checks.positive_int(num_tables, "num_tables"),
+          _checks.positive_int(num_hashes, "num_hashes"))
 
 
 def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
@@ -247,7 +302,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
     num_hashes: K, hash functions per table (default 8).
     bucket_width: w for both sides; None (default) reads it per side: the
       real set's for precision, the fake set's for recall, each 4 times the
-      set's median 3-NN distance (estimated on up to 1,000 sampled points).
+      set's median 3-NN distance (computed for 256 sampled points).
     min_count: m, points a bucket must hold to cover a query (default 1).
     seed: seed of the hash functions and the width sample.
 
@@ -267,13 +322,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   References:
     https://arxiv.org/abs/2103.11912
   """
-  real, fake = _checks.pair(real, fake)
-  min_count = _checks.positive_int(min_count, "min_count")
-  real, fake, family, widths = prepare(real, fake, num_tables, num_hashes,
-                                       bucket_width, seed)
-  covered = lambda tables, queries: int(jnp.sum(
-      jnp.any(tables.counts(queries) >= min_count, axis=1), dtype=jnp.int32))
-  precision = covered(Tables(real, family, widths["real"]), fake)
-  recall = covered(Tables(fake, family, widths["fake"]), real)
-  return {"precision": precision / fake.shape[0],
-          "recall": recall / real.shape[0]}
+  from lsh_gan.metrics import reference  # pylint: disable=g-import-not-at-top
+  return reference.Reference(real).lsh_precision_recall(
+      fake, num_tables=num_tables, num_hashes=num_hashes,
+      bucket_width=bucket_width, min_count=min_count, seed=seed)

@@ -142,7 +142,11 @@ def _table_nearest(best_d2, best_id, points, key1, key2, order_key, valid,
 @jax.jit
 def _table_cover(covered, points, key1, key2, order_key, valid, is_real, rho2,
                  shape_ref):
-  """Per point of the union: covered by a candidate of the other set?"""
+  """Per point of the union: inside a candidate's ball from the other set?
+
+  Fake rows are tested against real balls (precision), real rows against
+  fake balls (recall), in the same pass.
+  """
   chunk, halo = shape_ref.shape
   n_pad = points.shape[0]
   rows_x, cols_x, data = _table_view(points, key1, key2, order_key, valid,
@@ -158,40 +162,90 @@ def _table_cover(covered, points, key1, key2, order_key, valid, is_real, rho2,
   return covered | jnp.zeros_like(covered).at[row_id].set(hit)
 
 
-def _pad_rows(x, multiple):
-  return jnp.pad(x, ((0, -x.shape[0] % multiple),) + ((0, 0),) * (x.ndim - 1))
-
-
-def _order_keys(x, family: lsh.HashFamily):
-  """(n, L) projection of each point on one random direction per table."""
-  directions = family.projections[:, ::family.num_hashes]
-  return jnp.dot(x, directions, precision=jax.lax.Precision.HIGHEST)
-
-
 def _block_shape(max_candidates: int):
   """(chunk rows, halo) as the shape of a dummy array (static under jit)."""
   halo = math.ceil(max_candidates / 2)
   return jnp.zeros((max(CHUNK_ROWS, halo), halo))
 
 
-def candidate_radii_sq(points, family: lsh.HashFamily, width: float, k: int,
-                       max_candidates: int):
+def _pad_to(x, rows, value=0):
+  return jnp.pad(x, ((0, rows - x.shape[0]),) + ((0, 0),) * (x.ndim - 1),
+                 constant_values=value)
+
+
+class Prepared:
+  """A point set ready for the table passes: centred, padded, projected.
+
+  Args:
+    points: (n, d) float32 points.
+    centre: (d,) the point subtracted from every point (the real mean).
+    family: the hash family.
+    max_candidates: M, which fixes the chunk size the rows are padded to.
+    projected: the set's projections, if already computed.
+  """
+
+  def __init__(self, points, centre, family: lsh.HashFamily,
+               max_candidates: int, projected: lsh.Projected | None = None):
+    self.n = points.shape[0]
+    self.shape_ref = _block_shape(max_candidates)
+    chunk = self.shape_ref.shape[0]
+    self.size = -(-lsh.padded_size(self.n) // chunk) * chunk
+    self.projected = projected or family.project(points, centre)
+    self.points = _pad_to(points - centre, self.size)
+    self.family = family
+
+  def keys(self, width: float):
+    """Key pairs and within-bucket order keys, (size, L) each.
+
+    The order key of table l is the projection on its first direction.
+    """
+    values = _pad_to(self.projected.values[:self.size], self.size)
+    key1, key2 = self.family.keys(values, width)
+    return key1, key2, values[:, ::self.family.num_hashes]
+
+
+def candidate_radii_sq(prepared: Prepared, width: float, k: int):
   """(n,) squared LSH+KNN radius rho^2 of each point (-1 if isolated)."""
-  shape_ref = _block_shape(max_candidates)
-  chunk = shape_ref.shape[0]
-  n = points.shape[0]
-  x = _pad_rows(points, chunk)
-  valid = jnp.arange(x.shape[0]) < n
-  key1, key2 = family.keys(x, width)
-  order_keys = _order_keys(x, family)
-  best_d2 = jnp.full((x.shape[0], k), jnp.inf, jnp.float32)
-  best_id = jnp.full((x.shape[0], k), -1, jnp.int32)
-  for table in range(family.num_tables):
-    best_d2, best_id = _table_nearest(best_d2, best_id, x, key1[:, table],
-                                      key2[:, table], order_keys[:, table],
-                                      valid, shape_ref)
-  kth = best_d2[:n, k - 1]
+  size = prepared.size
+  valid = jnp.arange(size) < prepared.n
+  key1, key2, order_keys = prepared.keys(width)
+  best_d2 = jnp.full((size, k), jnp.inf, jnp.float32)
+  best_id = jnp.full((size, k), -1, jnp.int32)
+  for table in range(prepared.family.num_tables):
+    best_d2, best_id = _table_nearest(best_d2, best_id, prepared.points,
+                                      key1[:, table], key2[:, table],
+                                      order_keys[:, table], valid,
+                                      prepared.shape_ref)
+  kth = best_d2[:prepared.n, k - 1]
   return jnp.where(jnp.isinf(kth), -1.0, kth)
+
+
+def coverage(real: Prepared, fake: Prepared, width: float, real_rho2,
+             fake_rho2) -> tuple[int, int]:
+  """(fake points covered by a real ball, real points covered by a fake one).
+
+  Both sets are sorted together in each table, hashed at `width`.
+  """
+  n, m = real.n, fake.n
+  union_size = -(-lsh.padded_size(n + m) // real.shape_ref.shape[0]) * (
+      real.shape_ref.shape[0])
+  points = _pad_to(jnp.concatenate([real.points[:n], fake.points[:m]]),
+                   union_size)
+  values = _pad_to(jnp.concatenate([real.projected.values[:n],
+                                    fake.projected.values[:m]]), union_size)
+  key1, key2 = real.family.keys(values, width)
+  order_keys = values[:, ::real.family.num_hashes]
+  index = jnp.arange(union_size)
+  valid = index < n + m
+  is_real = index < n
+  rho2 = _pad_to(jnp.concatenate([real_rho2, fake_rho2]), union_size, -1.0)
+  hit = jnp.zeros(union_size, bool)
+  for table in range(real.family.num_tables):
+    hit = _table_cover(hit, points, key1[:, table], key2[:, table],
+                       order_keys[:, table], valid, is_real, rho2,
+                       real.shape_ref)
+  count = lambda x: int(jnp.sum(x, dtype=jnp.int32))
+  return count(hit[n:n + m]), count(hit[:n])
 
 
 def lsh_knn_precision_recall(real, fake, *, k: int = 3,
@@ -207,13 +261,15 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     fake: (m, d) fake embeddings.
     k: neighbours defining each ball (default 3).
     num_tables: L (default 32).
-    num_hashes: K (default 2: coarse buckets, refined by the k-NN test).
-    bucket_width: w for both sides; None reads it per side as in
-      `lsh_precision_recall`.
+    num_hashes: K (default 2).
+    bucket_width: w, the bucket width of both sets; None (default) is the
+      real set's default width (4 times its median 3-NN distance, see
+      `lsh_precision_recall`). Buckets only choose the candidates; each
+      side's balls keep their own k-NN radii.
     max_candidates: at most this many candidates per point and table
       (default 64): the bucket-mates within max_candidates / 2 positions in
-      the table's sorted order (by key, then by a projection on a random
-      direction).
+      the table's sorted order (by key, then by the projection on the
+      table's first direction).
     seed: seed of the hash functions and the width sample.
 
   Returns:
@@ -228,37 +284,7 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     >>> lsh_knn_precision_recall(x, x + 100.0)
     {'precision': 0.0, 'recall': 0.0}
   """
-  k = _checks.positive_int(k, "k")
-  real, fake = _checks.pair(real, fake, k)
-  max_candidates = _checks.positive_int(max_candidates, "max_candidates")
-  real, fake, family, widths = lsh.prepare(real, fake, num_tables, num_hashes,
-                                           bucket_width, seed)
-  rho2 = {name: candidate_radii_sq(points, family, widths[name], k,
-                                   max_candidates)
-          for name, points in (("real", real), ("fake", fake))}
-  n, m = real.shape[0], fake.shape[0]
-  shape_ref = _block_shape(max_candidates)
-  union = _pad_rows(jnp.concatenate([real, fake]), shape_ref.shape[0])
-  pad = union.shape[0] - n - m
-  valid = jnp.arange(union.shape[0]) < n + m
-  is_real = jnp.arange(union.shape[0]) < n
-  order_keys = _order_keys(union, family)
-  none = {"real": jnp.full((n,), -1.0), "fake": jnp.full((m,), -1.0)}
-  covered = {}
-  # Precision: fake points tested against real balls, hashed at the real
-  # width; recall: real points against fake balls, at the fake width. Radii
-  # of -1 cover nothing.
-  for side, balls in (("precision", "real"), ("recall", "fake")):
-    radii = {**none, balls: rho2[balls]}
-    rho2_union = jnp.pad(jnp.concatenate([radii["real"], radii["fake"]]),
-                         (0, pad), constant_values=-1.0)
-    key1, key2 = family.keys(union, widths[balls])
-    hit = jnp.zeros(union.shape[0], bool)
-    for table in range(family.num_tables):
-      hit = _table_cover(hit, union, key1[:, table], key2[:, table],
-                         order_keys[:, table], valid, is_real, rho2_union,
-                         shape_ref)
-    covered[side] = hit
-  precision = int(jnp.sum(covered["precision"][n:n + m])) / m
-  recall = int(jnp.sum(covered["recall"][:n])) / n
-  return {"precision": precision, "recall": recall}
+  from lsh_gan.metrics import reference  # pylint: disable=g-import-not-at-top
+  return reference.Reference(real).lsh_knn_precision_recall(
+      fake, k=k, num_tables=num_tables, num_hashes=num_hashes,
+      bucket_width=bucket_width, max_candidates=max_candidates, seed=seed)

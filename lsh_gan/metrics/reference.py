@@ -1,0 +1,194 @@
+"""One real set, scored against many fake sets: its side computed once.
+
+The launcher scores about twenty compressed generators against one set of
+real embeddings. `Reference(real)` validates and centres the real set once,
+and keeps whatever each metric computes from it alone, the first time that
+metric asks for it:
+
+  exact KNN    the squared distances to each real point's nearest neighbours
+               (one R x R pass, up to the largest k asked for so far)
+  LSH-only     the real projections, the real set's default width and its
+               sorted tables, per (num_tables, num_hashes, width, seed)
+  LSH + KNN    the centred, padded real points and their candidate radii,
+               per (k, num_tables, num_hashes, width, max_candidates, seed)
+  FID          the real mean, covariance and its square root
+
+Scoring a fake set then costs only its own side and the cross terms.
+`computed` counts the real-side computations by kind, so a caller (or a
+test) can see that a second fake set recomputed nothing.
+
+The module-level functions (`knn_precision_recall`, `lsh_precision_recall`,
+...) are one-shot uses of the same code, so both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import jax.numpy as jnp
+
+from lsh_gan.metrics import _checks
+from lsh_gan.metrics import fid
+from lsh_gan.metrics import knn
+from lsh_gan.metrics import lsh
+from lsh_gan.metrics import lsh_knn
+
+
+class Reference:
+  """The real side of every metric, computed once and kept.
+
+  Args:
+    real: (n, d) real embeddings.
+
+  Attributes:
+    n, dim: the real set's shape.
+    computed: `collections.Counter` of real-side computations by kind
+      ("knn", "family", "projection", "width", "tables", "lsh_knn_points",
+      "lsh_knn_radii", "gaussian").
+
+  Raises:
+    ValueError: for NaN/inf, non-2-D or empty input.
+
+  Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = Reference(rng.normal(size=(500, 8)))
+    >>> scores = [ref.lsh_precision_recall(rng.normal(size=(400, 8)) + shift)
+    ...           for shift in (0.0, 100.0)]
+    >>> scores[1]
+    {'precision': 0.0, 'recall': 0.0}
+    >>> ref.computed["tables"]  # the real tables were built once
+    1
+  """
+
+  def __init__(self, real):
+    self.real = _checks.embeddings(real, "real")
+    self.n, self.dim = self.real.shape
+    self.centre = jnp.mean(self.real, axis=0)
+    self.computed = collections.Counter()
+    self._cache = {}
+    self._knn = None
+
+  def _cached(self, kind: str, key, make):
+    if (kind, key) not in self._cache:
+      self.computed[kind] += 1
+      self._cache[kind, key] = make()
+    return self._cache[kind, key]
+
+  def _fake(self, fake, k: int = 0):
+    fake = _checks.embeddings(fake, "fake")
+    _checks.same_dim(self.real, fake)
+    _checks.enough_points(fake.shape[0], k, "fake")
+    return fake
+
+  # Exact KNN.
+
+  def _knn_reference(self, k: int) -> knn.KNNReference:
+    _checks.enough_points(self.n, k, "real")
+    if self._knn is None or self._knn.max_k < k:
+      self.computed["knn"] += 1
+      self._knn = knn.KNNReference(self.real, max_k=max(k, 5))
+    return self._knn
+
+  def knn_metrics(self, fake, *, k: int = 3,
+                  density_k: int = 5) -> dict[str, float]:
+    """Precision, recall (k), density and coverage (density_k), one pass."""
+    k = _checks.positive_int(k, "k")
+    density_k = _checks.positive_int(density_k, "density_k")
+    ref = self._knn_reference(max(k, density_k))
+    return ref.score(self._fake(fake, k), k=k, density_k=density_k)
+
+  def knn_precision_recall(self, fake, *, k: int = 3) -> dict[str, float]:
+    """`metrics.knn_precision_recall` against this reference."""
+    out = self.knn_metrics(fake, k=k, density_k=k)
+    return {"precision": out["precision"], "recall": out["recall"]}
+
+  def density_coverage(self, fake, *, k: int = 5) -> dict[str, float]:
+    """`metrics.density_coverage` against this reference."""
+    out = self.knn_metrics(fake, k=k, density_k=k)
+    return {"density": out["density"], "coverage": out["coverage"]}
+
+  # LSH.
+
+  def _family(self, num_tables, num_hashes, seed) -> lsh.HashFamily:
+    return self._cached("family", (num_tables, num_hashes, seed),
+                        lambda: lsh.HashFamily.create(self.dim, num_tables,
+                                                      num_hashes, seed))
+
+  def _projected(self, family: lsh.HashFamily, seed) -> lsh.Projected:
+    return self._cached(
+        "projection", (family.num_tables, family.num_hashes, seed),
+        lambda: family.project(self.real, self.centre))
+
+  def width(self, seed: int = 0) -> float:
+    """The real set's default bucket width (see `lsh.default_width`)."""
+    return self._cached("width", seed,
+                        lambda: lsh.default_width(self.real, seed=seed))
+
+  def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
+                           num_hashes: int = lsh.NUM_HASHES,
+                           bucket_width: float | None = None,
+                           min_count: int = 1,
+                           seed: int = 0) -> dict[str, float]:
+    """`metrics.lsh_precision_recall` against this reference."""
+    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
+    bucket_width = lsh.check_width(bucket_width)
+    min_count = _checks.positive_int(min_count, "min_count")
+    fake = self._fake(fake)
+    family = self._family(num_tables, num_hashes, seed)
+    real_proj = self._projected(family, seed)
+    real_width = bucket_width or self.width(seed)
+    real_tables = self._cached(
+        "tables", (num_tables, num_hashes, real_width, seed),
+        lambda: lsh.Tables(real_proj, family, real_width))
+    # Recall reads the fake set's own structure: its width, its tables.
+    fake_width = bucket_width or lsh.default_width(fake, seed=seed)
+    fake_proj = family.project(fake, self.centre)
+    fake_tables = lsh.Tables(fake_proj, family, fake_width)
+    return {
+        "precision": real_tables.covered(fake_proj, min_count) / fake.shape[0],
+        "recall": fake_tables.covered(real_proj, min_count) / self.n,
+    }
+
+  def lsh_knn_precision_recall(
+      self, fake, *, k: int = 3, num_tables: int = lsh_knn.NUM_TABLES,
+      num_hashes: int = lsh_knn.NUM_HASHES, bucket_width: float | None = None,
+      max_candidates: int = lsh_knn.MAX_CANDIDATES,
+      seed: int = 0) -> dict[str, float]:
+    """`metrics.lsh_knn_precision_recall` against this reference."""
+    k = _checks.positive_int(k, "k")
+    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
+    bucket_width = lsh.check_width(bucket_width)
+    max_candidates = _checks.positive_int(max_candidates, "max_candidates")
+    _checks.enough_points(self.n, k, "real")
+    fake = self._fake(fake, k)
+    family = self._family(num_tables, num_hashes, seed)
+    width = bucket_width or self.width(seed)
+    real = self._cached(
+        "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
+        lambda: lsh_knn.Prepared(self.real, self.centre, family,
+                                 max_candidates,
+                                 self._projected(family, seed)))
+    real_rho2 = self._cached(
+        "lsh_knn_radii",
+        (k, num_tables, num_hashes, width, max_candidates, seed),
+        lambda: lsh_knn.candidate_radii_sq(real, width, k))
+    fake = lsh_knn.Prepared(fake, self.centre, family, max_candidates)
+    fake_rho2 = lsh_knn.candidate_radii_sq(fake, width, k)
+    fake_hits, real_hits = lsh_knn.coverage(real, fake, width, real_rho2,
+                                            fake_rho2)
+    return {"precision": fake_hits / fake.n, "recall": real_hits / self.n}
+
+  # FID and KID.
+
+  def frechet_distance(self, fake) -> dict[str, float]:
+    """`metrics.frechet_distance` against this reference."""
+    _checks.enough_points(self.n, 1, "real")
+    stats = self._cached("gaussian", None,
+                         lambda: fid.gaussian_stats(self.real, self.centre))
+    fake = self._fake(fake, 1)
+    return fid.frechet_from_stats(stats, fid.gaussian_stats(fake, self.centre))
+
+  def kernel_distance(self, fake, **kwargs) -> dict[str, float]:
+    """`metrics.kernel_distance` against this reference (same keywords)."""
+    return fid.kernel_distance(self.real, self._fake(fake, 1), **kwargs)
