@@ -137,41 +137,6 @@ def _nearest_to(points: _Points, rows, rows_sq, row_index, k: int):
   return best
 
 
-SAMPLE_COLUMNS = 4096  # columns per call of the sampled-radii pass
-
-
-@jax.jit
-def _sample_block(best, rows, row_index, cols, col_start, num_valid, centre):
-  """`_nearest_block` for uncentred rows/columns: centres, then merges."""
-  rows, cols = rows - centre, cols - centre
-  return _nearest_block(best, rows, jnp.sum(rows * rows, axis=1), row_index,
-                        cols, jnp.sum(cols * cols, axis=1), col_start,
-                        num_valid)
-
-
-def sample_nearest_distances(x: jax.Array, k: int, sample: int,
-                             seed: int) -> np.ndarray:
-  """Exact NND_k(x_i, x) for up to `sample` random points i of x (by index).
-
-  Costs sample * n * d and never copies x whole: how the LSH metrics read a
-  set's scale without an n x n pass. Rows are padded to `sample`, columns go
-  in blocks of SAMPLE_COLUMNS, so a new n compiles nothing new.
-  """
-  n = x.shape[0]
-  idx = np.sort(np.random.default_rng(seed).choice(n, min(n, sample),
-                                                   replace=False))
-  rows = jnp.pad(x[idx], ((0, sample - idx.size), (0, 0)))
-  row_index = jnp.asarray(np.pad(idx, (0, sample - idx.size),
-                                 constant_values=-1), jnp.int32)
-  centre = jnp.mean(rows[:idx.size], axis=0)
-  best = jnp.full((sample, k), jnp.inf, jnp.float32)
-  for start in range(0, n, SAMPLE_COLUMNS):
-    cols = x[start:start + SAMPLE_COLUMNS]
-    cols = jnp.pad(cols, ((0, SAMPLE_COLUMNS - cols.shape[0]), (0, 0)))
-    best = _sample_block(best, rows, row_index, cols, start, n, centre)
-  return np.sqrt(np.asarray(best[:idx.size, k - 1], np.float64))
-
-
 def _cross(fake: _Points, fake_rho2, real: _Points, real_rho2_pr,
            real_rho2_dc):
   pad_to = lambda v, points: jnp.pad(v, (0, points.x.shape[0] - points.n))

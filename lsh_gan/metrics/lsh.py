@@ -24,7 +24,8 @@ its own cell, where a k-NN ball around an outlier grows with its isolation.
 The width is data-driven by default and read per side, as the KNN radii are:
 precision hashes with the real set's width, recall with the fake set's,
 w = 4 * median NND_k of the set (k = 3), computed exactly for a random
-sample of at most 256 of its points (sample x n x d work).
+sample of at most 256 of its points (sample x n x d work), in the same pass
+over the set as its projections.
 
 Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
 and padded to a size class (at most 1/8 more rows, eight classes per
@@ -53,7 +54,7 @@ NUM_TABLES = 16
 NUM_HASHES = 8
 WIDTH_FACTOR = 4.0
 WIDTH_K = 3
-WIDTH_SAMPLE = 256
+WIDTH_SAMPLE = 128
 ROW_BLOCK = 4096  # rows per projection and query call
 _NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
 
@@ -72,7 +73,9 @@ def row_blocks(x: jax.Array, block: int = ROW_BLOCK):
   """Yields (start, rows) blocks of `block` rows, the last zero-padded."""
   for start in range(0, x.shape[0], block):
     rows = x[start:start + block]
-    yield start, jnp.pad(rows, ((0, block - rows.shape[0]), (0, 0)))
+    if rows.shape[0] < block:
+      rows = jnp.pad(rows, ((0, block - rows.shape[0]), (0, 0)))
+    yield start, rows
 
 
 def collision_probability(distance, width):
@@ -99,9 +102,12 @@ class Projected:
   Attributes:
     values: (padded_size(n), L*K) float32; rows past n are padding.
     n: number of points.
+    sample_radii: exact NND_k (k = WIDTH_K) of up to WIDTH_SAMPLE random
+      points of the set, read in the same pass, or None.
   """
   values: jax.Array
   n: int
+  sample_radii: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,19 +140,46 @@ class HashFamily:
         multipliers=jnp.asarray(words[1] | np.uint32(1)),
         num_tables=num_tables, num_hashes=num_hashes)
 
-  def project(self, x: jax.Array, centre: jax.Array | None = None
-              ) -> Projected:
-    """Projections of the points x - centre (x is not copied or padded)."""
-    n = x.shape[0]
+  def project(self, x: jax.Array, centre: jax.Array | None = None, *,
+              radii_seed: int | None = None) -> Projected:
+    """Projections of the points x - centre (x is not copied or padded).
+
+    With `radii_seed`, the same pass over x also computes the exact NND_k of
+    WIDTH_SAMPLE points drawn by that seed (the default width's input): one
+    matrix product against [projections | sample], so x is read once.
+    """
+    n, dim = x.shape
     if centre is None:
-      centre = jnp.zeros(x.shape[1], jnp.float32)
-    shift = jnp.dot(centre, self.projections,
-                    precision=jax.lax.Precision.HIGHEST)
-    out = jnp.concatenate([_project(rows, self.projections, shift)
-                           for _, rows in row_blocks(x)])
+      centre = jnp.zeros(dim, jnp.float32)
+    blocks, radii = [], None
+    if radii_seed is None:
+      for _, rows in row_blocks(x):
+        blocks.append(_project(rows, centre, self.projections))
+    else:
+      idx = np.sort(np.random.default_rng(radii_seed).choice(
+          n, min(n, WIDTH_SAMPLE), replace=False))
+      # Distances are computed about the sample's own mean (a fake set far
+      # from the real mean would otherwise lose its distances to rounding);
+      # the projections are shifted back to `centre`.
+      sample = x[idx]
+      sample_centre = jnp.mean(sample, axis=0)
+      shift = jnp.dot(sample_centre - centre, self.projections,
+                      precision=jax.lax.Precision.HIGHEST)
+      sample = jnp.pad(sample - sample_centre,
+                       ((0, WIDTH_SAMPLE - idx.size), (0, 0)))
+      sample_index = jnp.asarray(np.pad(idx, (0, WIDTH_SAMPLE - idx.size),
+                                        constant_values=-1), jnp.int32)
+      weights = jnp.concatenate([self.projections, sample.T], axis=1)
+      best = jnp.full((WIDTH_SAMPLE, WIDTH_K), jnp.inf, jnp.float32)
+      for start, rows in row_blocks(x):
+        values, best = _project_and_sample(rows, start, n, sample_centre,
+                                           shift, weights, sample_index, best)
+        blocks.append(values)
+      radii = np.sqrt(np.asarray(best[:idx.size, -1], np.float64))
+    out = jnp.concatenate(blocks)
     size = padded_size(n)
     return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
-                             )[:size], n)
+                             )[:size], n, radii)
 
   def keys(self, projected: jax.Array, width: float):
     """(rows, L) uint32 key pairs from projections (see `project`)."""
@@ -155,9 +188,34 @@ class HashFamily:
 
 
 @jax.jit
-def _project(rows, projections, shift):
-  return jnp.dot(rows, projections,
-                 precision=jax.lax.Precision.HIGHEST) - shift
+def _project(rows, centre, projections):
+  return jnp.dot(rows - centre, projections,
+                 precision=jax.lax.Precision.HIGHEST)
+
+
+@jax.jit
+def _project_and_sample(rows, start, num_valid, centre, shift, weights,
+                        sample_index, best):
+  """Projections of a block of rows, and its merge into the sample's k-NN.
+
+  `weights` is [projections | sample^T] with the sample centred; `best`
+  (sample, k) holds each sampled point's smallest squared distances so far.
+  Rows are centred on the sample's mean; `shift` moves the projections to
+  the set's common centre.
+  """
+  rows = rows - centre
+  out = jnp.dot(rows, weights, precision=jax.lax.Precision.HIGHEST)
+  num_proj = weights.shape[1] - sample_index.shape[0]
+  sample = weights[:, num_proj:]
+  norms = (jnp.sum(sample * sample, axis=0)[:, None] +
+           jnp.sum(rows * rows, axis=1)[None, :])
+  d2 = knn.expand_sq_dists(norms, out[:, num_proj:].T, rows.shape[1])
+  index = start + jnp.arange(rows.shape[0])
+  excluded = (index[None, :] >= num_valid) | (
+      index[None, :] == sample_index[:, None])  # self, by index
+  d2 = jnp.where(excluded, jnp.inf, d2)
+  neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), best.shape[1])
+  return out[:, :num_proj] + shift, -neg
 
 
 @jax.jit
@@ -250,23 +308,21 @@ class Tables:
                        dtype=jnp.int32))
 
 
-def default_width(points: jax.Array, *, factor: float = WIDTH_FACTOR,
-                  k: int = WIDTH_K, sample: int = WIDTH_SAMPLE,
-                  seed: int = 0) -> float:
-  """`factor` times the median distance to the k-th nearest neighbour.
+def default_width(projected: Projected, name: str,
+                  factor: float = WIDTH_FACTOR) -> float:
+  """`factor` times the median sampled NND_k of a projected set.
 
-  The median is taken over a random sample of `sample` points, each one's
-  NND_k computed exactly against the whole set.
+  The sample (WIDTH_SAMPLE points, each one's NND_k exact against the whole
+  set) is read by `HashFamily.project(..., radii_seed=seed)`.
   """
-  if points.shape[0] < k + 1:
-    raise ValueError(f"a set of {points.shape[0]} points is too small to read "
-                     f"a default bucket width (needs {k + 1}); pass "
-                     "bucket_width")
-  radii = knn.sample_nearest_distances(points, k, sample, seed)
-  width = factor * float(np.median(radii))
+  if projected.n < WIDTH_K + 1:
+    raise ValueError(f"{name}: a set of {projected.n} points is too small to "
+                     f"read a default bucket width (needs {WIDTH_K + 1}); "
+                     "pass bucket_width")
+  width = factor * float(np.median(projected.sample_radii))
   if width <= 0:
-    raise ValueError("the set's median k-NN distance is 0 (mostly duplicate "
-                     "points); pass bucket_width")
+    raise ValueError(f"{name}: the set's median k-NN distance is 0 (mostly "
+                     "duplicate points); pass bucket_width")
   return width
 
 

@@ -43,7 +43,7 @@ class Reference:
   Attributes:
     n, dim: the real set's shape.
     computed: `collections.Counter` of real-side computations by kind
-      ("knn", "family", "projection", "width", "tables", "lsh_knn_points",
+      ("knn", "family", "projection", "tables", "lsh_knn_points",
       "lsh_knn_radii", "gaussian").
 
   Raises:
@@ -118,12 +118,10 @@ class Reference:
   def _projected(self, family: lsh.HashFamily, seed) -> lsh.Projected:
     return self._cached(
         "projection", (family.num_tables, family.num_hashes, seed),
-        lambda: family.project(self.real, self.centre))
+        lambda: family.project(self.real, self.centre, radii_seed=seed))
 
-  def width(self, seed: int = 0) -> float:
-    """The real set's default bucket width (see `lsh.default_width`)."""
-    return self._cached("width", seed,
-                        lambda: lsh.default_width(self.real, seed=seed))
+  def _width(self, family: lsh.HashFamily, seed) -> float:
+    return lsh.default_width(self._projected(family, seed), "real")
 
   def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
                            num_hashes: int = lsh.NUM_HASHES,
@@ -137,13 +135,14 @@ class Reference:
     fake = self._fake(fake)
     family = self._family(num_tables, num_hashes, seed)
     real_proj = self._projected(family, seed)
-    real_width = bucket_width or self.width(seed)
+    real_width = bucket_width or self._width(family, seed)
     real_tables = self._cached(
         "tables", (num_tables, num_hashes, real_width, seed),
         lambda: lsh.Tables(real_proj, family, real_width))
     # Recall reads the fake set's own structure: its width, its tables.
-    fake_width = bucket_width or lsh.default_width(fake, seed=seed)
-    fake_proj = family.project(fake, self.centre)
+    fake_proj = family.project(
+        fake, self.centre, radii_seed=None if bucket_width else seed)
+    fake_width = bucket_width or lsh.default_width(fake_proj, "fake")
     fake_tables = lsh.Tables(fake_proj, family, fake_width)
     return {
         "precision": real_tables.covered(fake_proj, min_count) / fake.shape[0],
@@ -163,7 +162,7 @@ class Reference:
     _checks.enough_points(self.n, k, "real")
     fake = self._fake(fake, k)
     family = self._family(num_tables, num_hashes, seed)
-    width = bucket_width or self.width(seed)
+    width = bucket_width or self._width(family, seed)
     real = self._cached(
         "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
         lambda: lsh_knn.Prepared(self.real, self.centre, family,
