@@ -28,8 +28,8 @@ sample of at most 256 of its points (sample x n x d work), in the same pass
 over the set as its projections.
 
 Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
-and padded to a size class (at most 1/8 more rows, eight classes per
-doubling), so a new n reuses compiled code unless it crosses a class.
+and padded to a size class (at most max(1023, n/8) more rows, eight classes
+per doubling), so a new n reuses compiled code unless it crosses a class.
 
 References:
   M. Datar et al., "Locality-Sensitive Hashing Scheme Based on p-Stable
@@ -50,7 +50,7 @@ import numpy as np
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import knn
 
-NUM_TABLES = 16
+NUM_TABLES = 8
 NUM_HASHES = 8
 WIDTH_FACTOR = 4.0
 WIDTH_K = 3
@@ -62,8 +62,9 @@ _NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
 def padded_size(n: int) -> int:
   """Rows a set of n points is padded to: a multiple of 2^(floor(log2 n)-3).
 
-  At most 1/8 more rows than n, and eight sizes per doubling of n, so a new n
-  rarely compiles anything new.
+  At most max(1023, n/8) rows more than n (a multiple of 1,024 below 8,192
+  points), eight sizes per doubling above, so a new n rarely compiles anything
+  new.
   """
   granule = max(1024, 1 << max(0, n.bit_length() - 4))
   return -(-n // granule) * granule
@@ -309,12 +310,13 @@ class Tables:
 
 
 def default_width(projected: Projected, name: str,
-                  factor: float = WIDTH_FACTOR) -> float:
+                  factor: float | None = None) -> float:
   """`factor` times the median sampled NND_k of a projected set.
 
   The sample (WIDTH_SAMPLE points, each one's NND_k exact against the whole
   set) is read by `HashFamily.project(..., radii_seed=seed)`.
   """
+  factor = WIDTH_FACTOR if factor is None else factor
   if projected.n < WIDTH_K + 1:
     raise ValueError(f"{name}: a set of {projected.n} points is too small to "
                      f"read a default bucket width (needs {WIDTH_K + 1}); "
@@ -354,7 +356,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   Args:
     real: (n, d) real embeddings.
     fake: (m, d) fake embeddings.
-    num_tables: L, independent hash tables (default 16).
+    num_tables: L, independent hash tables (default 8).
     num_hashes: K, hash functions per table (default 8).
     bucket_width: w for both sides; None (default) reads it per side: the
       real set's for precision, the fake set's for recall, each 4 times the

@@ -1,0 +1,175 @@
+"""The measured sweep behind the LSH metrics' defaults.
+
+Run from the repository root (resumable: finished cells are kept in the JSON
+file, written atomically, and skipped on the next run):
+
+  python benchmarks/lsh_sweep.py              # both sweeps, about 15 min here
+  python benchmarks/lsh_sweep.py --only=lsh   # LSH-only
+  python benchmarks/lsh_sweep.py --only=lsh_knn
+
+LSH-only is scored against known answers (`mixtures.Modes`, 2,000 points a
+set, d = 2, 64, 512): the fake set drops 4 of 10 modes (precision 1, recall
+0.6) or puts 30% of its mass on 3 invented modes (precision 0.7, recall 1),
+and the outlier moves: 5% far outliers added to the real set (precision of
+the invented case) and 1% added to the fake set (recall of the dropped
+case). LSH + KNN is scored against exact KNN (k = 3) on the benchmark data
+(`mixtures.latent_pair`, 5,000 points a set, d = 64, 512) and on dropped
+modes (3,000 points, d = 2, 64), with the time of the d = 512 cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from lsh_gan import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_OUT = flags.DEFINE_string(
+    "out", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                        "lsh_sweep.json"), "results file (resumed)")
+_ONLY = flags.DEFINE_enum("only", None, ["lsh", "lsh_knn"], "run one sweep")
+
+LSH_GRID = dict(num_hashes=(4, 8, 12), num_tables=(8, 16, 32),
+                factor=(2.0, 4.0, 8.0), min_count=(1, 3))
+LSH_KNN_GRID = dict(num_hashes=(2, 4, 8), num_tables=(4, 8, 16),
+                    max_candidates=(32, 64), factor=(4.0, 8.0))
+
+
+def _load(path):
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return {}
+
+
+def _save(path, results):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(results, f, indent=1, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _grid(grid):
+  names = list(grid)
+  for values in itertools.product(*grid.values()):
+    yield dict(zip(names, values))
+
+
+def _with_factor(factor, fn, *args, **kwargs):
+  saved = lsh.WIDTH_FACTOR
+  lsh.WIDTH_FACTOR = factor
+  try:
+    return fn(*args, **kwargs)
+  finally:
+    lsh.WIDTH_FACTOR = saved
+
+
+def lsh_cases():
+  """name -> (real, fake, truth precision, truth recall, which value moves)."""
+  cases = {}
+  for dim in (2, 64, 512):
+    mix = mixtures.Modes(dim, 10, seed=dim)
+    real = mix.sample(2000, range(10))
+    dropped = mix.sample(2000, range(6))
+    invented = np.concatenate([mix.sample(1400, range(10)), mixtures.Modes(
+        dim, 3, seed=dim + 1).sample(600, range(3))])
+    cases[f"dropped d={dim}"] = (real, dropped, 1.0, 0.6)
+    cases[f"invented d={dim}"] = (real, invented, 0.7, 1.0)
+    cases[f"+1% fake outliers d={dim}"] = (
+        real, np.concatenate([dropped, mix.far(20)]), None, 0.6)
+    cases[f"+5% real outliers d={dim}"] = (
+        np.concatenate([real, mix.far(100)]), invented, 0.7, None)
+  return cases
+
+
+def lsh_knn_cases():
+  cases = {}
+  for dim in (64, 512):
+    cases[f"latent d={dim}"] = mixtures.latent_pair(5000, dim, seed=dim)
+  for dim in (2, 64):
+    mix = mixtures.Modes(dim, 10, seed=dim)
+    cases[f"dropped d={dim}"] = (mix.sample(3000, range(10)),
+                                 mix.sample(3000, range(6)))
+  return cases
+
+
+def sweep_lsh(results):
+  cases = lsh_cases()
+  for config in _grid(LSH_GRID):
+    key = "lsh " + json.dumps(config, sort_keys=True)
+    if key in results:
+      continue
+    kwargs = {k: v for k, v in config.items() if k != "factor"}
+    cell = {}
+    for name, (real, fake, p_true, r_true) in cases.items():
+      got = _with_factor(config["factor"], metrics.lsh_precision_recall, real,
+                         fake, **kwargs)
+      cell[name] = {"precision": got["precision"], "recall": got["recall"],
+                    "p_true": p_true, "r_true": r_true}
+    results[key] = cell
+    print(key, _lsh_summary(cell), flush=True)
+    _save(_OUT.value, results)
+
+
+def _lsh_summary(cell):
+  """(worst |error| against the truth, worst |outlier move|)."""
+  errors = []
+  for v in cell.values():
+    for value, truth in ((v["precision"], v["p_true"]),
+                         (v["recall"], v["r_true"])):
+      if truth is not None:
+        errors.append(abs(value - truth))
+  return round(max(errors), 3)
+
+
+def sweep_lsh_knn(results):
+  cases = lsh_knn_cases()
+  exact = {}
+  for name, (real, fake) in cases.items():
+    key = "exact " + name
+    if key not in results:
+      results[key] = metrics.knn_precision_recall(real, fake)
+      _save(_OUT.value, results)
+    exact[name] = results[key]
+  for config in _grid(LSH_KNN_GRID):
+    key = "lsh_knn " + json.dumps(config, sort_keys=True)
+    if key in results:
+      continue
+    kwargs = {k: v for k, v in config.items() if k != "factor"}
+    cell = {}
+    for name, (real, fake) in cases.items():
+      start = time.perf_counter()
+      got = _with_factor(config["factor"], metrics.lsh_knn_precision_recall,
+                         real, fake, **kwargs)
+      cell[name] = {"dp": got["precision"] - exact[name]["precision"],
+                    "dr": got["recall"] - exact[name]["recall"],
+                    "seconds": time.perf_counter() - start}
+    results[key] = cell
+    print(key, max(max(abs(v["dp"]), abs(v["dr"])) for v in cell.values()),
+          flush=True)
+    _save(_OUT.value, results)
+
+
+def main(argv):
+  del argv
+  results = _load(_OUT.value)
+  if _ONLY.value in (None, "lsh"):
+    sweep_lsh(results)
+  if _ONLY.value in (None, "lsh_knn"):
+    sweep_lsh_knn(results)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,156 @@
+"""metrics.Reference: the real side computed once; shapes that do not retrace."""
+
+from unittest import mock
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from lsh_gan import metrics
+from lsh_gan.metrics import knn
+from lsh_gan.metrics import lsh
+from lsh_gan.metrics import lsh_knn
+from metrics_lsh_test import Mixture
+
+
+@pytest.fixture(scope="module")
+def sets():
+  mix = Mixture(12, modes=6, seed=11)
+  return (mix.sample(1500, range(6)), mix.sample(1300, range(4)),
+          mix.sample(1400, range(6)))
+
+
+def test_reference_equals_the_functions(sets):
+  real, fake, _ = sets
+  ref = metrics.Reference(real)
+  assert ref.knn_precision_recall(fake) == metrics.knn_precision_recall(
+      real, fake)
+  assert ref.density_coverage(fake) == metrics.density_coverage(real, fake)
+  assert ref.lsh_precision_recall(fake) == metrics.lsh_precision_recall(
+      real, fake)
+  assert ref.lsh_knn_precision_recall(fake) == (
+      metrics.lsh_knn_precision_recall(real, fake))
+  assert ref.frechet_distance(fake)["fid"] == pytest.approx(
+      metrics.frechet_distance(real, fake)["fid"], rel=1e-9)
+  assert ref.kernel_distance(fake, num_subsets=5) == metrics.kernel_distance(
+      real, fake, num_subsets=5)
+  four = ref.knn_metrics(fake, k=3, density_k=5)
+  assert four == {**metrics.knn_precision_recall(real, fake, k=3),
+                  **metrics.density_coverage(real, fake, k=5)}
+
+
+def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
+  real, fake, other = sets
+  ref = metrics.Reference(real)
+  calls = []
+  radii = lsh_knn.candidate_radii_sq
+  nearest = knn.nearest_sq_distances
+
+  def count(name, fn):
+    def wrapped(*args, **kwargs):
+      calls.append(name)
+      return fn(*args, **kwargs)
+    return wrapped
+
+  with mock.patch.object(lsh_knn, "candidate_radii_sq",
+                         count("lsh_knn radii", radii)), mock.patch.object(
+                             knn, "nearest_sq_distances",
+                             count("knn radii", nearest)):
+    score = lambda f: (ref.knn_metrics(f), ref.lsh_precision_recall(f),
+                       ref.lsh_knn_precision_recall(f),
+                       ref.frechet_distance(f))
+    first = score(fake)
+    after_first = dict(ref.computed)
+    assert sorted(calls) == ["knn radii"] * 2 + ["lsh_knn radii"] * 2
+    calls.clear()
+    second = score(other)
+  # The second fake set only paid for its own side: one radius pass each.
+  assert sorted(calls) == ["knn radii", "lsh_knn radii"]
+  assert dict(ref.computed) == after_first
+  assert after_first == {"knn": 1, "family": 2, "projection": 2, "tables": 1,
+                         "lsh_knn_points": 1, "lsh_knn_radii": 1,
+                         "gaussian": 1}
+  assert first != second
+  assert second[0] == metrics.Reference(real).knn_metrics(other)
+
+
+def test_larger_k_extends_the_knn_side_once(sets):
+  real, fake, _ = sets
+  ref = metrics.Reference(real)
+  ref.knn_precision_recall(fake, k=3)
+  ref.knn_precision_recall(fake, k=5)
+  assert ref.computed["knn"] == 1  # the first pass keeps up to k = 5
+  got = ref.knn_precision_recall(fake, k=7)
+  assert ref.computed["knn"] == 2
+  assert got == metrics.knn_precision_recall(real, fake, k=7)
+
+
+def test_bad_fake_set_names_it(sets):
+  real, _, _ = sets
+  ref = metrics.Reference(real)
+  with pytest.raises(ValueError, match="fake: has 5 features"):
+    ref.lsh_precision_recall(np.ones((100, 5)))
+  with pytest.raises(ValueError, match="fake: contains NaN"):
+    ref.lsh_knn_precision_recall(np.full((100, 12), np.nan))
+  with pytest.raises(ValueError, match="fake: has 3 points; k=3"):
+    ref.lsh_knn_precision_recall(real[:3])
+  with pytest.raises(ValueError, match="real: expected a 2-D array"):
+    metrics.Reference(real[0])
+
+
+def test_padded_sizes_are_few_and_tight():
+  sizes = [lsh.padded_size(n) for n in range(1, 300_000, 97)]
+  for n, size in zip(range(1, 300_000, 97), sizes):
+    assert size >= n and size % 1024 == 0
+    assert size < n + max(1024, n / 8)
+  assert sizes == sorted(sizes)
+  # Eight sizes per doubling: 4,000 neighbouring values of n share one shape.
+  assert len({lsh.padded_size(n) for n in range(41_000, 45_000)}) == 1
+
+
+def test_a_new_n_in_the_same_size_class_compiles_nothing(sets):
+  real, fake, other = sets
+  jitted = [lsh._project, lsh._project_and_sample, lsh._keys,  # pylint: disable=protected-access
+            lsh._sort_tables, lsh._bucket_counts, lsh_knn._table_nearest,  # pylint: disable=protected-access
+            lsh_knn._table_cover]  # pylint: disable=protected-access
+  ref = metrics.Reference(real)
+  ref.lsh_precision_recall(fake)
+  ref.lsh_knn_precision_recall(fake)
+  before = [f._cache_size() for f in jitted]  # pylint: disable=protected-access
+  assert lsh.padded_size(fake.shape[0]) == lsh.padded_size(other.shape[0] - 50)
+  ref.lsh_precision_recall(other[:-50])
+  ref.lsh_knn_precision_recall(other[:-50])
+  assert [f._cache_size() for f in jitted] == before  # pylint: disable=protected-access
+
+
+def test_table_passes_trace_once_for_many_n():
+  x = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+  family = lsh.HashFamily.create(8, num_tables=2, num_hashes=4, seed=0)
+  nearest = lsh_knn._table_nearest  # pylint: disable=protected-access
+  traced = jax.jit(chex.assert_max_traces(nearest.__wrapped__, n=1))
+  with mock.patch.object(lsh_knn, "_table_nearest", traced):
+    for n in (2100, 2500, 2900, 3000):  # one size class: 3,072 rows
+      prepared = lsh_knn.Prepared(jax.device_put(x[:n]), x[:n].mean(0),
+                                  family, max_candidates=16)
+      rho2 = lsh_knn.candidate_radii_sq(prepared, 1.0, 3)
+      assert rho2.shape == (n,)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_width_sample_radii_equal_numpy(offset):
+  rng = np.random.default_rng(3)
+  x = (rng.normal(size=(5000, 7)) + offset).astype(np.float32)
+  family = lsh.HashFamily.create(7, 2, 3, seed=0)
+  # Centred on another set's mean (as the fake set is): radii unaffected.
+  projected = family.project(jax.device_put(x), jax.numpy.zeros(7), radii_seed=4)
+  idx = np.sort(np.random.default_rng(4).choice(5000, lsh.WIDTH_SAMPLE,
+                                                replace=False))
+  x64 = x.astype(np.float64)
+  d = np.linalg.norm(x64[idx, None, :] - x64[None, :, :], axis=-1)
+  d[np.arange(idx.size), idx] = np.inf  # self, by index
+  want = np.sort(d, axis=1)[:, lsh.WIDTH_K - 1]
+  np.testing.assert_allclose(projected.sample_radii, want, rtol=2e-3)
+  np.testing.assert_allclose(
+      np.asarray(projected.values[:5000]), x64 @ np.asarray(
+          family.projections, np.float64), rtol=1e-4, atol=1e-2)
