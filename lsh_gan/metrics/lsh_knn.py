@@ -40,13 +40,13 @@ from lsh_gan.metrics import _checks
 from lsh_gan.metrics import knn
 from lsh_gan.metrics import lsh
 
-# Provisional defaults from a first look (fake set keeping 6 of 10 modes,
-# 3,000 points a set): K=2, L=32, M=64 reads within 0.014 of exact KNN at
-# d = 2, 64, 512, where the LSH-only defaults (K=8, L=16) read up to 0.16
-# below. The measured sweep that fixes them is still to come.
-NUM_TABLES = 32
-NUM_HASHES = 2
-MAX_CANDIDATES = 64
+# Defaults from the measured sweep (benchmarks/lsh_sweep.py, docs/metrics.md):
+# K = min(8, d), L = 4, M = 128 reads within 0.02 of exact KNN on the
+# benchmark data at d = 64 and 512 and on dropped modes at d = 2, for a
+# quarter of the table passes of L = 16.
+NUM_TABLES = 4
+NUM_HASHES = 8  # capped at d: more functions than dimensions shrink cells
+MAX_CANDIDATES = 128
 
 
 CHUNK_ROWS = 128  # rows per dense block: small blocks starve the matmul
@@ -124,19 +124,20 @@ def _table_nearest(best_d2, best_id, points, key1, key2, order_key, valid,
   col_id = jnp.broadcast_to(data["id"][1][:, None, :], d2.shape)
   d2 = d2.reshape(n_pad, chunk + 2 * halo)
   col_id = col_id.reshape(n_pad, chunk + 2 * halo)
-  # Back to the original order of the rows.
+  # Merge in the table's sorted order (moving the k kept values, not the
+  # block rows), counting each candidate once: one table's candidates are
+  # distinct points, so a repeat can only be one of the k entries kept.
   row_id = data["id"][0].reshape(n_pad)
-  d2 = jnp.zeros_like(d2).at[row_id].set(d2)
-  col_id = jnp.zeros_like(col_id).at[row_id].set(col_id)
-  # Merge with the running best, counting each candidate once: one table's
-  # candidates are distinct points, so a repeat can only be one of the k
-  # entries already kept.
-  seen = jnp.any(col_id[:, :, None] == best_id[:, None, :], axis=2)
+  kept_d2, kept_id = best_d2[row_id], best_id[row_id]
+  seen = jnp.any(col_id[:, :, None] == kept_id[:, None, :], axis=2)
   d2 = jnp.where(seen, jnp.inf, d2)
-  neg, pick = jax.lax.top_k(-jnp.concatenate([best_d2, d2], axis=1), k)
-  ids = jnp.concatenate([best_id, col_id], axis=1)
-  return -neg, jnp.where(jnp.isinf(neg), -1,
-                         jnp.take_along_axis(ids, pick, axis=1))
+  neg, pick = jax.lax.top_k(-jnp.concatenate([kept_d2, d2], axis=1), k)
+  ids = jnp.take_along_axis(jnp.concatenate([kept_id, col_id], axis=1), pick,
+                            axis=1)
+  ids = jnp.where(jnp.isinf(neg), -1, ids)
+  # Back to the original order of the rows.
+  return (jnp.zeros_like(best_d2).at[row_id].set(-neg),
+          jnp.zeros_like(best_id).at[row_id].set(ids))
 
 
 @jax.jit
@@ -250,7 +251,7 @@ def coverage(real: Prepared, fake: Prepared, width: float, real_rho2,
 
 def lsh_knn_precision_recall(real, fake, *, k: int = 3,
                              num_tables: int = NUM_TABLES,
-                             num_hashes: int = NUM_HASHES,
+                             num_hashes: int | None = None,
                              bucket_width: float | None = None,
                              max_candidates: int = MAX_CANDIDATES,
                              seed: int = 0) -> dict[str, float]:
@@ -260,14 +261,15 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     real: (n, d) real embeddings.
     fake: (m, d) fake embeddings.
     k: neighbours defining each ball (default 3).
-    num_tables: L (default 32).
-    num_hashes: K (default 2).
+    num_tables: L (default 4).
+    num_hashes: K (default min(8, d): at d = 2, eight functions cut cells so
+      small that most points are isolated).
     bucket_width: w, the bucket width of both sets; None (default) is the
       real set's default width (4 times its median 3-NN distance, see
       `lsh_precision_recall`). Buckets only choose the candidates; each
       side's balls keep their own k-NN radii.
     max_candidates: at most this many candidates per point and table
-      (default 64): the bucket-mates within max_candidates / 2 positions in
+      (default 128): the bucket-mates within max_candidates / 2 positions in
       the table's sorted order (by key, then by the projection on the
       table's first direction).
     seed: seed of the hash functions and the width sample.

@@ -151,11 +151,13 @@ class Reference:
 
   def lsh_knn_precision_recall(
       self, fake, *, k: int = 3, num_tables: int = lsh_knn.NUM_TABLES,
-      num_hashes: int = lsh_knn.NUM_HASHES, bucket_width: float | None = None,
+      num_hashes: int | None = None, bucket_width: float | None = None,
       max_candidates: int = lsh_knn.MAX_CANDIDATES,
       seed: int = 0) -> dict[str, float]:
     """`metrics.lsh_knn_precision_recall` against this reference."""
     k = _checks.positive_int(k, "k")
+    if num_hashes is None:
+      num_hashes = min(lsh_knn.NUM_HASHES, self.dim)
     num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
     bucket_width = lsh.check_width(bucket_width)
     max_candidates = _checks.positive_int(max_candidates, "max_candidates")

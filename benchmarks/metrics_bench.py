@@ -1,0 +1,165 @@
+"""Seconds and peak memory of the precision/recall metrics, side by side.
+
+Run from the repository root:
+
+  python benchmarks/metrics_bench.py                  # about 15 min on 2 cores
+  python benchmarks/metrics_bench.py --sizes=1000,10000 --dims=64
+
+Data: `mixtures.latent_pair` (20 modes in a 32-dimensional latent space
+mapped into d dimensions; the fake set keeps 15 modes, shifted), n real and n
+fake points. Every cell runs in its own process, so its peak memory is its
+own: the table shows the peak resident memory beyond the inputs. Seconds are
+measured after compilation (each metric first runs once on a set of the same
+padded size). Cells are kept in a JSON file, written atomically, and a rerun
+skips finished cells, so an interrupted run resumes.
+
+Columns: LSH-only (`lsh_precision_recall`), LSH+KNN
+(`lsh_knn_precision_recall`), exact KNN (ours: `Reference.knn_metrics`, all
+four metrics, k = 3 and 5, as prdc computes), prdc (`prdc.compute_prdc`,
+k = 5, only up to --prdc_max_n: it builds full n x n matrices).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SIZES = flags.DEFINE_list("sizes", ["1000", "10000", "50000"], "n per set")
+_DIMS = flags.DEFINE_list("dims", ["64", "2048"], "embedding sizes")
+_PRDC_MAX_N = flags.DEFINE_integer("prdc_max_n", 20000,
+                                   "largest n given to prdc")
+_OUT = flags.DEFINE_string("out", os.path.join(_HERE, "results",
+                                               "metrics_bench.json"),
+                           "results file (resumed)")
+_CELL = flags.DEFINE_string("cell", None, "internal: method,n,d to run")
+
+METHODS = ("lsh", "lsh_knn", "exact", "prdc")
+
+
+def _rss_gb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def _current_rss_gb() -> float:
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 30
+
+
+def run_cell(method: str, n: int, dim: int) -> dict:
+  """Runs one metric once after warming up; returns its numbers."""
+  sys.path.insert(0, _HERE)
+  import mixtures  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  real, fake = mixtures.latent_pair(n, dim, seed=0)
+  warm_real, warm_fake = real[:-1], fake[:-1]
+  if method == "lsh":
+    fn = metrics.lsh_precision_recall
+  elif method == "lsh_knn":
+    fn = metrics.lsh_knn_precision_recall
+  elif method == "exact":
+    fn = lambda r, f: metrics.Reference(r).knn_metrics(f, k=3, density_k=5)
+    # Blocks have a fixed size: a small set compiles everything.
+    warm_real, warm_fake = real[:2000], fake[:2000]
+  else:
+    import prdc  # pylint: disable=g-import-not-at-top
+    fn = lambda r, f: prdc.compute_prdc(r, f, nearest_k=5)
+    warm_real, warm_fake = real[:200], fake[:200]
+  fn(warm_real, warm_fake)
+  del warm_real, warm_fake
+  base = _current_rss_gb()
+  start = time.perf_counter()
+  out = fn(real, fake)
+  seconds = time.perf_counter() - start
+  return {"seconds": seconds, "peak_gb": max(0.0, _rss_gb() - base),
+          **{k: float(np.asarray(v)) for k, v in out.items()}}
+
+
+def _load():
+  if os.path.exists(_OUT.value):
+    with open(_OUT.value) as f:
+      return json.load(f)
+  return {}
+
+
+def _save(results):
+  os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
+  tmp = _OUT.value + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(results, f, indent=1, sort_keys=True)
+  os.replace(tmp, _OUT.value)
+
+
+def _fmt(cell, key="seconds"):
+  if cell is None:
+    return "—"
+  if "error" in cell:
+    return cell["error"]
+  return f"{cell[key]:.2f}" if key == "seconds" else f"{cell[key]:.2f}"
+
+
+def table(results) -> str:
+  lines = [
+      "| n | d | LSH-only s (GB) | LSH+KNN s (GB) | exact KNN s (GB) | prdc s "
+      "(GB) | prdc / exact | prdc / LSH-only | exact / LSH+KNN | LSH+KNN "
+      "\\|Δprecision\\|, \\|Δrecall\\| |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for dim in _DIMS.value:
+    for n in _SIZES.value:
+      cells = {m: results.get(f"{m},{n},{dim}") for m in METHODS}
+      show = lambda c: ("—" if c is None else c["error"] if "error" in c
+                        else f"{c['seconds']:.2f} ({c['peak_gb']:.2f})")
+      ok = lambda c: c is not None and "error" not in c
+      ratio = lambda a, b: (f"{cells[a]['seconds'] / cells[b]['seconds']:.1f}×"
+                            if ok(cells[a]) and ok(cells[b]) else "—")
+      delta = "—"
+      if ok(cells["exact"]) and ok(cells["lsh_knn"]):
+        delta = (f"{abs(cells['lsh_knn']['precision'] - cells['exact']['precision']):.3f}, "
+                 f"{abs(cells['lsh_knn']['recall'] - cells['exact']['recall']):.3f}")
+      lines.append(
+          f"| {int(n):,} | {dim} | {show(cells['lsh'])} | "
+          f"{show(cells['lsh_knn'])} | {show(cells['exact'])} | "
+          f"{show(cells['prdc'])} | {ratio('prdc', 'exact')} | "
+          f"{ratio('prdc', 'lsh')} | {ratio('exact', 'lsh_knn')} | {delta} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  if _CELL.value:
+    method, n, dim = _CELL.value.split(",")
+    print(json.dumps(run_cell(method, int(n), int(dim))))
+    return
+  results = _load()
+  for dim in _DIMS.value:
+    for n in _SIZES.value:
+      for method in METHODS:
+        key = f"{method},{n},{dim}"
+        if key in results:
+          continue
+        if method == "prdc" and int(n) > _PRDC_MAX_N.value:
+          results[key] = {"error": "not run (n×n matrices: out of memory)"}
+          continue
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), f"--cell={key}"],
+            capture_output=True, text=True, check=False)
+        if proc.returncode:
+          results[key] = {"error": f"failed ({proc.returncode})"}
+          print(proc.stderr[-2000:], file=sys.stderr)
+        else:
+          results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(key, results[key], flush=True)
+        _save(results)
+  print(table(results))
+
+
+if __name__ == "__main__":
+  app.run(main)
