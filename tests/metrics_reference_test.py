@@ -44,7 +44,7 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
   real, fake, other = sets
   ref = metrics.Reference(real)
   calls = []
-  radii = lsh_knn.candidate_radii_sq
+  radii = lsh_knn.padded_radii_sq
   nearest = knn.nearest_sq_distances
 
   def count(name, fn):
@@ -53,7 +53,7 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
       return fn(*args, **kwargs)
     return wrapped
 
-  with mock.patch.object(lsh_knn, "candidate_radii_sq",
+  with mock.patch.object(lsh_knn, "padded_radii_sq",
                          count("lsh_knn radii", radii)), mock.patch.object(
                              knn, "nearest_sq_distances",
                              count("knn radii", nearest)):

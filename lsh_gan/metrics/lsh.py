@@ -70,13 +70,45 @@ def padded_size(n: int) -> int:
   return -(-n // granule) * granule
 
 
+def _host_view(x: jax.Array) -> np.ndarray | None:
+  """A numpy view of x's buffer if it lives on the CPU (no copy), else None."""
+  if all(device.platform == "cpu" for device in x.devices()):
+    return np.asarray(x)
+  return None
+
+
 def row_blocks(x: jax.Array, block: int = ROW_BLOCK):
-  """Yields (start, rows) blocks of `block` rows, the last zero-padded."""
+  """Yields (start, rows) blocks of `block` rows, the last zero-padded.
+
+  On CPU the blocks are numpy views of x's buffer (no copy, and no
+  operation whose shape depends on n, so a new n compiles nothing here).
+  """
+  host = _host_view(x)
+  x, pad = (x, jnp.pad) if host is None else (host, np.pad)
   for start in range(0, x.shape[0], block):
     rows = x[start:start + block]
     if rows.shape[0] < block:
-      rows = jnp.pad(rows, ((0, block - rows.shape[0]), (0, 0)))
+      rows = pad(rows, ((0, block - rows.shape[0]), (0, 0)))
     yield start, rows
+
+
+def take_rows(x: jax.Array, index: np.ndarray):
+  """x[index] (on CPU gathered by numpy: nothing compiled per n)."""
+  host = _host_view(x)
+  return x[jnp.asarray(index)] if host is None else host[index]
+
+
+@jax.jit
+def _sum_rows(total, rows):
+  return total + jnp.sum(rows, axis=0)
+
+
+def mean_rows(x: jax.Array) -> jax.Array:
+  """Mean over the rows of x, in fixed row blocks (nothing compiled per n)."""
+  total = jnp.zeros(x.shape[1], jnp.float32)
+  for _, rows in row_blocks(x):
+    total = _sum_rows(total, rows)
+  return total / x.shape[0]
 
 
 def collision_probability(distance, width):
@@ -162,7 +194,7 @@ class HashFamily:
       # Distances are computed about the sample's own mean (a fake set far
       # from the real mean would otherwise lose its distances to rounding);
       # the projections are shifted back to `centre`.
-      sample = x[idx]
+      sample = jnp.asarray(take_rows(x, idx))
       sample_centre = jnp.mean(sample, axis=0)
       shift = jnp.dot(sample_centre - centre, self.projections,
                       precision=jax.lax.Precision.HIGHEST)
@@ -305,8 +337,21 @@ class Tables:
 
   def covered(self, queries: Projected, min_count: int) -> int:
     """Number of queries whose bucket holds >= min_count points in a table."""
-    return int(jnp.sum(jnp.any(self.counts(queries) >= min_count, axis=1),
-                       dtype=jnp.int32))
+    total = jnp.zeros((), jnp.int32)
+    for start, block in row_blocks(queries.values):
+      q1, q2 = self.family.keys(block, self.width)
+      total = _count_covered(total, self.sorted1, self.sorted2, self.run_end,
+                             self.n, q1, q2, min_count, queries.n - start)
+    return int(total)
+
+
+@jax.jit
+def _count_covered(total, s1, s2, run_end, num_valid, q1, q2, min_count,
+                   rows_left):
+  counts = _bucket_counts(s1, s2, run_end, num_valid, q1, q2)
+  hit = jnp.any(counts >= min_count, axis=1) & (
+      jnp.arange(q1.shape[0]) < rows_left)
+  return total + jnp.sum(hit, dtype=jnp.int32)
 
 
 def default_width(projected: Projected, name: str,

@@ -35,6 +35,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import knn
@@ -174,6 +175,25 @@ def _pad_to(x, rows, value=0):
                  constant_values=value)
 
 
+@jax.jit
+def _centre_rows(rows, centre):
+  return rows - centre
+
+
+def _centred_padded(x, centre, size):
+  """(size, d) rows of x - centre, zeros after n: built from fixed row
+  blocks, so only the size class (not n) shapes what is compiled."""
+  blocks = [_centre_rows(rows, centre) for _, rows in lsh.row_blocks(x)]
+  out = jnp.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+  valid = _row_mask(out.shape[0], x.shape[0])
+  out = jnp.where(valid[:, None], out, 0.0)  # the last block's padding
+  return out[:size] if out.shape[0] >= size else _pad_to(out, size)
+
+
+def _row_mask(size, n):
+  return jnp.arange(size) < jnp.int32(n)
+
+
 class Prepared:
   """A point set ready for the table passes: centred, padded, projected.
 
@@ -192,7 +212,11 @@ class Prepared:
     chunk = self.shape_ref.shape[0]
     self.size = -(-lsh.padded_size(self.n) // chunk) * chunk
     self.projected = projected or family.project(points, centre)
-    self.points = _pad_to(points - centre, self.size)
+    self.points = _centred_padded(points, centre, self.size)
+    values = self.projected.values
+    self.values = (values[:self.size] if values.shape[0] >= self.size else
+                   _pad_to(values, self.size))
+    self.valid = _row_mask(self.size, self.n)
     self.family = family
 
   def keys(self, width: float):
@@ -200,53 +224,65 @@ class Prepared:
 
     The order key of table l is the projection on its first direction.
     """
-    values = _pad_to(self.projected.values[:self.size], self.size)
-    key1, key2 = self.family.keys(values, width)
-    return key1, key2, values[:, ::self.family.num_hashes]
+    key1, key2 = self.family.keys(self.values, width)
+    return key1, key2, self.values[:, ::self.family.num_hashes]
 
 
-def candidate_radii_sq(prepared: Prepared, width: float, k: int):
-  """(n,) squared LSH+KNN radius rho^2 of each point (-1 if isolated)."""
-  size = prepared.size
-  valid = jnp.arange(size) < prepared.n
+@jax.jit
+def _kth_radius(best_d2, valid):
+  kth = best_d2[:, -1]
+  return jnp.where(jnp.isinf(kth) | ~valid, -1.0, kth)
+
+
+def padded_radii_sq(prepared: Prepared, width: float, k: int):
+  """(size,) squared radius rho^2 per row; -1 for isolated and padding."""
   key1, key2, order_keys = prepared.keys(width)
-  best_d2 = jnp.full((size, k), jnp.inf, jnp.float32)
-  best_id = jnp.full((size, k), -1, jnp.int32)
+  best_d2 = jnp.full((prepared.size, k), jnp.inf, jnp.float32)
+  best_id = jnp.full((prepared.size, k), -1, jnp.int32)
   for table in range(prepared.family.num_tables):
     best_d2, best_id = _table_nearest(best_d2, best_id, prepared.points,
                                       key1[:, table], key2[:, table],
-                                      order_keys[:, table], valid,
+                                      order_keys[:, table], prepared.valid,
                                       prepared.shape_ref)
-  kth = best_d2[:prepared.n, k - 1]
-  return jnp.where(jnp.isinf(kth), -1.0, kth)
+  return _kth_radius(best_d2, prepared.valid)
+
+
+def candidate_radii_sq(prepared: Prepared, width: float, k: int) -> np.ndarray:
+  """(n,) squared LSH+KNN radius rho^2 of each point (-1 if isolated)."""
+  return np.asarray(padded_radii_sq(prepared, width, k))[:prepared.n]
+
+
+@jax.jit
+def _count_hits(hit, fake_rows, real_rows):
+  count = lambda mask: jnp.sum(hit & mask, dtype=jnp.int32)
+  return count(fake_rows), count(real_rows)
 
 
 def coverage(real: Prepared, fake: Prepared, width: float, real_rho2,
              fake_rho2) -> tuple[int, int]:
   """(fake points covered by a real ball, real points covered by a fake one).
 
-  Both sets are sorted together in each table, hashed at `width`.
+  Both sets are sorted together in each table, hashed at `width`. The union
+  is the two padded sets end to end (padding rows are invalid and sort
+  last), so its shape depends only on the two size classes. `real_rho2` and
+  `fake_rho2` are padded radii (`padded_radii_sq`).
   """
-  n, m = real.n, fake.n
-  union_size = -(-lsh.padded_size(n + m) // real.shape_ref.shape[0]) * (
-      real.shape_ref.shape[0])
-  points = _pad_to(jnp.concatenate([real.points[:n], fake.points[:m]]),
-                   union_size)
-  values = _pad_to(jnp.concatenate([real.projected.values[:n],
-                                    fake.projected.values[:m]]), union_size)
+  points = jnp.concatenate([real.points, fake.points])
+  values = jnp.concatenate([real.values, fake.values])
   key1, key2 = real.family.keys(values, width)
   order_keys = values[:, ::real.family.num_hashes]
-  index = jnp.arange(union_size)
-  valid = index < n + m
-  is_real = index < n
-  rho2 = _pad_to(jnp.concatenate([real_rho2, fake_rho2]), union_size, -1.0)
-  hit = jnp.zeros(union_size, bool)
+  real_rows = jnp.concatenate([real.valid, jnp.zeros(fake.size, bool)])
+  fake_rows = jnp.concatenate([jnp.zeros(real.size, bool), fake.valid])
+  is_real = jnp.concatenate([jnp.ones(real.size, bool),
+                             jnp.zeros(fake.size, bool)])
+  rho2 = jnp.concatenate([real_rho2, fake_rho2])
+  hit = jnp.zeros(points.shape[0], bool)
   for table in range(real.family.num_tables):
     hit = _table_cover(hit, points, key1[:, table], key2[:, table],
-                       order_keys[:, table], valid, is_real, rho2,
-                       real.shape_ref)
-  count = lambda x: int(jnp.sum(x, dtype=jnp.int32))
-  return count(hit[n:n + m]), count(hit[:n])
+                       order_keys[:, table], real_rows | fake_rows, is_real,
+                       rho2, real.shape_ref)
+  fake_hits, real_hits = _count_hits(hit, fake_rows, real_rows)
+  return int(fake_hits), int(real_hits)
 
 
 def lsh_knn_precision_recall(real, fake, *, k: int = 3,

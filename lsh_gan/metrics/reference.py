@@ -64,7 +64,7 @@ class Reference:
   def __init__(self, real):
     self.real = _checks.embeddings(real, "real")
     self.n, self.dim = self.real.shape
-    self.centre = jnp.mean(self.real, axis=0)
+    self.centre = lsh.mean_rows(self.real)
     self.computed = collections.Counter()
     self._cache = {}
     self._knn = None
@@ -173,9 +173,9 @@ class Reference:
     real_rho2 = self._cached(
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
-        lambda: lsh_knn.candidate_radii_sq(real, width, k))
+        lambda: lsh_knn.padded_radii_sq(real, width, k))
     fake = lsh_knn.Prepared(fake, self.centre, family, max_candidates)
-    fake_rho2 = lsh_knn.candidate_radii_sq(fake, width, k)
+    fake_rho2 = lsh_knn.padded_radii_sq(fake, width, k)
     fake_hits, real_hits = lsh_knn.coverage(real, fake, width, real_rho2,
                                             fake_rho2)
     return {"precision": fake_hits / fake.n, "recall": real_hits / self.n}
