@@ -185,19 +185,20 @@ class HashFamily:
     if centre is None:
       centre = jnp.zeros(dim, jnp.float32)
     blocks, radii = [], None
+    # a.(x - c) = a.x - a.c: the rows go to the product as they are (XLA on
+    # CPU would otherwise write a centred copy of each block first).
+    shift = jnp.dot(centre, self.projections,
+                    precision=jax.lax.Precision.HIGHEST)
     if radii_seed is None:
       for _, rows in row_blocks(x):
-        blocks.append(_project(rows, centre, self.projections))
+        blocks.append(_project(rows, shift, self.projections))
     else:
       idx = np.sort(np.random.default_rng(radii_seed).choice(
           n, min(n, WIDTH_SAMPLE), replace=False))
       # Distances are computed about the sample's own mean (a fake set far
-      # from the real mean would otherwise lose its distances to rounding);
-      # the projections are shifted back to `centre`.
+      # from the real mean would otherwise lose its distances to rounding).
       sample = jnp.asarray(take_rows(x, idx))
       sample_centre = jnp.mean(sample, axis=0)
-      shift = jnp.dot(sample_centre - centre, self.projections,
-                      precision=jax.lax.Precision.HIGHEST)
       sample = jnp.pad(sample - sample_centre,
                        ((0, WIDTH_SAMPLE - idx.size), (0, 0)))
       sample_index = jnp.asarray(np.pad(idx, (0, WIDTH_SAMPLE - idx.size),
@@ -221,9 +222,8 @@ class HashFamily:
 
 
 @jax.jit
-def _project(rows, centre, projections):
-  return jnp.dot(rows - centre, projections,
-                 precision=jax.lax.Precision.HIGHEST)
+def _project(rows, shift, projections):
+  return jnp.dot(rows, projections, precision=jax.lax.Precision.HIGHEST) - shift
 
 
 @jax.jit
@@ -231,24 +231,26 @@ def _project_and_sample(rows, start, num_valid, centre, shift, weights,
                         sample_index, best):
   """Projections of a block of rows, and its merge into the sample's k-NN.
 
-  `weights` is [projections | sample^T] with the sample centred; `best`
-  (sample, k) holds each sampled point's smallest squared distances so far.
-  Rows are centred on the sample's mean; `shift` moves the projections to
-  the set's common centre.
+  `weights` is [projections | sample^T] with the sample centred on
+  `centre` (its own mean); `best` (sample, k) holds each sampled point's
+  smallest squared distances so far. The rows enter the product uncentred
+  (no centred copy of the block): (r - c).s = r.s - c.s for the centred
+  sample s, and |r - c|^2 is a fused reduction.
   """
-  rows = rows - centre
   out = jnp.dot(rows, weights, precision=jax.lax.Precision.HIGHEST)
   num_proj = weights.shape[1] - sample_index.shape[0]
   sample = weights[:, num_proj:]
+  dots = out[:, num_proj:] - jnp.dot(centre, sample,
+                                     precision=jax.lax.Precision.HIGHEST)
   norms = (jnp.sum(sample * sample, axis=0)[:, None] +
-           jnp.sum(rows * rows, axis=1)[None, :])
-  d2 = knn.expand_sq_dists(norms, out[:, num_proj:].T, rows.shape[1])
+           jnp.sum(jnp.square(rows - centre), axis=1)[None, :])
+  d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1])
   index = start + jnp.arange(rows.shape[0])
   excluded = (index[None, :] >= num_valid) | (
       index[None, :] == sample_index[:, None])  # self, by index
   d2 = jnp.where(excluded, jnp.inf, d2)
   neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), best.shape[1])
-  return out[:, :num_proj] + shift, -neg
+  return out[:, :num_proj] - shift, -neg
 
 
 @jax.jit
