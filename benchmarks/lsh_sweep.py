@@ -3,7 +3,7 @@
 Run from the repository root (resumable: finished cells are kept in the JSON
 file, written atomically, and skipped on the next run):
 
-  python benchmarks/lsh_sweep.py              # both sweeps, about 15 min here
+  python benchmarks/lsh_sweep.py              # both sweeps, about 10 min here
   python benchmarks/lsh_sweep.py --only=lsh   # LSH-only
   python benchmarks/lsh_sweep.py --only=lsh_knn
 
@@ -13,9 +13,9 @@ set, d = 2, 64, 512): the fake set drops 4 of 10 modes (precision 1, recall
 and the outlier moves: 5% far outliers added to the real set (precision of
 the invented case) and 1% added to the fake set (recall of the dropped
 case). LSH + KNN is scored against exact KNN (k = 3) on the benchmark data
-(`mixtures.latent_pair`, 5,000 points a set, d = 64, 512) and on dropped
-modes (3,000 points, d = 2, 64), with K capped at d as the default is; each
-cell is the worse of two hash seeds.
+(`mixtures.latent_pair`, 5,000 points a set at d = 64 and 512, 50,000 at
+d = 64) and on dropped modes (3,000 points, d = 2, 64), with K capped at d
+as the default is; each cell is the worse of two hash seeds.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ _ROWS = flags.DEFINE_integer("rows", 12, "best configurations shown per table")
 
 LSH_GRID = dict(num_hashes=(4, 8, 12), num_tables=(8, 16, 32),
                 factor=(2.0, 4.0, 8.0), min_count=(1, 3))
-LSH_KNN_GRID = dict(num_hashes=(2, 4, 8), num_tables=(4, 8, 16),
-                    max_candidates=(32, 64, 128), factor=(4.0, 8.0))
+LSH_KNN_GRID = dict(num_hashes=(4, 8), num_tables=(4, 8),
+                    max_candidates=(64, 128), factor=(2.0, 3.0, 4.0))
 LSH_KNN_SEEDS = (0, 1)  # hash seeds; a cell reports the worse of the two
 
 
@@ -74,13 +74,13 @@ def _grid(grid):
     yield dict(zip(names, values))
 
 
-def _with_factor(factor, fn, *args, **kwargs):
-  saved = lsh.WIDTH_FACTOR
-  lsh.WIDTH_FACTOR = factor
+def _with_factor(factor, fn, *args, module=lsh, **kwargs):
+  saved = module.WIDTH_FACTOR
+  module.WIDTH_FACTOR = factor
   try:
     return fn(*args, **kwargs)
   finally:
-    lsh.WIDTH_FACTOR = saved
+    module.WIDTH_FACTOR = saved
 
 
 def lsh_cases():
@@ -105,6 +105,7 @@ def lsh_knn_cases():
   cases = {}
   for dim in (64, 512):
     cases[f"latent d={dim}"] = mixtures.latent_pair(5000, dim, seed=dim)
+  cases["latent n=50k d=64"] = mixtures.latent_pair(50000, 64, seed=0)
   for dim in (2, 64):
     mix = mixtures.Modes(dim, 10, seed=dim)
     cases[f"dropped d={dim}"] = (mix.sample(3000, range(10)),
@@ -163,7 +164,7 @@ def sweep_lsh_knn(results):
       for seed in LSH_KNN_SEEDS:
         start = time.perf_counter()
         got = _with_factor(config["factor"], metrics.lsh_knn_precision_recall,
-                           real, fake, seed=seed, **kwargs)
+                           real, fake, seed=seed, module=lsh_knn, **kwargs)
         one = {"dp": got["precision"] - exact[name]["precision"],
                "dr": got["recall"] - exact[name]["recall"],
                "seconds": time.perf_counter() - start}
@@ -252,7 +253,7 @@ def main(argv):
                                 num_tables=lsh.NUM_TABLES)))
   print()
   print(lsh_knn_table(results, [
-      dict(factor=lsh.WIDTH_FACTOR, max_candidates=lsh_knn.MAX_CANDIDATES,
+      dict(factor=lsh_knn.WIDTH_FACTOR, max_candidates=lsh_knn.MAX_CANDIDATES,
            num_hashes=lsh_knn.NUM_HASHES, num_tables=lsh_knn.NUM_TABLES)]))
 
 

@@ -47,6 +47,7 @@ from lsh_gan.metrics import lsh
 # quarter of the table passes of L = 16.
 NUM_TABLES = 4
 NUM_HASHES = 8  # capped at d: more functions than dimensions shrink cells
+WIDTH_FACTOR = 3.0  # w = WIDTH_FACTOR x the real set's median NND_3
 MAX_CANDIDATES = 128
 
 
@@ -164,6 +165,13 @@ def _table_cover(covered, points, key1, key2, order_key, valid, is_real, rho2,
   return covered | jnp.zeros_like(covered).at[row_id].set(hit)
 
 
+def _order_keys(values, family):
+  """(rows, L) within-bucket order: the projection on each table's first
+  direction. (A Z-order of the point's place in its K-D cell read no better
+  in a trial: -0.039 against -0.043 from exact KNN at n = 50k.)"""
+  return values[:, ::family.num_hashes]
+
+
 def _block_shape(max_candidates: int):
   """(chunk rows, halo) as the shape of a dummy array (static under jit)."""
   halo = math.ceil(max_candidates / 2)
@@ -225,7 +233,7 @@ class Prepared:
     The order key of table l is the projection on its first direction.
     """
     key1, key2 = self.family.keys(self.values, width)
-    return key1, key2, self.values[:, ::self.family.num_hashes]
+    return key1, key2, _order_keys(self.values, self.family)
 
 
 @jax.jit
@@ -270,7 +278,7 @@ def coverage(real: Prepared, fake: Prepared, width: float, real_rho2,
   points = jnp.concatenate([real.points, fake.points])
   values = jnp.concatenate([real.values, fake.values])
   key1, key2 = real.family.keys(values, width)
-  order_keys = values[:, ::real.family.num_hashes]
+  order_keys = _order_keys(values, real.family)
   real_rows = jnp.concatenate([real.valid, jnp.zeros(fake.size, bool)])
   fake_rows = jnp.concatenate([jnp.zeros(real.size, bool), fake.valid])
   is_real = jnp.concatenate([jnp.ones(real.size, bool),

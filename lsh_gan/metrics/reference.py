@@ -120,8 +120,8 @@ class Reference:
         "projection", (family.num_tables, family.num_hashes, seed),
         lambda: family.project(self.real, self.centre, radii_seed=seed))
 
-  def _width(self, family: lsh.HashFamily, seed) -> float:
-    return lsh.default_width(self._projected(family, seed), "real")
+  def _width(self, family: lsh.HashFamily, seed, factor=None) -> float:
+    return lsh.default_width(self._projected(family, seed), "real", factor)
 
   def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
                            num_hashes: int = lsh.NUM_HASHES,
@@ -164,7 +164,7 @@ class Reference:
     _checks.enough_points(self.n, k, "real")
     fake = self._fake(fake, k)
     family = self._family(num_tables, num_hashes, seed)
-    width = bucket_width or self._width(family, seed)
+    width = bucket_width or self._width(family, seed, lsh_knn.WIDTH_FACTOR)
     real = self._cached(
         "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
         lambda: lsh_knn.Prepared(self.real, self.centre, family,
