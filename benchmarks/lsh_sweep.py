@@ -48,8 +48,8 @@ _ROWS = flags.DEFINE_integer("rows", 12, "best configurations shown per table")
 
 LSH_GRID = dict(num_hashes=(4, 8, 12), num_tables=(8, 16, 32),
                 factor=(2.0, 4.0, 8.0), min_count=(1, 3))
-LSH_KNN_GRID = dict(num_hashes=(4, 8), num_tables=(4, 8),
-                    max_candidates=(64, 128), factor=(2.0, 3.0, 4.0))
+LSH_KNN_GRID = dict(num_hashes=(8,), num_tables=(4, 8),
+                    max_candidates=(32, 64, 128), mates=(4, 8, 16))
 LSH_KNN_SEEDS = (0, 1)  # hash seeds; a cell reports the worse of the two
 
 
@@ -74,13 +74,22 @@ def _grid(grid):
     yield dict(zip(names, values))
 
 
-def _with_factor(factor, fn, *args, module=lsh, **kwargs):
-  saved = module.WIDTH_FACTOR
-  module.WIDTH_FACTOR = factor
+def _with_factor(factor, fn, *args, **kwargs):
+  saved = lsh.WIDTH_FACTOR
+  lsh.WIDTH_FACTOR = factor
   try:
     return fn(*args, **kwargs)
   finally:
-    module.WIDTH_FACTOR = saved
+    lsh.WIDTH_FACTOR = saved
+
+
+def _with_mates(mates, fn, *args, **kwargs):
+  saved = lsh_knn.BUCKET_MATES
+  lsh_knn.BUCKET_MATES = mates
+  try:
+    return fn(*args, **kwargs)
+  finally:
+    lsh_knn.BUCKET_MATES = saved
 
 
 def lsh_cases():
@@ -157,14 +166,14 @@ def sweep_lsh_knn(results):
       continue
     cell = {}
     for name, (real, fake) in cases.items():
-      kwargs = {k: v for k, v in config.items() if k != "factor"}
+      kwargs = {k: v for k, v in config.items() if k != "mates"}
       # K is capped at d, as the default is.
       kwargs["num_hashes"] = min(kwargs["num_hashes"], real.shape[1])
       worst = None
       for seed in LSH_KNN_SEEDS:
         start = time.perf_counter()
-        got = _with_factor(config["factor"], metrics.lsh_knn_precision_recall,
-                           real, fake, seed=seed, module=lsh_knn, **kwargs)
+        got = _with_mates(config["mates"], metrics.lsh_knn_precision_recall,
+                          real, fake, seed=seed, **kwargs)
         one = {"dp": got["precision"] - exact[name]["precision"],
                "dr": got["recall"] - exact[name]["recall"],
                "seconds": time.perf_counter() - start}
@@ -227,14 +236,14 @@ def lsh_knn_table(results, defaults) -> str:
   names = sorted(rows[0][3]) if rows else []
   shown = rows[:_ROWS.value] + [r for r in rows[_ROWS.value:]
                                 if r[2] in defaults]
-  lines = ["| K, L, M, w / NND_3 | " + " | ".join(names) +
+  lines = ["| K, L, M, median bucket-mates | " + " | ".join(names) +
            " | worst | cost (L·columns) |",
            "| --- | " + " | ".join("---" for _ in names) + " | --- | --- |"]
   for worst, cost, c, cell in shown:
     mark = " **(default)**" if c in defaults else ""
     lines.append(
         f"| {c['num_hashes']}, {c['num_tables']}, {c['max_candidates']}, "
-        f"{c['factor']:g}{mark} | " + " | ".join(
+        f"{c['mates']}{mark} | " + " | ".join(
             f"{cell[n]['dp']:+.3f}, {cell[n]['dr']:+.3f}" for n in names) +
         f" | {worst:.3f} | {cost} |")
   return "\n".join(lines)
@@ -253,7 +262,7 @@ def main(argv):
                                 num_tables=lsh.NUM_TABLES)))
   print()
   print(lsh_knn_table(results, [
-      dict(factor=lsh_knn.WIDTH_FACTOR, max_candidates=lsh_knn.MAX_CANDIDATES,
+      dict(mates=lsh_knn.BUCKET_MATES, max_candidates=lsh_knn.MAX_CANDIDATES,
            num_hashes=lsh_knn.NUM_HASHES, num_tables=lsh_knn.NUM_TABLES)]))
 
 

@@ -1,5 +1,7 @@
 """LSH + KNN precision/recall: the exact limit, radii bounds, known answers."""
 
+import collections
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -82,3 +84,27 @@ def test_too_few_points_names_the_set():
   x = np.random.default_rng(0).normal(size=(50, 3))
   with pytest.raises(ValueError, match="fake: has 3 points; k=3 needs"):
     metrics.lsh_knn_precision_recall(x, x[:3])
+
+
+def test_median_mates_equals_numpy_and_fill_width_reaches_the_target():
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(2500, 5)).astype(np.float32)
+  family = lsh.HashFamily.create(5, num_tables=3, num_hashes=4, seed=1)
+  prepared = lsh_knn.Prepared(jnp.asarray(x), jnp.zeros(5), family,
+                              max_candidates=32)
+
+  def numpy_median(width):
+    key1, key2 = (np.asarray(k)[:2500] for k in family.keys(prepared.values,
+                                                              width))
+    mates = []
+    for table in range(3):
+      pairs = list(zip(key1[:, table], key2[:, table]))
+      sizes = collections.Counter(pairs)
+      mates += [sizes[p] - 1 for p in pairs]
+    return np.sort(mates)[(len(mates) - 1) // 2]
+
+  for width in (0.5, 1.0, 3.0):
+    key1, key2 = family.keys(prepared.values, width)
+    assert float(lsh_knn._median_mates(key1, key2, 2500)) == numpy_median(width)  # pylint: disable=protected-access
+  width = lsh_knn.fill_width(prepared, target=8, start=1.0)
+  assert numpy_median(width) >= 8 > numpy_median(width * 0.97)

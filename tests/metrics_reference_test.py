@@ -69,8 +69,8 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
   assert sorted(calls) == ["knn radii", "lsh_knn radii"]
   assert dict(ref.computed) == after_first
   assert after_first == {"knn": 1, "family": 2, "projection": 2, "tables": 1,
-                         "lsh_knn_points": 1, "lsh_knn_radii": 1,
-                         "gaussian": 1}
+                         "lsh_knn_points": 1, "lsh_knn_width": 1,
+                         "lsh_knn_radii": 1, "gaussian": 1}
   assert first != second
   assert second[0] == metrics.Reference(real).knn_metrics(other)
 

@@ -1,9 +1,11 @@
 """LSH + KNN precision and recall: k-NN balls among hash-bucket candidates.
 
-Candidates (this project's definition): in table l, the points are sorted by
-bucket key and, within a bucket, by their projection on a random direction;
-the candidates of x among a set S are the points of S in x's bucket that lie
-within W = ceil(max_candidates / 2) positions of x in that order, so at most
+Candidates (this project's definition): both sets are hashed at one width w
+(the buckets only choose candidates; each side's balls keep their own k-NN
+radii). In table l the points are sorted by bucket key and, within a bucket,
+by their projection on the table's first direction; the candidates of x
+among a set S are the points of S in x's bucket that lie within
+W = ceil(max_candidates / 2) positions of x in that order, so at most
 max_candidates per table; C_S(x) is their union over the tables.
 
   rho(r) = k-th smallest distance from r to C_R(r) \\ {r}, over distinct
@@ -12,21 +14,29 @@ max_candidates per table; C_S(x) is their union over the tables.
   precision = 1/|G| sum_g 1[exists r in C_R(g): d(g, r) <= rho(r)]
   recall    = 1/|R| sum_r 1[exists g in C_G(r): d(r, g) <= rho(g)]
 
+Default width: the w at which the median real point shares its bucket with
+BUCKET_MATES = 16 other real points (median over points and tables), found
+by bisection on the real projections (keys and a sort per step, no
+distances). A multiple of the k-NN distance does not serve every n: a bucket
+is a slab product unbounded in d - K directions, so at a fixed multiple its
+population grows about as n^(1 - K/d_int) while the window stays M.
+
 The radii of a set come from that set's own sorted tables (so the real side
 does not depend on the fake set); the coverage tests use the key-sorted union
-of both sets, where the candidates of g among R are the real points of g's
-bucket within W positions of g. Since candidates are a subset of the set,
-rho(r) >= NND_k(r, R); with one bucket (a huge width) and max_candidates >=
-2 (n + m) every point is a candidate and the metrics equal exact KNN.
+of both sets, one pass per table for both: fake rows against real balls
+(precision), real rows against fake balls (recall). Since candidates are a
+subset of the set, rho(r) >= NND_k(r, R); with one bucket (a huge width) and
+max_candidates >= 2 (n + m) every point is a candidate and the metrics equal
+exact KNN.
 
-How it is computed, without gathering candidate embeddings: sorting a table
+How it is computed, without gathering candidates one by one: sorting a table
 puts bucket-mates next to each other, so cutting the sorted order into chunks
 of C = max(128, W) points, each point's window lies in its chunk and the W
 points on either side. Per table and chunk, one dense (C x (C + 2W)) block of
-squared distances (float32, full matmul precision) is masked to same-key
-pairs within the window: cost L * n * (C + 2W) * d per set, memory read once
-per table. (Chunks of W = 32 rows ran XLA's CPU batched matmul at 22
-GFLOP/s; 128 rows at about 100.)
+squared distances (float32, full matmul precision, centred points) is masked
+to same-key pairs within the window: cost L * n * (C + 2W) * d per set,
+memory read once per table. (Chunks of W = 32 rows ran XLA's CPU batched
+matmul at 22 GFLOP/s; 128 rows at about 100.)
 """
 
 from __future__ import annotations
@@ -42,12 +52,13 @@ from lsh_gan.metrics import knn
 from lsh_gan.metrics import lsh
 
 # Defaults from the measured sweep (benchmarks/lsh_sweep.py, docs/metrics.md):
-# K = min(8, d), L = 4, M = 128 reads within 0.02 of exact KNN on the
-# benchmark data at d = 64 and 512 and on dropped modes at d = 2, for a
-# quarter of the table passes of L = 16.
+# K = min(8, d), L = 4, M = 128, 16 median bucket-mates reads within 0.013 of
+# exact KNN on the benchmark data (n = 5k at d = 64 and 512, 50k at d = 64)
+# and within 0.025 on dropped modes at d = 2 and 64, for half the table
+# passes of L = 8.
 NUM_TABLES = 4
 NUM_HASHES = 8  # capped at d: more functions than dimensions shrink cells
-WIDTH_FACTOR = 3.0  # w = WIDTH_FACTOR x the real set's median NND_3
+BUCKET_MATES = 16  # default width: the median point has this many bucket-mates
 MAX_CANDIDATES = 128
 
 
@@ -170,6 +181,43 @@ def _order_keys(values, family):
   direction. (A Z-order of the point's place in its K-D cell read no better
   in a trial: -0.039 against -0.043 from exact KNN at n = 50k.)"""
   return values[:, ::family.num_hashes]
+
+
+@jax.jit
+def _median_mates(key1, key2, num_valid):
+  """Median over points and tables of the number of bucket-mates."""
+  s1, s2, run_end = lsh._sort_tables(key1, key2, num_valid)  # pylint: disable=protected-access
+  size = s1.shape[1]
+  position = jnp.arange(size, dtype=jnp.int32)[None, :]
+  first = jnp.concatenate([jnp.ones((s1.shape[0], 1), bool),
+                           (s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1])],
+                          axis=1)
+  run_start = jax.lax.cummax(jnp.where(first, position, 0), axis=1)
+  mates = (jnp.minimum(run_end, num_valid) - run_start - 1).astype(jnp.float32)
+  # Padding sorts last: give it +inf and take the median of the valid values
+  # by rank.
+  mates = jnp.sort(jnp.where(position < num_valid, mates, jnp.inf).ravel())
+  return mates[(num_valid * s1.shape[0] - 1) // 2]
+
+
+def fill_width(prepared: "Prepared", target: float, start: float,
+               steps: int = 14) -> float:
+  """The width at which the median point has about `target` bucket-mates.
+
+  Bisection on log w over [start / 64, start * 4] using the set's own
+  projections (keys and a sort per step; no distances). The median number
+  of mates grows with w, so the result is the narrowest width on the grid
+  that reaches `target` (or the widest, if none does).
+  """
+  lo, hi = math.log(start / 64), math.log(start * 4)
+  for _ in range(steps):
+    mid = (lo + hi) / 2
+    key1, key2 = prepared.family.keys(prepared.values, math.exp(mid))
+    if float(_median_mates(key1, key2, prepared.n)) >= target:
+      hi = mid
+    else:
+      lo = mid
+  return math.exp(hi)
 
 
 def _block_shape(max_candidates: int):
@@ -308,9 +356,9 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     num_tables: L (default 4).
     num_hashes: K (default min(8, d): at d = 2, eight functions cut cells so
       small that most points are isolated).
-    bucket_width: w, the bucket width of both sets; None (default) is the
-      real set's default width (4 times its median 3-NN distance, see
-      `lsh_precision_recall`). Buckets only choose the candidates; each
+    bucket_width: w, the bucket width of both sets; None (default): the
+      width at which the median real point has 16 real bucket-mates (median
+      over points and tables). Buckets only choose the candidates; each
       side's balls keep their own k-NN radii.
     max_candidates: at most this many candidates per point and table
       (default 128): the bucket-mates within max_candidates / 2 positions in

@@ -44,7 +44,7 @@ class Reference:
     n, dim: the real set's shape.
     computed: `collections.Counter` of real-side computations by kind
       ("knn", "family", "projection", "tables", "lsh_knn_points",
-      "lsh_knn_radii", "gaussian").
+      "lsh_knn_width", "lsh_knn_radii", "gaussian").
 
   Raises:
     ValueError: for NaN/inf, non-2-D or empty input.
@@ -164,12 +164,16 @@ class Reference:
     _checks.enough_points(self.n, k, "real")
     fake = self._fake(fake, k)
     family = self._family(num_tables, num_hashes, seed)
-    width = bucket_width or self._width(family, seed, lsh_knn.WIDTH_FACTOR)
     real = self._cached(
         "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
         lambda: lsh_knn.Prepared(self.real, self.centre, family,
                                  max_candidates,
                                  self._projected(family, seed)))
+    width = bucket_width or self._cached(
+        "lsh_knn_width",
+        (num_tables, num_hashes, lsh_knn.BUCKET_MATES, seed),
+        lambda: lsh_knn.fill_width(real, lsh_knn.BUCKET_MATES,
+                                   self._width(family, seed)))
     real_rho2 = self._cached(
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
