@@ -86,14 +86,14 @@ def test_too_few_points_names_the_set():
     metrics.lsh_knn_precision_recall(x, x[:3])
 
 
-def test_median_mates_equals_numpy_and_fill_width_reaches_the_target():
+def test_bucket_mates_equal_numpy_and_fill_width_reaches_the_target():
   rng = np.random.default_rng(4)
   x = rng.normal(size=(2500, 5)).astype(np.float32)
   family = lsh.HashFamily.create(5, num_tables=3, num_hashes=4, seed=1)
   prepared = lsh_knn.Prepared(jnp.asarray(x), jnp.zeros(5), family,
                               max_candidates=32)
 
-  def numpy_median(width):
+  def numpy_mates(width):
     key1, key2 = (np.asarray(k)[:2500] for k in family.keys(prepared.values,
                                                               width))
     mates = []
@@ -101,10 +101,14 @@ def test_median_mates_equals_numpy_and_fill_width_reaches_the_target():
       pairs = list(zip(key1[:, table], key2[:, table]))
       sizes = collections.Counter(pairs)
       mates += [sizes[p] - 1 for p in pairs]
-    return np.sort(mates)[(len(mates) - 1) // 2]
+    return np.asarray(mates)
 
   for width in (0.5, 1.0, 3.0):
     key1, key2 = family.keys(prepared.values, width)
-    assert float(lsh_knn._median_mates(key1, key2, 2500)) == numpy_median(width)  # pylint: disable=protected-access
+    for target in (1, 8, 30):
+      share = lsh_knn._share_with_mates(key1, key2, 2500, target)  # pylint: disable=protected-access
+      assert float(share) == pytest.approx(
+          np.mean(numpy_mates(width) >= target), abs=1e-6)
   width = lsh_knn.fill_width(prepared, target=8, start=1.0)
-  assert numpy_median(width) >= 8 > numpy_median(width * 0.97)
+  median = lambda w: np.sort(numpy_mates(w))[(3 * 2500 - 1) // 2]
+  assert median(width) >= 8 > median(width * 0.95)
