@@ -80,16 +80,29 @@ def _chunked(x, chunk, halo):
                                axis=1)
 
 
-def _block_sq_dists(rows, cols):
-  dots = jnp.einsum("cid,cjd->cij", rows, cols,
-                    precision=jax.lax.Precision.HIGHEST)
-  norms = (jnp.sum(rows * rows, -1)[:, :, None] +
-           jnp.sum(cols * cols, -1)[:, None, :])
-  return knn.expand_sq_dists(norms, dots, rows.shape[-1])
+def _window_sq_dists(x, chunk, halo):
+  """Squared distances of each chunk's rows to its columns (see `_chunked`).
+
+  Three products per chunk (the halo before, the chunk itself, the halo
+  after) instead of one against a concatenated copy of the columns: the
+  halos are the only copies made.
+  """
+  nc, dim = x.shape[0] // chunk, x.shape[1]
+  rows = x.reshape(nc, chunk, dim)
+  zeros = jnp.zeros((1, halo, dim), x.dtype)
+  before = jnp.concatenate([zeros, rows[:-1, chunk - halo:]])
+  after = jnp.concatenate([rows[1:, :halo], zeros])
+  dot = lambda a, b: jnp.einsum("cid,cjd->cij", a, b,
+                                precision=jax.lax.Precision.HIGHEST)
+  dots = jnp.concatenate([dot(rows, before), dot(rows, rows),
+                          dot(rows, after)], axis=2)
+  sq_rows, sq_cols = _chunked(jnp.sum(x * x, axis=1), chunk, halo)
+  return knn.expand_sq_dists(sq_rows[:, :, None] + sq_cols[:, None, :], dots,
+                             dim)
 
 
 def _table_view(points, key1, key2, order_key, valid, chunk, halo):
-  """Sorts one table's points by key; returns chunked rows/columns.
+  """Sorts one table's points by key: sorted points and chunked data.
 
   Within a bucket, points are ordered by `order_key` (a projection on a
   random direction), so the window around a point holds bucket-mates that
@@ -105,12 +118,11 @@ def _table_view(points, key1, key2, order_key, valid, chunk, halo):
   _, k1, k2, _, order = jax.lax.sort((inv, k1, k2, order_key, index),
                                      num_keys=4, is_stable=True)
   pos = index  # sorted position
-  rows_x, cols_x = _chunked(points[order], chunk, halo)
   data = {}
   for name, v in (("k1", k1), ("k2", k2), ("valid", valid[order]),
                   ("pos", pos), ("id", order)):
     data[name] = _chunked(v, chunk, halo)
-  return rows_x, cols_x, data
+  return points[order], data
 
 
 def _pair_mask(data, halo):
@@ -130,10 +142,10 @@ def _table_nearest(best_d2, best_id, points, key1, key2, order_key, valid,
   """Merges one table's candidates into each point's k best (distinct)."""
   chunk, halo = shape_ref.shape
   n_pad, k = best_d2.shape
-  rows_x, cols_x, data = _table_view(points, key1, key2, order_key, valid,
-                                     chunk, halo)
+  sorted_points, data = _table_view(points, key1, key2, order_key, valid,
+                                    chunk, halo)
   mask = _pair_mask(data, halo)
-  d2 = jnp.where(mask, _block_sq_dists(rows_x, cols_x), jnp.inf)
+  d2 = jnp.where(mask, _window_sq_dists(sorted_points, chunk, halo), jnp.inf)
   col_id = jnp.broadcast_to(data["id"][1][:, None, :], d2.shape)
   d2 = d2.reshape(n_pad, chunk + 2 * halo)
   col_id = col_id.reshape(n_pad, chunk + 2 * halo)
@@ -163,14 +175,14 @@ def _table_cover(covered, points, key1, key2, order_key, valid, is_real, rho2,
   """
   chunk, halo = shape_ref.shape
   n_pad = points.shape[0]
-  rows_x, cols_x, data = _table_view(points, key1, key2, order_key, valid,
-                                     chunk, halo)
+  sorted_points, data = _table_view(points, key1, key2, order_key, valid,
+                                    chunk, halo)
   order = data["id"]
   real_rows, real_cols = _chunked(is_real[order[0].reshape(-1)], chunk, halo)
   rho_cols = _chunked(rho2[order[0].reshape(-1)], chunk, halo)[1]
   other = real_rows[:, :, None] != real_cols[:, None, :]
   mask = _pair_mask(data, halo) & other
-  d2 = _block_sq_dists(rows_x, cols_x)
+  d2 = _window_sq_dists(sorted_points, chunk, halo)
   hit = jnp.any(mask & (d2 <= rho_cols[:, None, :]), axis=2).reshape(n_pad)
   row_id = order[0].reshape(n_pad)
   return covered | jnp.zeros_like(covered).at[row_id].set(hit)

@@ -9,8 +9,9 @@ metric asks for it:
                (one R x R pass, up to the largest k asked for so far)
   LSH-only     the real projections, the real set's default width and its
                sorted tables, per (num_tables, num_hashes, width, seed)
-  LSH + KNN    the centred, padded real points and their candidate radii,
-               per (k, num_tables, num_hashes, width, max_candidates, seed)
+  LSH + KNN    the centred, padded real points, the occupancy width and
+               the candidate radii, per (k, num_tables, num_hashes, width,
+               max_candidates, seed)
   FID          the real mean, covariance and its square root
 
 Scoring a fake set then costs only its own side and the cross terms.
@@ -120,8 +121,8 @@ class Reference:
         "projection", (family.num_tables, family.num_hashes, seed),
         lambda: family.project(self.real, self.centre, radii_seed=seed))
 
-  def _width(self, family: lsh.HashFamily, seed, factor=None) -> float:
-    return lsh.default_width(self._projected(family, seed), "real", factor)
+  def _width(self, family: lsh.HashFamily, seed) -> float:
+    return lsh.default_width(self._projected(family, seed), "real")
 
   def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
                            num_hashes: int = lsh.NUM_HASHES,
