@@ -74,22 +74,14 @@ def _grid(grid):
     yield dict(zip(names, values))
 
 
-def _with_factor(factor, fn, *args, **kwargs):
-  saved = lsh.WIDTH_FACTOR
-  lsh.WIDTH_FACTOR = factor
+def _with(module, name, value, fn, *args, **kwargs):
+  """fn(*args, **kwargs) with the module constant `name` set to `value`."""
+  saved = getattr(module, name)
+  setattr(module, name, value)
   try:
     return fn(*args, **kwargs)
   finally:
-    lsh.WIDTH_FACTOR = saved
-
-
-def _with_mates(mates, fn, *args, **kwargs):
-  saved = lsh_knn.BUCKET_MATES
-  lsh_knn.BUCKET_MATES = mates
-  try:
-    return fn(*args, **kwargs)
-  finally:
-    lsh_knn.BUCKET_MATES = saved
+    setattr(module, name, saved)
 
 
 def lsh_cases():
@@ -131,8 +123,8 @@ def sweep_lsh(results):
     kwargs = {k: v for k, v in config.items() if k != "factor"}
     cell = {}
     for name, (real, fake, p_true, r_true) in cases.items():
-      got = _with_factor(config["factor"], metrics.lsh_precision_recall, real,
-                         fake, **kwargs)
+      got = _with(lsh, "WIDTH_FACTOR", config["factor"],
+                  metrics.lsh_precision_recall, real, fake, **kwargs)
       cell[name] = {"precision": got["precision"], "recall": got["recall"],
                     "p_true": p_true, "r_true": r_true}
     results[key] = cell
@@ -172,8 +164,9 @@ def sweep_lsh_knn(results):
       worst = None
       for seed in LSH_KNN_SEEDS:
         start = time.perf_counter()
-        got = _with_mates(config["mates"], metrics.lsh_knn_precision_recall,
-                          real, fake, seed=seed, **kwargs)
+        got = _with(lsh_knn, "BUCKET_MATES", config["mates"],
+                    metrics.lsh_knn_precision_recall, real, fake, seed=seed,
+                    **kwargs)
         one = {"dp": got["precision"] - exact[name]["precision"],
                "dr": got["recall"] - exact[name]["recall"],
                "seconds": time.perf_counter() - start}
