@@ -1,0 +1,24 @@
+"""Classifier embedder for `digits` (8x8): embedding = 64 penultimate units.
+
+  python -m lsh_gan.train --config=configs/train_embedder_digits.py \
+      --workdir=/tmp/embedder_digits
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.dataset = "digits"
+  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  config.features = (32, 64)
+  config.embed_dim = 64
+  config.num_classes = 10
+  config.batch_size = 64
+  config.steps = 3000
+  config.augment_shift = 1  # random shifts of up to 1 pixel
+  config.learning_rate = 1e-3
+  config.seed = 0
+  config.log_every = 100
+  config.checkpoint_every = 500
+  return config

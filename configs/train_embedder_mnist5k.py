@@ -1,0 +1,24 @@
+"""Classifier embedder for `mnist5k` (28x28): embedding = 128 penultimate units.
+
+  python -m lsh_gan.train --config=configs/train_embedder_mnist5k.py \
+      --workdir=/tmp/embedder_mnist5k
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.dataset = "mnist5k"
+  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  config.features = (32, 64, 64)
+  config.embed_dim = 128
+  config.num_classes = 10
+  config.batch_size = 64
+  config.steps = 2000
+  config.augment_shift = 2  # random shifts of up to 2 pixels
+  config.learning_rate = 1e-3
+  config.seed = 0
+  config.log_every = 100
+  config.checkpoint_every = 500
+  return config
