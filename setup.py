@@ -27,6 +27,11 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=setuptools.find_packages(include=["lsh_gan", "lsh_gan.*"]),
+    # The committed checkpoints of lsh_gan.pretrained.
+    package_data={"lsh_gan": ["pretrained/checkpoints/*/*.json",
+                              "pretrained/checkpoints/*/params/*",
+                              "pretrained/checkpoints/*/params/*/*",
+                              "pretrained/checkpoints/*/params/*/*/*"]},
     python_requires=">=3.10",
     # CPU JAX by default; GPU/TPU users install their own jaxlib first.
     install_requires=[

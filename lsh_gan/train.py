@@ -159,13 +159,31 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "training config")
 _WORKDIR = flags.DEFINE_string("workdir", None, "checkpoints and metrics")
+_EXPORT = flags.DEFINE_string(
+    "export", None, "also write the trained model to lsh_gan/pretrained under "
+    "this name (with info.json: config, steps, command, metrics)")
 
 
 def main(argv):
   del argv
-  metrics = train_classifier(_CONFIG.value, _WORKDIR.value)
-  metrics.pop("params")
+  import sys  # pylint: disable=g-import-not-at-top
+  config = _CONFIG.value
+  metrics = train_classifier(config, _WORKDIR.value)
+  params = metrics.pop("params")
   print(json.dumps(metrics))
+  if _EXPORT.value:
+    from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+    path = pretrained.export(_EXPORT.value, params, {
+        "dataset": config.dataset,
+        "architecture": "models.Classifier",
+        "config": config.to_dict(),
+        "steps": metrics["step"],
+        "command": "python -m lsh_gan.train " + " ".join(sys.argv[1:]),
+        "metrics": {k: round(v, 4) for k, v in metrics.items()
+                    if k != "step"},
+        "embedding_size": config.embed_dim,
+    })
+    print("exported to", path)
 
 
 if __name__ == "__main__":
