@@ -68,3 +68,46 @@ def test_random_shift_moves_images_within_bounds():
   assert len(set(zip(rows, cols))) > 4  # several different shifts
   np.testing.assert_array_equal(np.sort(np.asarray(moved).ravel())[-50:], 1.0)
   assert train.random_shift(jax.random.key(0), images, 0) is images
+
+
+def _gan_config(data_dir, steps):
+  import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top
+  config = train_mlp_gan_ring8.get_config()
+  config.data_dir = data_dir
+  config.hidden = (16, 16)
+  config.latent_dim = 4
+  config.batch_size = 64
+  config.steps = steps
+  config.log_every = 10
+  config.checkpoint_every = 10
+  return config
+
+
+def test_gan_training_resumes_bit_exactly(data_dir, tmp_path):
+  whole = train.train_gan(_gan_config(data_dir, 30), str(tmp_path / "a"))
+  train.train_gan(_gan_config(data_dir, 30), str(tmp_path / "b"),
+                  stop_after=20)
+  resumed = train.train_gan(_gan_config(data_dir, 30), str(tmp_path / "b"))
+  for a, b in zip(jax.tree.leaves(whole["params"]),
+                  jax.tree.leaves(resumed["params"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert {"precision", "recall", "high_quality", "modes_covered"} <= set(whole)
+  assert whole["modes"] == 8
+
+
+def test_mixture_quality_counts_modes_and_near_samples():
+  from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
+  centres, std = _tfds.mixture_modes("ring8")
+  rng = np.random.default_rng(0)
+  on_three = centres[rng.integers(0, 3, 900)] + std * rng.normal(size=(900, 2))
+  far = rng.normal(size=(100, 2)) * 0.01  # the ring's centre: no mode
+  got = train.mixture_quality(np.concatenate([on_three, far]), "ring8")
+  assert got["modes"] == 8 and got["modes_covered"] == 3
+  assert got["high_quality"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_unknown_gan_architecture_is_named():
+  config = _gan_config(None, 1)
+  config.architecture = "biggan"
+  with pytest.raises(ValueError, match="architecture='biggan'"):
+    train.gan_models(config)

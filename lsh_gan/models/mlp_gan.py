@@ -1,0 +1,46 @@
+"""MLP generator and discriminator for 2-D Gaussian mixtures (ring8, grid25).
+
+The usual mode-dropping toy: a few ReLU layers map a Gaussian latent to the
+plane; the discriminator mirrors it and returns one logit.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class MLPGenerator(nn.Module):
+  """z (n, latent_dim) -> points (n, out_dim)."""
+  hidden: Sequence[int] = (128, 128, 128)
+  out_dim: int = 2
+  latent_dim: int = 16
+
+  @nn.compact
+  def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
+    x = z
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    return nn.Dense(self.out_dim)(x)
+
+
+class MLPDiscriminator(nn.Module):
+  """points (n, in_dim) -> logits (n,)."""
+  hidden: Sequence[int] = (128, 128, 128)
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    for width in self.hidden:
+      x = nn.leaky_relu(nn.Dense(width)(x), 0.2)
+    return nn.Dense(1)(x)[:, 0]
+
+
+def sample_fn(generator: MLPGenerator):
+  """sample(params, key, num) -> (num, out_dim) float32; jitted, num static."""
+  def sample(params, key, num):
+    z = jax.random.normal(key, (num, generator.latent_dim), jnp.float32)
+    return generator.apply(params, z)
+  return jax.jit(sample, static_argnums=2)
