@@ -1,23 +1,21 @@
 """MLP GAN on `grid25` (2-D mixture). Not yet tuned: no checkpoint committed.
 
+The ring8 configuration with the dataset changed.
+
   python -m lsh_gan.train --config=configs/train_mlp_gan_grid25.py \
       --workdir=/tmp/mlp_gan_grid25 --export=mlp_gan_grid25
 """
 
+import os
+import sys
+
 import ml_collections
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
+  config = train_mlp_gan_ring8.get_config()
   config.dataset = "grid25"
-  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
-  config.architecture = "mlp_gan"
-  config.hidden = (128, 128, 128)
-  config.latent_dim = 16
-  config.batch_size = 256
-  config.steps = 20000
-  config.learning_rate = 1e-4
-  config.seed = 0
-  config.log_every = 500
-  config.checkpoint_every = 1000
   return config

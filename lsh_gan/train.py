@@ -69,6 +69,49 @@ def _checkpoint_manager(workdir: str, keep: int = 2):
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
 
+def _restore(manager, state):
+  """The latest checkpoint in `manager`, or `state` if there is none."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  if manager.latest_step() is None:
+    return state
+  logging.info("resuming from step %d", manager.latest_step())
+  return manager.restore(manager.latest_step(),
+                         args=ocp.args.StandardRestore(state))
+
+
+def _run(config, manager, state, step_fn, batch, log_line, stop_after):
+  """Steps from state["step"] to config.steps: logs, checkpoints, returns.
+
+  `batch(step)` gives the step's arguments after the state; `step_fn`
+  returns (state, *values) and `log_line(values)` formats the values.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  last_log, done = time.perf_counter(), 0
+  for step in range(int(state["step"]), config.steps):
+    if stop_after is not None and done == stop_after:
+      break
+    state, *values = step_fn(state, *batch(step))
+    done += 1
+    last = step + 1 == config.steps
+    if (step + 1) % config.log_every == 0 or last:
+      now = time.perf_counter()
+      logging.info("step %d/%d  %s  %.1f steps/s", step + 1, config.steps,
+                   log_line(values),
+                   config.log_every / max(now - last_log, 1e-9))
+      last_log = now
+    if (step + 1) % config.checkpoint_every == 0 or last:
+      manager.save(step + 1, args=ocp.args.StandardSave(state))
+  manager.wait_until_finished()
+  return state
+
+
+def _write_metrics(workdir: str, metrics: dict) -> None:
+  tmp = os.path.join(workdir, "metrics.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump(metrics, f, indent=1)
+  os.replace(tmp, os.path.join(workdir, "metrics.json"))
+
+
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
   """Fraction of correct argmax predictions."""
   predict = jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), axis=-1))
@@ -92,7 +135,6 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     {"step", "test_accuracy", "train_accuracy", "seconds"} at the end.
   """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   train = data.load(config.dataset, "train", data_dir=config.get("data_dir"))
   test = data.load(config.dataset, "test", data_dir=config.get("data_dir"))
   model = classifier_model(config)
@@ -101,10 +143,7 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
   state = {"params": params, "opt_state": optimizer.init(params),
            "step": jnp.zeros((), jnp.int32)}
   manager = _checkpoint_manager(workdir)
-  if manager.latest_step() is not None:
-    state = manager.restore(manager.latest_step(),
-                            args=ocp.args.StandardRestore(state))
-    logging.info("resumed from step %d", int(state["step"]))
+  state = _restore(manager, state)
 
   shift = config.get("augment_shift", 0)
 
@@ -125,24 +164,16 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
     return {"params": optax.apply_updates(state["params"], updates),
             "opt_state": opt_state, "step": state["step"] + 1}, loss, acc
 
-  start, begin = int(state["step"]), time.perf_counter()
-  last_log, done = begin, 0
-  for step in range(start, config.steps):
-    if stop_after is not None and done == stop_after:
-      break
-    idx = _batch_indices(train["image"].shape[0], config.batch_size,
-                         config.seed, step)
-    state, loss, acc = step_fn(state, train["image"][idx], train["label"][idx])
-    done += 1
-    if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-      now = time.perf_counter()
-      logging.info("step %d/%d  loss %.4f  batch accuracy %.3f  %.1f steps/s",
-                   step + 1, config.steps, float(loss), float(acc),
-                   config.log_every / max(now - last_log, 1e-9))
-      last_log = now
-    if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-      manager.save(step + 1, args=ocp.args.StandardSave(state))
-  manager.wait_until_finished()
+  begin = time.perf_counter()
+  images, labels = train["image"], train["label"]
+
+  def batch(step):
+    idx = _batch_indices(images.shape[0], config.batch_size, config.seed, step)
+    return images[idx], labels[idx]
+
+  state = _run(config, manager, state, step_fn, batch,
+               lambda v: f"loss {float(v[0]):.4f}  batch accuracy "
+               f"{float(v[1]):.3f}", stop_after)
   metrics = {
       "step": int(state["step"]),
       "train_accuracy": accuracy(model, state["params"], train["image"],
@@ -151,10 +182,7 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
                                 test["label"]),
       "seconds": time.perf_counter() - begin,
   }
-  tmp = os.path.join(workdir, "metrics.json.tmp")
-  with open(tmp, "w") as f:
-    json.dump(metrics, f, indent=1)
-  os.replace(tmp, os.path.join(workdir, "metrics.json"))
+  _write_metrics(workdir, metrics)
   return {**metrics, "params": state["params"]}
 
 
@@ -190,7 +218,6 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
     against the training set in the dataset's embedding), plus the mixture
     scores for ring8/grid25, and "params" (the generator's).
   """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
   generator, discriminator = gan_models(config)
@@ -202,9 +229,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   state = {"g": g_params, "d": d_params, "g_opt": g_opt.init(g_params),
            "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
   manager = _checkpoint_manager(workdir)
-  if manager.latest_step() is not None:
-    state = manager.restore(manager.latest_step(),
-                            args=ocp.args.StandardRestore(state))
+  state = _restore(manager, state)
 
   @jax.jit
   def step_fn(state, real):
@@ -235,23 +260,13 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
             "g_opt": g_opt_state, "d_opt": d_opt_state,
             "step": state["step"] + 1}, d_value, g_value
 
-  begin = last_log = time.perf_counter()
-  done = 0
-  for step in range(int(state["step"]), config.steps):
-    if stop_after is not None and done == stop_after:
-      break
-    idx = _batch_indices(train.shape[0], config.batch_size, config.seed, step)
-    state, d_value, g_value = step_fn(state, train[idx])
-    done += 1
-    if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-      now = time.perf_counter()
-      logging.info("step %d/%d  d loss %.4f  g loss %.4f  %.1f steps/s",
-                   step + 1, config.steps, float(d_value), float(g_value),
-                   config.log_every / max(now - last_log, 1e-9))
-      last_log = now
-    if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-      manager.save(step + 1, args=ocp.args.StandardSave(state))
-  manager.wait_until_finished()
+  begin = time.perf_counter()
+  state = _run(
+      config, manager, state, step_fn,
+      lambda step: (train[_batch_indices(train.shape[0], config.batch_size,
+                                         config.seed, step)],),
+      lambda v: f"d loss {float(v[0]):.4f}  g loss {float(v[1]):.4f}",
+      stop_after)
   samples = np.asarray(models.mlp_gan.sample_fn(generator)(
       state["g"], jax.random.key(config.seed + 2), 5000))
   real = train[np.random.default_rng(config.seed).choice(
@@ -260,10 +275,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
          **lsh_metrics.knn_precision_recall(real, samples, k=3)}
   if config.dataset in data.MIXTURES:
     out.update(mixture_quality(samples, config.dataset))
-  tmp = os.path.join(workdir, "metrics.json.tmp")
-  with open(tmp, "w") as f:
-    json.dump(out, f, indent=1)
-  os.replace(tmp, os.path.join(workdir, "metrics.json"))
+  _write_metrics(workdir, out)
   return {**out, "params": state["g"]}
 
 
