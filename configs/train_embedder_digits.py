@@ -1,6 +1,6 @@
 """Classifier embedder for `digits` (8x8): embedding = 64 penultimate units.
 
-  python -m lsh_gan.train --config=configs/train_embedder_digits.py \
+  python launch.py --config=configs/train_embedder_digits.py \
       --workdir=/tmp/embedder_digits
 """
 

@@ -1,6 +1,6 @@
 """Classifier embedder for `mnist5k` (28x28): embedding = 128 penultimate units.
 
-  python -m lsh_gan.train --config=configs/train_embedder_mnist5k.py \
+  python launch.py --config=configs/train_embedder_mnist5k.py \
       --workdir=/tmp/embedder_mnist5k
 """
 

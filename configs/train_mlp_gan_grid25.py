@@ -1,8 +1,8 @@
-"""MLP GAN on `grid25` (2-D mixture). Not yet tuned: no checkpoint committed.
+"""MLP GAN on `grid25` (2-D mixture). With the ring8 settings.
 
 The ring8 configuration with the dataset changed.
 
-  python -m lsh_gan.train --config=configs/train_mlp_gan_grid25.py \
+  python launch.py --config=configs/train_mlp_gan_grid25.py \
       --workdir=/tmp/mlp_gan_grid25 --export=mlp_gan_grid25
 """
 

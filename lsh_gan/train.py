@@ -1,7 +1,7 @@
 """Training with optax: jitted steps, fixed seeds, resumable with Orbax.
 
-  python -m lsh_gan.train --config=configs/train_embedder_digits.py \\
-      --workdir=/tmp/embedder_digits
+  python launch.py --config=configs/train_embedder_digits.py \\
+      --workdir=/tmp/embedder_digits [--export=embedder_digits]
 
 A run writes Orbax checkpoints under `workdir/checkpoints` every
 `checkpoint_every` steps (the last two are kept) and continues from the
@@ -10,8 +10,9 @@ function of (seed, step), so an interrupted and resumed run ends with the
 same parameters as an uninterrupted one (a test checks this bit for bit).
 Progress is logged every `log_every` steps: loss, accuracy and steps/s.
 
-Today: the classifier embedders (`train_classifier`) and the MLP GAN of the
-2-D mixtures (`train_gan`). The image GANs follow (issue 4).
+`train_classifier` trains the embedders, `train_gan` the GANs (DCGAN,
+WGAN-GP and the MLP GAN of the 2-D mixtures); `run` trains either from its
+config and can export the result to `lsh_gan.pretrained`.
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ import json
 import os
 import time
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 import optax
 
@@ -62,8 +60,16 @@ def classifier_model(config: ml_collections.ConfigDict) -> models.Classifier:
                            num_classes=config.num_classes)
 
 
+def _quiet_orbax(record) -> bool:
+  """Keeps Orbax's warnings but drops its many INFO lines per save."""
+  return record.levelno >= 30 or "orbax" not in record.pathname
+
+
 def _checkpoint_manager(workdir: str, keep: int = 2):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  handler = logging.get_absl_handler()
+  if _quiet_orbax not in handler.filters:
+    handler.addFilter(_quiet_orbax)
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
@@ -186,14 +192,15 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
   return {**metrics, "params": state["params"]}
 
 
+LOSSES = ("nonsaturating", "wgan_gp")
+
+
 def gan_models(config: ml_collections.ConfigDict):
-  """(generator, discriminator) of a GAN config (today: the MLP GAN)."""
-  if config.architecture != "mlp_gan":
-    raise ValueError(f"architecture={config.architecture!r}: only 'mlp_gan' "
-                     "is implemented so far")
-  return (models.MLPGenerator(hidden=tuple(config.hidden),
-                              latent_dim=config.latent_dim),
-          models.MLPDiscriminator(hidden=tuple(config.hidden)))
+  """(generator, discriminator) of a GAN config (see `models.gan`)."""
+  return models.gan(config.architecture,
+                    sample_shape=data.sample_shape(config.dataset),
+                    width=config.get("width", 64),
+                    hidden=config.get("hidden", (128, 128, 128)))
 
 
 def mixture_quality(points: np.ndarray, dataset: str) -> dict:
@@ -209,106 +216,184 @@ def mixture_quality(points: np.ndarray, dataset: str) -> dict:
           "modes": len(centres)}
 
 
-def train_gan(config: ml_collections.ConfigDict, workdir: str,
-              stop_after: int | None = None) -> dict:
-  """Trains (or resumes) a GAN: non-saturating loss, one D and one G step.
+def generator_quality(samples: np.ndarray, dataset: str, *,
+                      data_dir: str | None = None, seed: int = 0) -> dict:
+  """How a generator's samples compare with its training set.
 
-  Returns:
-    {"step", "seconds", "precision", "recall"} (KNN, k = 3, 5,000 samples
-    against the training set in the dataset's embedding), plus the mixture
-    scores for ring8/grid25, and "params" (the generator's).
+  KNN precision and recall (k = 3) and the Frechet distance, in the
+  dataset's pre-trained embedding ("space": "embedding"; flattened pixels,
+  "space": "pixels", for datasets without one), against the training split
+  (at most 5,000 of its samples); the mixture scores for ring8 and grid25.
   """
   from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  real = data.images(dataset, "train", data_dir=data_dir)
+  real = real[np.random.default_rng(seed).choice(
+      real.shape[0], min(5000, real.shape[0]), replace=False)]
+  try:
+    embed_fn, params = pretrained.embedder(dataset)
+    space = "embedding"
+    embed = lambda x: np.concatenate([
+        np.asarray(embed_fn(params, x[i:i + 1000]))
+        for i in range(0, x.shape[0], 1000)])
+  except ValueError:  # no pre-trained embedder for this dataset
+    space = "pixels"
+    embed = lambda x: x.reshape(x.shape[0], -1)
+  ref = lsh_metrics.Reference(embed(real))
+  fake = embed(np.asarray(samples))
+  out = {**ref.knn_precision_recall(fake, k=3),
+         **ref.frechet_distance(fake), "space": space}
+  if dataset in data.MIXTURES:
+    out.update(mixture_quality(np.asarray(samples), dataset))
+  return out
+
+
+def _gan_losses(config, generator, discriminator):
+  """(d_loss(d_params, g_vars, real, key), g_loss(g_params, g_vars, d_params,
+  key)) of the config's loss; g_loss also returns the new batch stats."""
+  loss = config.get("loss", "nonsaturating")
+  if loss not in LOSSES:
+    raise ValueError(f"loss={loss!r} is not a GAN loss; valid ones: "
+                     f"{', '.join(LOSSES)}")
+
+  def fake_of(g_vars, key, num):
+    z = jax.random.normal(key, (num, config.latent_dim))
+    return generator.apply(g_vars, z, train=True, mutable=["batch_stats"])
+
+  def logits(d_params, x):
+    # Batch norm in the DCGAN discriminator always uses batch statistics.
+    return discriminator.apply({"params": d_params}, x,
+                               mutable=["batch_stats"])[0]
+
+  def d_loss(d_params, g_vars, real, key):
+    key_z, key_mix = jax.random.split(key)
+    fake = jax.lax.stop_gradient(fake_of(g_vars, key_z, real.shape[0])[0])
+    if loss == "nonsaturating":
+      return (optax.sigmoid_binary_cross_entropy(logits(d_params, real),
+                                                 1.0).mean() +
+              optax.sigmoid_binary_cross_entropy(logits(d_params, fake),
+                                                 0.0).mean())
+    mix = jax.random.uniform(key_mix, (real.shape[0],) + (1,) *
+                             (real.ndim - 1))
+    between = mix * real + (1 - mix) * fake
+    grads = jax.grad(lambda x: logits(d_params, x).sum())(between)
+    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, -1) +
+                     1e-12)
+    return (logits(d_params, fake).mean() - logits(d_params, real).mean() +
+            config.get("gp_weight", 10.0) * jnp.mean((norms - 1.0) ** 2))
+
+  def g_loss(g_params, g_vars, d_params, key, num):
+    fake, updates = fake_of({**g_vars, "params": g_params}, key, num)
+    out = logits(d_params, fake)
+    value = (-out.mean() if loss == "wgan_gp" else
+             optax.sigmoid_binary_cross_entropy(out, 1.0).mean())
+    return value, updates
+
+  return d_loss, g_loss
+
+
+def train_gan(config: ml_collections.ConfigDict, workdir: str,
+              stop_after: int | None = None) -> dict:
+  """Trains (or resumes) a GAN; returns its quality and generator.
+
+  A step is `critic_steps` discriminator updates (each on its own real
+  batch) and one generator update, with the config's loss: "nonsaturating"
+  (the usual GAN loss) or "wgan_gp" (Wasserstein loss with a gradient
+  penalty of weight `gp_weight` on random interpolates). Adam with
+  `learning_rate`, `b1`, `b2` for both networks.
+
+  Returns:
+    {"step", "seconds"} and `generator_quality` of 5,000 samples, plus
+    "variables" (the generator's: params, and batch_stats for the DCGAN).
+  """
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
   generator, discriminator = gan_models(config)
+  critic_steps = config.get("critic_steps", 1)
   key_g, key_d = jax.random.split(jax.random.key(config.seed))
-  g_params = generator.init(key_g, jnp.zeros((1, config.latent_dim)))
-  d_params = discriminator.init(key_d, jnp.asarray(train[:1]))
-  g_opt = optax.adam(config.learning_rate, b1=0.5)
-  d_opt = optax.adam(config.learning_rate, b1=0.5)
-  state = {"g": g_params, "d": d_params, "g_opt": g_opt.init(g_params),
+  g_vars = dict(generator.init(key_g, jnp.zeros((2, config.latent_dim))))
+  d_params = discriminator.init(key_d, jnp.asarray(train[:2]))["params"]
+  make_opt = lambda: optax.adam(config.learning_rate, b1=config.get("b1", 0.5),
+                                b2=config.get("b2", 0.999))
+  g_opt, d_opt = make_opt(), make_opt()
+  state = {"g": g_vars, "d": d_params, "g_opt": g_opt.init(g_vars["params"]),
            "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
   manager = _checkpoint_manager(workdir)
   state = _restore(manager, state)
+  d_loss, g_loss = _gan_losses(config, generator, discriminator)
 
   @jax.jit
-  def step_fn(state, real):
+  def step_fn(state, reals):
     key = jax.random.fold_in(jax.random.key(config.seed + 1), state["step"])
-    key_d, key_g = jax.random.split(key)
-    z_d = jax.random.normal(key_d, (real.shape[0], config.latent_dim))
-    z_g = jax.random.normal(key_g, (real.shape[0], config.latent_dim))
-
-    def d_loss(d):
-      fake = generator.apply(state["g"], z_d)
-      return (optax.sigmoid_binary_cross_entropy(
-          discriminator.apply(d, real), 1.0).mean() +
-              optax.sigmoid_binary_cross_entropy(
-                  discriminator.apply(d, fake), 0.0).mean())
-
-    d_value, d_grads = jax.value_and_grad(d_loss)(state["d"])
-    d_updates, d_opt_state = d_opt.update(d_grads, state["d_opt"], state["d"])
-    d_new = optax.apply_updates(state["d"], d_updates)
-
-    def g_loss(g):
-      fake = generator.apply(g, z_g)
-      return optax.sigmoid_binary_cross_entropy(
-          discriminator.apply(d_new, fake), 1.0).mean()
-
-    g_value, g_grads = jax.value_and_grad(g_loss)(state["g"])
-    g_updates, g_opt_state = g_opt.update(g_grads, state["g_opt"], state["g"])
-    return {"g": optax.apply_updates(state["g"], g_updates), "d": d_new,
-            "g_opt": g_opt_state, "d_opt": d_opt_state,
+    d, d_opt_state = state["d"], state["d_opt"]
+    for i in range(critic_steps):
+      d_value, grads = jax.value_and_grad(d_loss)(
+          d, state["g"], reals[i], jax.random.fold_in(key, i))
+      updates, d_opt_state = d_opt.update(grads, d_opt_state, d)
+      d = optax.apply_updates(d, updates)
+    (g_value, stats), grads = jax.value_and_grad(g_loss, has_aux=True)(
+        state["g"]["params"], state["g"], d,
+        jax.random.fold_in(key, critic_steps), reals.shape[1])
+    updates, g_opt_state = g_opt.update(grads, state["g_opt"],
+                                        state["g"]["params"])
+    g_new = {**state["g"], **stats,
+             "params": optax.apply_updates(state["g"]["params"], updates)}
+    return {"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
             "step": state["step"] + 1}, d_value, g_value
 
+  def batch(step):
+    return (np.stack([
+        train[_batch_indices(train.shape[0], config.batch_size, config.seed,
+                             step * critic_steps + i)]
+        for i in range(critic_steps)]),)
+
   begin = time.perf_counter()
-  state = _run(
-      config, manager, state, step_fn,
-      lambda step: (train[_batch_indices(train.shape[0], config.batch_size,
-                                         config.seed, step)],),
-      lambda v: f"d loss {float(v[0]):.4f}  g loss {float(v[1]):.4f}",
-      stop_after)
-  samples = np.asarray(models.mlp_gan.sample_fn(generator)(
-      state["g"], jax.random.key(config.seed + 2), 5000))
-  real = train[np.random.default_rng(config.seed).choice(
-      train.shape[0], min(5000, train.shape[0]), replace=False)]
-  out = {"step": int(state["step"]), "seconds": time.perf_counter() - begin,
-         **lsh_metrics.knn_precision_recall(real, samples, k=3)}
-  if config.dataset in data.MIXTURES:
-    out.update(mixture_quality(samples, config.dataset))
+  state = _run(config, manager, state, step_fn, batch,
+               lambda v: f"d loss {float(v[0]):.4f}  g loss {float(v[1]):.4f}",
+               stop_after)
+  seconds = time.perf_counter() - begin
+  samples = models.sampler(generator, config.latent_dim)(
+      state["g"], jax.random.key(config.seed + 2), 5000)
+  out = {"step": int(state["step"]), "seconds": seconds,
+         **generator_quality(samples, config.dataset,
+                             data_dir=config.get("data_dir"),
+                             seed=config.seed)}
   _write_metrics(workdir, out)
-  return {**out, "params": state["g"]}
+  return {**out, "variables": state["g"]}
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "training config")
-_WORKDIR = flags.DEFINE_string("workdir", None, "checkpoints and metrics")
-_EXPORT = flags.DEFINE_string(
-    "export", None, "also write the trained model to lsh_gan/pretrained under "
-    "this name (with info.json: config, steps, command, metrics)")
+def is_gan(config: ml_collections.ConfigDict) -> bool:
+  return "architecture" in config
 
 
-def main(argv):
-  del argv
-  import sys  # pylint: disable=g-import-not-at-top
-  config = _CONFIG.value
-  gan = "architecture" in config
-  metrics = (train_gan if gan else train_classifier)(config, _WORKDIR.value)
-  params = metrics.pop("params")
-  print(json.dumps(metrics))
-  if _EXPORT.value:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        export: str | None = None, command: str | None = None) -> dict:
+  """Trains (or resumes) the model of a training config; maybe exports it.
+
+  Args:
+    config: a configs/train_*.py config (a GAN when it has `architecture`,
+      else a classifier embedder).
+    workdir: checkpoints and metrics.json.
+    export: if given, also write the trained model to lsh_gan/pretrained
+      under this name, with info.json (dataset, architecture, config, steps,
+      the command, metrics).
+    command: the command line recorded in info.json.
+
+  Returns:
+    The metrics (without parameters), plus "exported_to" when exported.
+  """
+  gan = is_gan(config)
+  metrics = (train_gan if gan else train_classifier)(config, workdir)
+  params = metrics.pop("variables" if gan else "params")
+  if export:
     from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
-    path = pretrained.export(_EXPORT.value, params, {
+    metrics["exported_to"] = pretrained.export(export, params, {
         "dataset": config.dataset,
         "architecture": config.architecture if gan else "classifier",
         "config": config.to_dict(),
         "steps": metrics["step"],
-        "command": "python -m lsh_gan.train " + " ".join(sys.argv[1:]),
-        "metrics": {k: round(v, 4) for k, v in metrics.items()
-                    if k != "step"},
+        "command": command or "",
+        "metrics": {k: round(v, 4) if isinstance(v, float) else v
+                    for k, v in metrics.items() if k != "step"},
         **({} if gan else {"embedding_size": config.embed_dim}),
     })
-    print("exported to", path)
-
-
-if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  return metrics

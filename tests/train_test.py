@@ -4,9 +4,11 @@ import json
 import os
 import sys
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from lsh_gan import train
@@ -88,8 +90,8 @@ def test_gan_training_resumes_bit_exactly(data_dir, tmp_path):
   train.train_gan(_gan_config(data_dir, 30), str(tmp_path / "b"),
                   stop_after=20)
   resumed = train.train_gan(_gan_config(data_dir, 30), str(tmp_path / "b"))
-  for a, b in zip(jax.tree.leaves(whole["params"]),
-                  jax.tree.leaves(resumed["params"])):
+  for a, b in zip(jax.tree.leaves(whole["variables"]),
+                  jax.tree.leaves(resumed["variables"])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert {"precision", "recall", "high_quality", "modes_covered"} <= set(whole)
   assert whole["modes"] == 8
@@ -106,8 +108,98 @@ def test_mixture_quality_counts_modes_and_near_samples():
   assert got["high_quality"] == pytest.approx(0.9, abs=0.01)
 
 
-def test_unknown_gan_architecture_is_named():
+def test_unknown_gan_architecture_and_loss_are_named():
   config = _gan_config(None, 1)
   config.architecture = "biggan"
   with pytest.raises(ValueError, match="architecture='biggan'"):
     train.gan_models(config)
+  config = _gan_config(None, 1)
+  config.loss = "hinge"
+  with pytest.raises(ValueError, match="loss='hinge' is not a GAN loss; "
+                     "valid ones: nonsaturating, wgan_gp"):
+    train._gan_losses(config, *train.gan_models(config))  # pylint: disable=protected-access
+
+
+class _Linear(nn.Module):
+  """A linear critic: its input gradient is its weight vector everywhere."""
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(1, use_bias=False)(x.reshape(x.shape[0], -1))[:, 0]
+
+
+def test_wgan_gp_critic_loss_matches_a_hand_computation():
+  config = _gan_config(None, 1)
+  config.loss, config.gp_weight = "wgan_gp", 10.0
+  generator, _ = train.gan_models(config)
+  d_loss, _ = train._gan_losses(config, generator, _Linear())  # pylint: disable=protected-access
+  g_vars = generator.init(jax.random.key(0), jnp.zeros((1, 4)))
+  real = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+  w = np.array([[0.3], [-1.7]], np.float32)
+  key = jax.random.key(5)
+  got = float(d_loss({"Dense_0": {"kernel": jnp.asarray(w)}}, g_vars,
+                     jnp.asarray(real), key))
+  # The fake batch the loss draws: the same key split, the same generator.
+  z = jax.random.normal(jax.random.split(key)[0], (64, 4))
+  fake = np.asarray(generator.apply(g_vars, z), np.float64)
+  expected = (np.mean(fake @ w) - np.mean(real @ w) +
+              10.0 * (np.linalg.norm(w) - 1.0) ** 2)
+  assert got == pytest.approx(expected, rel=1e-5)
+
+
+def _tiny_image_gan(data_dir, steps, architecture="dcgan"):
+  import train_dcgan_digits  # pylint: disable=g-import-not-at-top
+  config = train_dcgan_digits.get_config()
+  config.data_dir = data_dir
+  config.width, config.latent_dim, config.batch_size = 4, 8, 16
+  config.steps, config.log_every, config.checkpoint_every = steps, 5, 5
+  if architecture == "wgan_gp":
+    config.architecture, config.loss, config.critic_steps = ("wgan_gp",
+                                                             "wgan_gp", 2)
+  return config
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "wgan_gp"])
+def test_each_loss_falls_when_its_network_trains_on_a_fixed_batch(
+    data_dir, architecture):
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  config = _tiny_image_gan(data_dir, 1, architecture)
+  generator, discriminator = train.gan_models(config)
+  d_loss, g_loss = train._gan_losses(config, generator, discriminator)  # pylint: disable=protected-access
+  real = jnp.asarray(data.images("digits", data_dir=data_dir)[:16])
+  g_vars = generator.init(jax.random.key(0), jnp.zeros((2, 8)))
+  d = discriminator.init(jax.random.key(1), real)["params"]
+  key = jax.random.key(2)
+  opt = optax.adam(1e-3)
+  d_step = jax.jit(jax.value_and_grad(d_loss))
+  opt_state, first = opt.init(d), None
+  for _ in range(20):
+    value, grads = d_step(d, g_vars, real, key)
+    first = value if first is None else first
+    updates, opt_state = opt.update(grads, opt_state)
+    d = optax.apply_updates(d, updates)
+  assert float(d_step(d, g_vars, real, key)[0]) < float(first) - 0.1
+  g_step = jax.jit(jax.value_and_grad(g_loss, has_aux=True),
+                   static_argnums=4)
+  g, opt_state, first = g_vars["params"], opt.init(g_vars["params"]), None
+  for _ in range(20):
+    (value, _), grads = g_step(g, g_vars, d, key, 16)
+    first = value if first is None else first
+    updates, opt_state = opt.update(grads, opt_state)
+    g = optax.apply_updates(g, updates)
+  assert float(g_step(g, g_vars, d, key, 16)[0][0]) < float(first) - 0.1
+
+
+def test_image_gan_training_resumes_bit_exactly_with_batch_stats(
+    data_dir, tmp_path):
+  config = _tiny_image_gan(data_dir, 10, "wgan_gp")
+  whole = train.train_gan(config, str(tmp_path / "a"))
+  train.train_gan(config, str(tmp_path / "b"), stop_after=5)
+  resumed = train.train_gan(config, str(tmp_path / "b"))
+  assert set(whole["variables"]) == {"params", "batch_stats"}
+  for a, b in zip(jax.tree.leaves(whole["variables"]),
+                  jax.tree.leaves(resumed["variables"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # Quality is measured in the digits embedder's space.
+  assert whole["space"] == "embedding" and whole["fid"] > 0
+  assert 0 <= whole["precision"] <= 1 and 0 <= whole["recall"] <= 1

@@ -40,11 +40,20 @@ OFFLINE = ("mnist5k", "digits", "ring8", "grid25")
 ONLINE = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 MIXTURES = ("ring8", "grid25")
 CELEB_A_SIZE = 64
+_SHAPES = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "ring8": (2,),
+           "grid25": (2,), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1),
+           "cifar10": (32, 32, 3), "celeb_a": (CELEB_A_SIZE, CELEB_A_SIZE, 3)}
 
 
 def names() -> tuple[str, ...]:
   """Every dataset name `load` accepts: offline first, then TFDS ones."""
   return OFFLINE + ONLINE
+
+
+def sample_shape(name: str) -> tuple[int, ...]:
+  """One sample's shape, known without loading: (H, W, C) or (2,)."""
+  _check(name, "train", None)
+  return _SHAPES[name]
 
 
 def default_data_dir() -> str:

@@ -1,10 +1,79 @@
-"""Flax generators and the classifier embedders (Linen)."""
+"""Flax generators, discriminators and the classifier embedders (Linen).
 
-from lsh_gan.models.classifier import Classifier
+GAN architectures are chosen by name with `gan(architecture, ...)`:
+
+  dcgan    DCGAN generator and discriminator (batch norm) for any square
+           image side 8, 14, 28, 32, 64, ... (models.dcgan).
+  wgan_gp  the same generator and a critic without normalization, for the
+           WGAN-GP loss.
+  mlp_gan  MLPs for the 2-D mixtures (models.mlp_gan).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from lsh_gan.models import dcgan
 from lsh_gan.models import mlp_gan
+from lsh_gan.models.classifier import Classifier
+from lsh_gan.models.dcgan import Discriminator as DCGANDiscriminator
 from lsh_gan.models.dcgan import Generator as DCGANGenerator
 from lsh_gan.models.mlp_gan import MLPDiscriminator
 from lsh_gan.models.mlp_gan import MLPGenerator
 
-__all__ = ("Classifier", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
-           "mlp_gan")
+ARCHITECTURES = ("dcgan", "wgan_gp", "mlp_gan")
+
+
+def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
+        hidden: Sequence[int] = (128, 128, 128)):
+  """(generator, discriminator) modules of a GAN architecture.
+
+  Args:
+    architecture: one of ARCHITECTURES.
+    sample_shape: one sample's shape: (H, W, C) images, or (2,) points.
+    width: channels of the convolutional models.
+    hidden: layer widths of the MLPs.
+
+  Raises:
+    ValueError: an unknown architecture (the valid ones are listed), or a
+      sample shape the architecture cannot make.
+  """
+  sample_shape = tuple(sample_shape)
+  if architecture == "mlp_gan":
+    if len(sample_shape) != 1:
+      raise ValueError(f"architecture='mlp_gan' makes points (d,), not "
+                       f"samples of shape {sample_shape}")
+    return (MLPGenerator(hidden=tuple(hidden), out_dim=sample_shape[0]),
+            MLPDiscriminator(hidden=tuple(hidden)))
+  if architecture in ("dcgan", "wgan_gp"):
+    if len(sample_shape) != 3 or sample_shape[0] != sample_shape[1]:
+      raise ValueError(f"architecture={architecture!r} makes square images "
+                       f"(H, H, C), not samples of shape {sample_shape}")
+    dcgan.upsamplings(sample_shape[0])
+    return (DCGANGenerator(width=width, image_shape=sample_shape),
+            DCGANDiscriminator(width=width,
+                               norm="batch" if architecture == "dcgan"
+                               else "none"))
+  raise ValueError(f"architecture={architecture!r} is not a GAN "
+                   f"architecture; valid ones: {', '.join(ARCHITECTURES)}")
+
+
+def sampler(generator, latent_dim: int):
+  """sample(variables, key, num) -> (num, *sample_shape) float32.
+
+  Draws num standard normal latents of size latent_dim from key and applies
+  the generator in inference mode (batch norm uses its running averages), so
+  samples are a pure function of (variables, key, num). Jitted, num static;
+  compressed variables (`lsh_gan.compress`) go in directly.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+
+  def sample(variables, key, num):
+    z = jax.random.normal(key, (num, latent_dim), jax.numpy.float32)
+    return generator.apply(variables, z).astype(jax.numpy.float32)
+  return jax.jit(sample, static_argnums=2)
+
+
+__all__ = ("ARCHITECTURES", "Classifier", "DCGANDiscriminator",
+           "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan",
+           "gan", "mlp_gan", "sampler")

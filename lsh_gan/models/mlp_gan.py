@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 
@@ -17,10 +16,10 @@ class MLPGenerator(nn.Module):
   """z (n, latent_dim) -> points (n, out_dim)."""
   hidden: Sequence[int] = (128, 128, 128)
   out_dim: int = 2
-  latent_dim: int = 16
 
   @nn.compact
-  def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
+  def __call__(self, z: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    del train  # no batch norm: the same function in training and inference
     x = z
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
@@ -36,11 +35,3 @@ class MLPDiscriminator(nn.Module):
     for width in self.hidden:
       x = nn.leaky_relu(nn.Dense(width)(x), 0.2)
     return nn.Dense(1)(x)[:, 0]
-
-
-def sample_fn(generator: MLPGenerator):
-  """sample(params, key, num) -> (num, out_dim) float32; jitted, num static."""
-  def sample(params, key, num):
-    z = jax.random.normal(key, (num, generator.latent_dim), jnp.float32)
-    return generator.apply(params, z)
-  return jax.jit(sample, static_argnums=2)

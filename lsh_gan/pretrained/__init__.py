@@ -5,11 +5,15 @@ as an Orbax checkpoint (`params/`) and `info.json` (dataset, architecture,
 its configuration, training steps, the command that reproduces it, and
 metrics measured at save time). Nothing is downloaded.
 
-Today: the classifier embedders of the image datasets (`embedder_mnist5k`,
-`embedder_digits`). The GANs follow (issue 4).
+Generators are named `<architecture>_<dataset>` (dcgan_mnist5k,
+wgan_gp_mnist5k, dcgan_digits, mlp_gan_ring8, mlp_gan_grid25), embedders
+`embedder_<dataset>` (mnist5k: 128 features, digits: 64).
 
+  sample_fn, variables = pretrained.generator("dcgan_mnist5k")
+  images = sample_fn(variables, jax.random.key(0), 1000)   # (1000, 28, 28, 1)
+  images = sample_fn(compress.quantize(4)(variables), jax.random.key(0), 1000)
   embed_fn, params = pretrained.embedder("mnist5k")
-  features = embed_fn(params, images)     # (n, 128) float32
+  features = embed_fn(params, images)                      # (1000, 128)
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ def names() -> tuple[str, ...]:
                                                      "info.json"))))
 
 
+class CheckpointError(RuntimeError):
+  """A committed checkpoint is missing or unreadable."""
+
+
+def recreate_command(name: str) -> str:
+  """The command that trains `name` again and writes its checkpoint."""
+  return (f"python launch.py --config=configs/train_{name}.py "
+          f"--workdir=/tmp/{name} --export={name}")
+
+
 def _check(name: str) -> str:
   if name not in names():
     raise ValueError(f"name={name!r} is not a pre-trained model; valid "
@@ -43,22 +57,79 @@ def _check(name: str) -> str:
 
 
 def info(name: str) -> dict:
-  """dataset, architecture, config, steps, command and metrics of a model."""
-  with open(os.path.join(_check(name), "info.json")) as f:
-    return json.load(f)
+  """dataset, architecture, config, steps, command and metrics of a model.
+
+  Raises:
+    ValueError: an unknown name (the valid ones are listed).
+    CheckpointError: an unreadable info.json (the message names the file
+      and the command that recreates it).
+  """
+  path = os.path.join(_check(name), "info.json")
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as err:
+    raise CheckpointError(
+        f"{path} cannot be read ({err}); recreate the model with: "
+        f"{recreate_command(name)}") from err
 
 
 @functools.lru_cache(maxsize=None)
 def _params(name: str):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  params = ocp.StandardCheckpointer().restore(
-      os.path.join(_check(name), "params"))
+  path = os.path.join(_check(name), "params")
+  try:
+    params = ocp.StandardCheckpointer().restore(path)
+  except Exception as err:  # pylint: disable=broad-except
+    # Orbax raises many types (FileNotFoundError, ValueError, tensorstore
+    # errors) for missing or damaged files; all mean the same to a user.
+    raise CheckpointError(
+        f"{path}: the checkpoint is missing or corrupt ({type(err).__name__}:"
+        f" {err}); recreate it with: {info(name).get('command') or recreate_command(name)}"
+    ) from err
   return jax.tree.map(np.asarray, params)
 
 
 def params(name: str):
   """The model's parameters (a fresh copy of the restored pytree)."""
   return jax.tree.map(np.array, _params(name))
+
+
+def generators() -> tuple[str, ...]:
+  """Names of the committed generators."""
+  return tuple(n for n in names() if not n.startswith("embedder_"))
+
+
+@functools.lru_cache(maxsize=None)
+def _sampler(name: str):
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
+  config = info(name)["config"]
+  generator, _ = models.gan(config["architecture"],
+                            sample_shape=data.sample_shape(config["dataset"]),
+                            width=config.get("width", 64),
+                            hidden=config.get("hidden", (128, 128, 128)))
+  return models.sampler(generator, config["latent_dim"])
+
+
+def generator(name: str):
+  """(sample_fn, variables) of a pre-trained generator.
+
+  `sample_fn(variables, key, num)` returns float32 samples: images (num, H,
+  W, C) in [-1, 1], or points (num, 2) for ring8 and grid25. It is jitted
+  with `num` static and is a pure function of the variables, so compressed
+  variables work: `sample_fn(compress.quantize(4)(variables), key, 1000)`.
+
+  Raises:
+    ValueError: a name that is not a pre-trained generator (the valid ones
+      are listed).
+    CheckpointError: a missing or corrupt checkpoint (the message names the
+      file and the command that recreates it).
+  """
+  if name not in generators():
+    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
+                     f"names: {', '.join(generators())}")
+  return _sampler(name), params(name)
 
 
 def embedder(dataset: str):

@@ -1,0 +1,91 @@
+"""lsh_gan.models: every GAN architecture makes samples of its shape."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lsh_gan import models
+from lsh_gan.models import dcgan
+
+
+@pytest.mark.parametrize("side,steps", [(8, 1), (14, 1), (28, 2), (32, 3),
+                                        (64, 4)])
+def test_upsamplings_reach_the_side_from_a_small_map(side, steps):
+  assert dcgan.upsamplings(side) == steps
+  assert 4 <= side // 2 ** steps <= 7 and side % 2 ** steps == 0
+
+
+@pytest.mark.parametrize("side", [3, 7, 30, 36])
+def test_sides_that_no_doubling_reaches_are_refused(side):
+  with pytest.raises(ValueError, match=f"image side {side} "):
+    dcgan.upsamplings(side)
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "wgan_gp"])
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3),
+                                   (64, 64, 3)])
+def test_image_gans_make_and_judge_images(architecture, shape):
+  generator, discriminator = models.gan(architecture, sample_shape=shape,
+                                        width=4)
+  variables = generator.init(jax.random.key(0), jnp.zeros((2, 10)))
+  assert set(variables) == {"params", "batch_stats"}
+  images = models.sampler(generator, 10)(variables, jax.random.key(1), 3)
+  assert images.shape == (3, *shape) and images.dtype == jnp.float32
+  assert float(jnp.abs(images).max()) <= 1.0
+  d_vars = discriminator.init(jax.random.key(2), images)
+  # Batch norm follows every convolution but the first (8x8 has one).
+  assert ("batch_stats" in d_vars) == (architecture == "dcgan" and
+                                       shape[0] > 8)
+  logits = discriminator.apply(d_vars, images, mutable=["batch_stats"])[0]
+  assert logits.shape == (3,)
+
+
+def test_wgan_gp_critic_judges_each_example_alone():
+  # Without batch norm, an example's logit does not depend on the batch:
+  # the condition for a per-example gradient penalty.
+  _, critic = models.gan("wgan_gp", sample_shape=(8, 8, 1), width=4)
+  images = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1), minval=-1)
+  variables = critic.init(jax.random.key(1), images)
+  np.testing.assert_allclose(critic.apply(variables, images)[:1],
+                             critic.apply(variables, images[:1]), rtol=1e-5)
+
+
+def test_mlp_gan_makes_points():
+  generator, discriminator = models.gan("mlp_gan", sample_shape=(2,),
+                                        hidden=(8, 8))
+  variables = generator.init(jax.random.key(0), jnp.zeros((1, 4)))
+  points = models.sampler(generator, 4)(variables, jax.random.key(1), 5)
+  assert points.shape == (5, 2)
+  d_vars = discriminator.init(jax.random.key(2), points)
+  assert discriminator.apply(d_vars, points).shape == (5,)
+
+
+def test_sampler_is_a_pure_function_compiled_once_per_num():
+  generator, _ = models.gan("dcgan", sample_shape=(8, 8, 1), width=4)
+  variables = generator.init(jax.random.key(0), jnp.zeros((2, 6)))
+  sample = models.sampler(generator, 6)
+  a = sample(variables, jax.random.key(3), 4)
+  np.testing.assert_array_equal(a, sample(variables, jax.random.key(3), 4))
+  assert not np.array_equal(a, sample(variables, jax.random.key(4), 4))
+  # Inference uses the running batch statistics: one sample alone is the
+  # first sample of a batch.
+  np.testing.assert_allclose(
+      generator.apply(variables, jax.random.normal(jax.random.key(3),
+                                                   (4, 6))[:1]),
+      a[:1], rtol=1e-5, atol=1e-6)
+  sample(variables, jax.random.key(5), 4)
+  assert sample._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_bad_architectures_and_shapes_are_named():
+  with pytest.raises(ValueError, match="architecture='biggan' is not a GAN "
+                     "architecture; valid ones: dcgan, wgan_gp, mlp_gan"):
+    models.gan("biggan", sample_shape=(28, 28, 1))
+  with pytest.raises(ValueError, match="makes square images"):
+    models.gan("dcgan", sample_shape=(2,))
+  with pytest.raises(ValueError, match="makes points"):
+    models.gan("mlp_gan", sample_shape=(8, 8, 1))
+  with pytest.raises(ValueError, match="norm='layer'"):
+    dcgan.Discriminator(norm="layer").init(jax.random.key(0),
+                                           jnp.zeros((1, 8, 8, 1)))
