@@ -21,6 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.learning_rate = 2e-4
   config.b1 = 0.5
   config.b2 = 0.999
+  config.ema_decay = 0.999  # the generator exported: weights averaged
   config.seed = 0
   config.log_every = 200
   config.checkpoint_every = 500

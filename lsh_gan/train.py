@@ -90,9 +90,21 @@ def _run(config, manager, state, step_fn, batch, log_line, stop_after):
 
   `batch(step)` gives the step's arguments after the state; `step_fn`
   returns (state, *values) and `log_line(values)` formats the values.
+
+  Returns:
+    (state, seconds): seconds of training summed over every call that led
+    to this state (kept in workdir/seconds.json).
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  last_log, done = time.perf_counter(), 0
+  timing = os.path.join(os.path.dirname(str(manager.directory)),
+                        "seconds.json")
+  spent = {}
+  if os.path.exists(timing):
+    with open(timing) as f:
+      spent = json.load(f)
+  before = spent.get(str(int(state["step"])), 0.0)
+  begin = last_log = time.perf_counter()
+  done = 0
   for step in range(int(state["step"]), config.steps):
     if stop_after is not None and done == stop_after:
       break
@@ -106,16 +118,22 @@ def _run(config, manager, state, step_fn, batch, log_line, stop_after):
                    config.log_every / max(now - last_log, 1e-9))
       last_log = now
     if (step + 1) % config.checkpoint_every == 0 or last:
+      jax.block_until_ready(state)
       manager.save(step + 1, args=ocp.args.StandardSave(state))
+      spent[str(step + 1)] = before + time.perf_counter() - begin
+      _write_json(timing, spent)
   manager.wait_until_finished()
-  return state
+  return state, spent.get(str(int(state["step"])), before)
+
+
+def _write_json(path: str, value) -> None:
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)
 
 
 def _write_metrics(workdir: str, metrics: dict) -> None:
-  tmp = os.path.join(workdir, "metrics.json.tmp")
-  with open(tmp, "w") as f:
-    json.dump(metrics, f, indent=1)
-  os.replace(tmp, os.path.join(workdir, "metrics.json"))
+  _write_json(os.path.join(workdir, "metrics.json"), metrics)
 
 
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
@@ -139,7 +157,8 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
       interruption; for tests).
 
   Returns:
-    {"step", "test_accuracy", "train_accuracy", "seconds"} at the end.
+    {"step", "test_accuracy", "train_accuracy", "seconds"} at the end
+    (seconds of training, summed over interruptions), and "params".
   """
   train = data.load(config.dataset, "train", data_dir=config.get("data_dir"))
   test = data.load(config.dataset, "test", data_dir=config.get("data_dir"))
@@ -170,23 +189,22 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
     return {"params": optax.apply_updates(state["params"], updates),
             "opt_state": opt_state, "step": state["step"] + 1}, loss, acc
 
-  begin = time.perf_counter()
   images, labels = train["image"], train["label"]
 
   def batch(step):
     idx = _batch_indices(images.shape[0], config.batch_size, config.seed, step)
     return images[idx], labels[idx]
 
-  state = _run(config, manager, state, step_fn, batch,
-               lambda v: f"loss {float(v[0]):.4f}  batch accuracy "
-               f"{float(v[1]):.3f}", stop_after)
+  state, seconds = _run(config, manager, state, step_fn, batch,
+                        lambda v: f"loss {float(v[0]):.4f}  batch accuracy "
+                        f"{float(v[1]):.3f}", stop_after)
   metrics = {
       "step": int(state["step"]),
       "train_accuracy": accuracy(model, state["params"], train["image"],
                                  train["label"]),
       "test_accuracy": accuracy(model, state["params"], test["image"],
                                 test["label"]),
-      "seconds": time.perf_counter() - begin,
+      "seconds": seconds,
   }
   _write_metrics(workdir, metrics)
   return {**metrics, "params": state["params"]}
@@ -300,10 +318,14 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   batch) and one generator update, with the config's loss: "nonsaturating"
   (the usual GAN loss) or "wgan_gp" (Wasserstein loss with a gradient
   penalty of weight `gp_weight` on random interpolates). Adam with
-  `learning_rate`, `b1`, `b2` for both networks.
+  `learning_rate`, `b1`, `b2` for both networks. With `ema_decay` > 0 the
+  generator returned is the exponential moving average of its weights
+  (batch-norm statistics re-estimated for it), which gives cleaner samples
+  than the last iterate.
 
   Returns:
-    {"step", "seconds"} and `generator_quality` of 5,000 samples, plus
+    {"step", "seconds"} (of training, summed over interruptions) and
+    `generator_quality` of 5,000 samples, plus
     "variables" (the generator's: params, and batch_stats for the DCGAN).
   """
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
@@ -317,6 +339,9 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   g_opt, d_opt = make_opt(), make_opt()
   state = {"g": g_vars, "d": d_params, "g_opt": g_opt.init(g_vars["params"]),
            "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
+  ema = config.get("ema_decay", 0.0)
+  if ema:
+    state["g_ema"] = g_vars["params"]
   manager = _checkpoint_manager(workdir)
   state = _restore(manager, state)
   d_loss, g_loss = _gan_losses(config, generator, discriminator)
@@ -337,8 +362,12 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
                                         state["g"]["params"])
     g_new = {**state["g"], **stats,
              "params": optax.apply_updates(state["g"]["params"], updates)}
-    return {"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
-            "step": state["step"] + 1}, d_value, g_value
+    new = {"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
+           "step": state["step"] + 1}
+    if ema:
+      new["g_ema"] = optax.incremental_update(g_new["params"],
+                                              state["g_ema"], 1.0 - ema)
+    return new, d_value, g_value
 
   def batch(step):
     return (np.stack([
@@ -346,19 +375,40 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
                              step * critic_steps + i)]
         for i in range(critic_steps)]),)
 
-  begin = time.perf_counter()
-  state = _run(config, manager, state, step_fn, batch,
-               lambda v: f"d loss {float(v[0]):.4f}  g loss {float(v[1]):.4f}",
-               stop_after)
-  seconds = time.perf_counter() - begin
+  state, seconds = _run(
+      config, manager, state, step_fn, batch,
+      lambda v: f"d loss {float(v[0]):.4f}  g loss {float(v[1]):.4f}",
+      stop_after)
+  variables = (_with_batch_stats(generator, state["g_ema"], state["g"],
+                                 config) if ema else state["g"])
   samples = models.sampler(generator, config.latent_dim)(
-      state["g"], jax.random.key(config.seed + 2), 5000)
+      variables, jax.random.key(config.seed + 2), 5000)
   out = {"step": int(state["step"]), "seconds": seconds,
          **generator_quality(samples, config.dataset,
                              data_dir=config.get("data_dir"),
                              seed=config.seed)}
   _write_metrics(workdir, out)
-  return {**out, "variables": state["g"]}
+  return {**out, "variables": variables}
+
+
+def _with_batch_stats(generator, params, trained, config, batches: int = 50):
+  """Generator variables for averaged `params`: batch-norm running averages
+  are re-estimated for them (training-mode passes over `batches` batches of
+  fresh latents, momentum 0.9), since the trained ones belong to the live
+  weights. Without batch norm, just {"params": params}."""
+  variables = {**trained, "params": params}
+  if "batch_stats" not in trained:
+    return variables
+
+  @jax.jit
+  def update(variables, key):
+    z = jax.random.normal(key, (config.batch_size, config.latent_dim))
+    _, stats = generator.apply(variables, z, train=True,
+                               mutable=["batch_stats"])
+    return {**variables, **stats}
+  for i in range(batches):
+    variables = update(variables, jax.random.key(config.seed + 3 + i))
+  return variables
 
 
 def is_gan(config: ml_collections.ConfigDict) -> bool:

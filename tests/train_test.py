@@ -45,6 +45,10 @@ def test_interrupted_and_resumed_equals_uninterrupted(data_dir, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with open(tmp_path / "b" / "metrics.json") as f:
     assert json.load(f)["step"] == 30
+  # Training time adds up over the interruption.
+  with open(tmp_path / "b" / "seconds.json") as f:
+    spent = json.load(f)
+  assert 0 < spent["10"] < spent["20"] < spent["30"] == resumed["seconds"]
   # Only the last two checkpoints are kept.
   assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == ["20", "30"]
 
@@ -193,6 +197,7 @@ def test_each_loss_falls_when_its_network_trains_on_a_fixed_batch(
 def test_image_gan_training_resumes_bit_exactly_with_batch_stats(
     data_dir, tmp_path):
   config = _tiny_image_gan(data_dir, 10, "wgan_gp")
+  config.ema_decay = 0.5
   whole = train.train_gan(config, str(tmp_path / "a"))
   train.train_gan(config, str(tmp_path / "b"), stop_after=5)
   resumed = train.train_gan(config, str(tmp_path / "b"))
@@ -200,6 +205,16 @@ def test_image_gan_training_resumes_bit_exactly_with_batch_stats(
   for a, b in zip(jax.tree.leaves(whole["variables"]),
                   jax.tree.leaves(resumed["variables"])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The average of the last two checkpoints' weights is not either of them,
+  # and its batch statistics were re-estimated.
+  last = train._restore(train._checkpoint_manager(str(tmp_path / "b")), None)  # pylint: disable=protected-access
+  averaged = jax.tree.leaves(whole["variables"]["params"])
+  live = jax.tree.leaves(last["g"]["params"])
+  assert not np.array_equal(averaged[0], live[0])
+  np.testing.assert_array_equal(averaged[0], jax.tree.leaves(last["g_ema"])[0])
+  assert not np.array_equal(
+      jax.tree.leaves(whole["variables"]["batch_stats"])[0],
+      jax.tree.leaves(last["g"]["batch_stats"])[0])
   # Quality is measured in the digits embedder's space.
   assert whole["space"] == "embedding" and whole["fid"] > 0
   assert 0 <= whole["precision"] <= 1 and 0 <= whole["recall"] <= 1
