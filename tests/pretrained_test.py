@@ -1,4 +1,7 @@
-"""lsh_gan.pretrained: committed embedders load offline and are accurate."""
+"""lsh_gan.pretrained: committed models load offline and meet their targets."""
+
+import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +22,9 @@ def test_names_and_info():
   assert {"embedder_digits", "embedder_mnist5k"} <= set(pretrained.names())
   info = pretrained.info("embedder_mnist5k")
   assert info["dataset"] == "mnist5k" and info["steps"] == 2000
-  assert info["command"].startswith("python -m lsh_gan.train --config=")
+  assert info["command"] == ("python launch.py --config=configs/train_"
+                             "embedder_mnist5k.py --workdir=/tmp/embedder_"
+                             "mnist5k --export=embedder_mnist5k")
   assert info["metrics"]["test_accuracy"] >= 0.97
   with pytest.raises(ValueError, match="name='nope' is not a pre-trained "
                      "model; valid names: .*embedder_digits"):
@@ -63,3 +68,99 @@ def test_params_are_fresh_copies():
   jax.tree.leaves(a)[0][...] = 0.0
   b = pretrained.params("embedder_digits")
   assert not np.all(jax.tree.leaves(b)[0] == 0.0)
+
+
+GENERATORS = {"dcgan_mnist5k": (28, 28, 1), "wgan_gp_mnist5k": (28, 28, 1),
+              "dcgan_digits": (8, 8, 1), "mlp_gan_ring8": (2,),
+              "mlp_gan_grid25": (2,)}
+
+
+def test_every_required_generator_is_committed():
+  assert set(GENERATORS) <= set(pretrained.generators())
+  assert not set(pretrained.generators()) & {"embedder_digits",
+                                              "embedder_mnist5k"}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generators_restore_and_sample_even_when_compressed(name):
+  from lsh_gan import compress  # pylint: disable=g-import-not-at-top
+  if name not in pretrained.generators():
+    pytest.fail(f"{name} is not committed")
+  sample_fn, variables = pretrained.generator(name)
+  shape = GENERATORS[name]
+  samples = sample_fn(variables, jax.random.key(0), 64)
+  assert samples.shape == (64, *shape) and samples.dtype == jnp.float32
+  assert bool(jnp.all(jnp.isfinite(samples)))
+  if len(shape) == 3:
+    assert float(jnp.abs(samples).max()) <= 1.0
+  # A pure function of (variables, key): the same key, the same samples.
+  np.testing.assert_array_equal(samples, sample_fn(variables,
+                                                   jax.random.key(0), 64))
+  small = sample_fn(compress.quantize(4)(variables), jax.random.key(0), 64)
+  assert small.shape == samples.shape and bool(jnp.all(jnp.isfinite(small)))
+  change = float(jnp.mean(jnp.abs(small - samples)))
+  assert 0 < change < float(jnp.mean(jnp.abs(samples)))
+  info = pretrained.info(name)
+  assert info["architecture"] == name.rsplit("_", 1)[0]
+  assert info["dataset"] == name.rsplit("_", 1)[1]
+  assert info["steps"] == info["config"]["steps"] > 0
+  assert info["command"].startswith(f"python launch.py --config=configs/"
+                                    f"train_{name}.py ")
+  assert {"precision", "recall", "fid", "seconds"} <= set(info["metrics"])
+  # Each checkpoint is small.
+  folder = os.path.join(pretrained.CHECKPOINTS, name)
+  size = sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(folder) for f in files)
+  assert size < 10 * 2 ** 20
+
+
+@pytest.mark.parametrize("name", ["dcgan_mnist5k", "wgan_gp_mnist5k"])
+def test_mnist5k_gans_meet_the_quality_target_when_measured_again(
+    data_dir, name):
+  from lsh_gan import train  # pylint: disable=g-import-not-at-top
+  sample_fn, variables = pretrained.generator(name)
+  config = pretrained.info(name)["config"]
+  samples = sample_fn(variables, jax.random.key(config["seed"] + 2), 5000)
+  got = train.generator_quality(np.asarray(samples), "mnist5k",
+                                data_dir=data_dir, seed=config["seed"])
+  saved = pretrained.info(name)["metrics"]
+  for metric in ("precision", "recall", "fid"):
+    assert got[metric] == pytest.approx(saved[metric], rel=2e-3, abs=2e-3)
+  assert got["precision"] >= 0.7 and got["recall"] >= 0.5
+
+
+def test_a_generator_name_that_is_not_one_is_refused():
+  with pytest.raises(ValueError, match="name='embedder_digits' is not a "
+                     "pre-trained generator; valid names: "):
+    pretrained.generator("embedder_digits")
+
+
+def test_missing_or_corrupt_checkpoints_name_the_file_and_the_command(
+    tmp_path, monkeypatch):
+  shutil.copytree(os.path.join(pretrained.CHECKPOINTS, "embedder_digits"),
+                  tmp_path / "embedder_digits")
+  monkeypatch.setattr(pretrained, "CHECKPOINTS", str(tmp_path))
+  pretrained._params.cache_clear()  # pylint: disable=protected-access
+  try:
+    for path in (tmp_path / "embedder_digits" / "params").rglob("*"):
+      if path.is_file() and path.stat().st_size > 1000:
+        path.write_bytes(b"\0" * 100)  # damage the array data
+    with pytest.raises(pretrained.CheckpointError,
+                       match=r"embedder_digits/params: the checkpoint is "
+                       r"missing or corrupt .*recreate it with: python "
+                       r"launch.py --config=configs/train_embedder_digits.py"):
+      pretrained.embedder("digits")
+    shutil.rmtree(tmp_path / "embedder_digits" / "params")
+    pretrained._params.cache_clear()  # pylint: disable=protected-access
+    with pytest.raises(pretrained.CheckpointError, match="params: the "
+                       "checkpoint is missing"):
+      pretrained.params("embedder_digits")
+    (tmp_path / "embedder_digits" / "info.json").write_text("{not json")
+    with pytest.raises(pretrained.CheckpointError,
+                       match=r"info.json cannot be read .*recreate the model "
+                       r"with: python launch.py --config=configs/"
+                       r"train_embedder_digits.py --workdir=/tmp/"
+                       r"embedder_digits --export=embedder_digits"):
+      pretrained.info("embedder_digits")
+  finally:
+    pretrained._params.cache_clear()  # pylint: disable=protected-access
