@@ -1,55 +1,87 @@
-r"""lsh_gan launcher.
+r"""lsh_gan launcher: compress a pre-trained GAN over a sweep and score it.
 
-With no --config, runs the compression demo: compresses a DCGAN generator's
-parameters with a transform string and prints the per-layer report.
+  python launch.py                    # the default experiment (below)
+  python launch.py --config=configs/sweep_wgan_gp_mnist5k.py --workdir=DIR
+  python launch.py --config.num_samples=2000 \
+      --config.add_points="quantize(bits=5);prune(sparsity=0.3)"
 
-  python launch.py
-  python launch.py --transform="quantize(bits=2)" --workdir=/tmp/run
+An experiment config (configs/sweep_*.py) names a pre-trained generator and
+a sweep of compression points. For each point the launcher compresses the
+generator, generates samples from the same latents, embeds them and scores
+them against the reference set with every metric (KNN precision/recall,
+density/coverage, LSH and LSH+KNN precision/recall, FID, KID); see
+`lsh_gan.pipeline`. It writes results.csv, results.json, config.json, plots
+and sample grids to the workdir, and prints a summary table. Started again
+with the same workdir it computes only the missing points.
 
-With a training config (configs/train_*.py), trains that model (resuming
-from the workdir's last checkpoint) and, with --export, writes it to
-lsh_gan/pretrained:
+The default experiment is configs/sweep_dcgan_mnist5k.py: the committed
+DCGAN on mnist5k, 16 sweep points, 5,000 samples each.
+
+A training config (configs/train_*.py) trains that model instead, resuming
+from the workdir's last checkpoint; --export writes it to lsh_gan/pretrained:
 
   python launch.py --config=configs/train_dcgan_mnist5k.py \
       --workdir=/tmp/dcgan_mnist5k --export=dcgan_mnist5k
 """
 
 import json
+import os
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
-from lsh_gan import demo
+ROOT = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIG = os.path.join(ROOT, "configs", "sweep_dcgan_mnist5k.py")
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "A training config (configs/train_*.py); fields can be "
-    "overridden, e.g. --config.steps=100.")
-_TRANSFORM = flags.DEFINE_string(
-    "transform", demo.DEFAULT_TRANSFORM,
-    "Compression as a transform string: name(arg=value) parts joined by '+'; "
-    "names: clip, quantize, prune, masked, identity.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of initialization and latents.")
+    "config", DEFAULT_CONFIG, "An experiment (configs/sweep_*.py) or training "
+    "(configs/train_*.py) config; its fields can be overridden, e.g. "
+    "--config.num_samples=2000.")
 _WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Demo: if set, write the packed parameters and "
-    "report.json. Training: checkpoints and metrics.json (required).")
+    "workdir", None, "Output folder. Experiments: results, plots and sample "
+    "grids (default: <tmp>/lsh_gan/<config name>). Training: checkpoints and "
+    "metrics.json (required).")
 _EXPORT = flags.DEFINE_string(
-    "export", None, "Training: also write the trained model to "
+    "export", None, "Training only: also write the trained model to "
     "lsh_gan/pretrained under this name.")
+
+
+def _config_name() -> str:
+  for arg in sys.argv[1:]:
+    if arg.startswith("--config="):
+      return os.path.splitext(os.path.basename(arg.split("=", 1)[1]))[0]
+  return os.path.splitext(os.path.basename(DEFAULT_CONFIG))[0]
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if _CONFIG.value is None:
-    demo.run(_TRANSFORM.value, seed=_SEED.value, workdir=_WORKDIR.value)
+  config = _CONFIG.value
+  command = "python launch.py " + " ".join(sys.argv[1:])
+  if "steps" in config:  # a training config
+    from lsh_gan import train  # pylint: disable=g-import-not-at-top
+    if not _WORKDIR.value:
+      raise app.UsageError("--workdir is required with a training config")
+    print(json.dumps(train.run(config, _WORKDIR.value, _EXPORT.value,
+                               command.strip())))
     return
-  from lsh_gan import train  # pylint: disable=g-import-not-at-top
-  if not _WORKDIR.value:
-    raise app.UsageError("--workdir is required with a training config")
-  print(json.dumps(train.run(_CONFIG.value, _WORKDIR.value, _EXPORT.value,
-                             "python launch.py " + " ".join(sys.argv[1:]))))
+  if _EXPORT.value:
+    raise app.UsageError("--export applies to training configs only")
+  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
+  from lsh_gan import report  # pylint: disable=g-import-not-at-top
+  workdir = _WORKDIR.value or os.path.join(tempfile.gettempdir(), "lsh_gan",
+                                           _config_name())
+  logging.info("experiment %s, workdir %s", _config_name(), workdir)
+  try:
+    rows = pipeline.run(config, workdir)
+  except ValueError as err:  # a bad config or workdir: say what, no trace
+    raise SystemExit(f"launch.py: {err}") from None
+  print(report.summary_table(rows))
+  print(f"\nResults, plots and sample grids: {os.path.abspath(workdir)}")
 
 
 if __name__ == "__main__":

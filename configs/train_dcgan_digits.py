@@ -20,4 +20,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset = "digits"
   config.latent_dim = 32
   config.steps = 5000
+  config.ema_decay = 0.999
   return config

@@ -8,6 +8,7 @@ never leaves a half-written PNG.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -75,3 +76,97 @@ def sample_grid(samples: np.ndarray, path: str, *, title: str | None = None,
   if title:
     ax.set_title(title, fontsize=9)
   return save_figure(fig, path)
+
+
+_PAIRS = (("knn", "KNN"), ("lsh", "LSH"), ("lsh_knn", "LSH+KNN"))
+
+
+def _families(rows: list[dict]) -> dict[str, list[dict]]:
+  """Quantization rows by grid: per tensor, per channel; each with the
+  baseline at 32 bits, sorted by bits."""
+  base = [r for r in rows if r["point"] == "baseline"]
+  out = {"per tensor": [], "per channel": []}
+  for r in rows:
+    if re.fullmatch(r"quantize\(bits=\d+\)", r["transform"]):
+      out["per tensor"].append(r)
+    elif re.fullmatch(r"quantize\(bits=\d+,axis=-?\d+\)", r["transform"]):
+      out["per channel"].append(r)
+  return {k: sorted(base + v, key=lambda r: r["bits"])
+          for k, v in out.items() if v}
+
+
+def sweep_plots(rows: list[dict], directory: str, *,
+                title: str = "") -> list[str]:
+  """The sweep's figures; returns their paths.
+
+  metrics_vs_bits.png: precision and recall of every family (KNN, LSH,
+  LSH+KNN) and density/coverage against the bits of the quantization points
+  (per tensor solid, per channel dashed; the baseline at 32 bits).
+  precision_recall.png: the precision-recall plane of each family, one
+  marker per sweep point.
+  """
+  plt = _pyplot()
+  paths = []
+  families = _families(rows)
+  if families:
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+    panels = (("precision", [f"{p}_precision" for p, _ in _PAIRS] +
+               ["density"]),
+              ("recall", [f"{p}_recall" for p, _ in _PAIRS] + ["coverage"]),
+              ("FID", ["fid"]))
+    for ax, (label, columns) in zip(axes, panels):
+      for j, column in enumerate(columns):
+        for family, style in (("per tensor", "-"), ("per channel", "--")):
+          if family not in families:
+            continue
+          fam = families[family]
+          ax.plot([r["bits"] for r in fam], [r[column] for r in fam],
+                  style, marker="o", ms=3, color=f"C{j}",
+                  label=f"{column} ({family})")
+      ax.set_xscale("log", base=2)
+      ax.set_xticks([1, 2, 3, 4, 6, 8, 16, 32])
+      ax.set_xticklabels(["1", "2", "3", "4", "6", "8", "16", "32"])
+      ax.set_xlabel("bits")
+      ax.set_ylabel(label)
+      ax.grid(alpha=0.3)
+      ax.legend(fontsize=6)
+    fig.suptitle(f"{title}: metrics against quantization bits", fontsize=10)
+    paths.append(save_figure(fig, os.path.join(directory,
+                                               "metrics_vs_bits.png")))
+  fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharex=True, sharey=True)
+  for ax, (prefix, label) in zip(axes, _PAIRS):
+    for i, r in enumerate(rows):
+      x, y = r[f"{prefix}_recall"], r[f"{prefix}_precision"]
+      ax.scatter([x], [y], s=18, color=f"C{i % 10}",
+                 marker="*" if r["point"] == "baseline" else "o")
+      ax.annotate(r["point"], (x, y), fontsize=5, alpha=0.8,
+                  xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel(f"{label} recall")
+    ax.set_ylabel(f"{label} precision")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+  fig.suptitle(f"{title}: precision and recall of each sweep point",
+               fontsize=10)
+  paths.append(save_figure(fig, os.path.join(directory,
+                                             "precision_recall.png")))
+  return paths
+
+
+def summary_table(rows: list[dict]) -> str:
+  """A markdown table of the sweep: one row per point."""
+  head = ("point", "bits", "ratio", "KNN P", "KNN R", "density", "coverage",
+          "LSH P", "LSH R", "LSH+KNN P", "LSH+KNN R", "FID", "KID", "s")
+  lines = ["| " + " | ".join(head) + " |",
+           "|" + " --- |" * len(head)]
+  for r in rows:
+    seconds = sum(v for k, v in r.items() if k.endswith("_s"))
+    cells = [r["point"], str(r["bits"]), f"{r['compression_ratio']:.1f}x",
+             *(f"{r[k]:.3f}" for k in ("knn_precision", "knn_recall",
+                                       "density", "coverage",
+                                       "lsh_precision", "lsh_recall",
+                                       "lsh_knn_precision",
+                                       "lsh_knn_recall")),
+             f"{r['fid']:.2f}", f"{r['kid']:.4f}", f"{seconds:.1f}"]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)

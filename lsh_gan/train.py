@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from lsh_gan import _logging
 from lsh_gan import data
 from lsh_gan import models
 
@@ -60,16 +61,9 @@ def classifier_model(config: ml_collections.ConfigDict) -> models.Classifier:
                            num_classes=config.num_classes)
 
 
-def _quiet_orbax(record) -> bool:
-  """Keeps Orbax's warnings but drops its many INFO lines per save."""
-  return record.levelno >= 30 or "orbax" not in record.pathname
-
-
 def _checkpoint_manager(workdir: str, keep: int = 2):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  handler = logging.get_absl_handler()
-  if _quiet_orbax not in handler.filters:
-    handler.addFilter(_quiet_orbax)
+  _logging.quiet_orbax()
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
@@ -442,7 +436,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         "config": config.to_dict(),
         "steps": metrics["step"],
         "command": command or "",
-        "metrics": {k: round(v, 4) if isinstance(v, float) else v
+        "metrics": {k: float(f"{v:.4g}") if isinstance(v, float) else v
                     for k, v in metrics.items() if k != "step"},
         **({} if gan else {"embedding_size": config.embed_dim}),
     })

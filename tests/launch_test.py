@@ -1,55 +1,52 @@
-"""The main job as a user runs it, and the README's code examples."""
+"""launch.py as a user runs it, and the README's code examples."""
 
-import json
+import csv
 import os
 import re
 import subprocess
 import sys
 
-import jax
-import numpy as np
 import pytest
-
-from lsh_gan import compress
-from lsh_gan import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_demo_writes_report_and_a_restorable_packed_checkpoint(tmp_path):
-  result = demo.run("quantize(bits=2,axis=-1)", num_samples=4,
-                    workdir=str(tmp_path))
-  with open(tmp_path / "report.json") as f:
-    saved = json.load(f)
-  assert saved["transform"] == "quantize(bits=2,axis=-1)"
-  total = saved["report"]["total"]
-  assert total["compression_ratio"] > 8  # 2-bit kernels dominate the 2.3M
-  assert 0 < saved["mean_abs_image_change"] == result["mean_abs_image_change"]
-  restored = compress.restore(tmp_path / "packed")
-  kernel = restored["params"]["Dense_0"]["kernel"]
-  assert isinstance(kernel, compress.PackedArray) and kernel.bits == 2
-  assert compress.size_bytes(restored) == total["stored_bytes"]
-
-
-def test_demo_rejects_bad_input():
-  with pytest.raises(ValueError, match="unknown transform 'quantise'"):
-    demo.run("quantise(4)")
-  with pytest.raises(ValueError, match="num_samples=0"):
-    demo.run("quantize(4)", num_samples=0)
+def _launch(*args, timeout=600):
+  return subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
-def test_launch_py_runs_from_the_command_line(tmp_path):
-  out = subprocess.run(
-      [sys.executable, "launch.py", "--transform=prune(0.5)+quantize(bits=3)",
-       f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
-      timeout=300, check=True)
-  assert "transform: prune(sparsity=0.5)+quantize(bits=3)" in out.stdout
-  assert re.search(r"^total\s+2,330,945\s", out.stdout, re.M)
-  assert (tmp_path / "report.json").exists()
-  bad = subprocess.run([sys.executable, "launch.py", "--transform=quantize(0)"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert bad.returncode != 0 and "bits=0 must be an integer" in bad.stderr
+def test_launch_py_runs_an_experiment_and_resumes_it(tmp_path):
+  args = ["--config=configs/sweep_dcgan_digits.py", f"--workdir={tmp_path}",
+          "--config.num_samples=200", "--config.grid_samples=0",
+          "--config.points=quantize(bits=2,axis=-1)"]
+  out = _launch(*args)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert re.search(r"^\| quantize\(bits=2,axis=-1\) \| 2 \| ", out.stdout,
+                   re.M)
+  assert f"Results, plots and sample grids: {tmp_path}" in out.stdout
+  rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+  assert [r["point"] for r in rows] == ["baseline", "quantize(bits=2,axis=-1)"]
+  again = _launch(*args)
+  assert again.returncode == 0 and "2 sweep points: 2 done, 0 to compute" in (
+      again.stderr)
+  bad = _launch("--config=configs/sweep_dcgan_digits.py",
+                f"--workdir={tmp_path}", "--config.num_samples=300")
+  assert bad.returncode != 0
+  assert "holds results of a different experiment" in bad.stderr
+
+
+def test_launch_py_help_and_bad_configs():
+  out = _launch("--helpfull")
+  assert out.returncode == 0 and "--config" in out.stdout
+  assert "--workdir" in out.stdout
+  bad = _launch("--config.points=quantize(bits=0)", "--workdir=/tmp/x_bad")
+  assert bad.returncode != 0
+  assert "config.points: bits=0 must be an integer in 1..16" in bad.stderr
+  bad = _launch("--config.generator=nope", "--workdir=/tmp/x_bad")
+  assert "config.generator='nope' is not a pre-trained generator" in (
+      bad.stderr)
 
 
 def _readme_python_blocks():

@@ -104,3 +104,12 @@ def images(name: str, split: str = "train", *, data_dir: str | None = None,
   """The sample array of `load(...)`: images, or points for the mixtures."""
   out = load(name, split, data_dir=data_dir, limit=limit)
   return out["point"] if name in MIXTURES else out["image"]
+
+
+def mixture_modes(name: str) -> np.ndarray:
+  """The (k, 2) mode centres of a 2-D mixture (ring8, grid25)."""
+  if name not in MIXTURES:
+    raise ValueError(f"name={name!r} is not a 2-D mixture; mixtures: "
+                     f"{', '.join(MIXTURES)}")
+  from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
+  return _tfds.mixture_modes(name)[0]

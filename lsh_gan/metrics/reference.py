@@ -124,6 +124,13 @@ class Reference:
   def _width(self, family: lsh.HashFamily, seed) -> float:
     return lsh.default_width(self._projected(family, seed), "real")
 
+  def lsh_width(self, *, num_tables: int = lsh.NUM_TABLES,
+                num_hashes: int = lsh.NUM_HASHES, seed: int = 0) -> float:
+    """The real set's default LSH bucket width (4 times its median 3-NN
+    distance): pass it as `bucket_width` to hash both sets at it."""
+    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
+    return self._width(self._family(num_tables, num_hashes, seed), seed)
+
   def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
                            num_hashes: int = lsh.NUM_HASHES,
                            bucket_width: float | None = None,

@@ -87,7 +87,8 @@ class Discriminator(nn.Module):
   """images (N, H, W, C) -> logits (N,).
 
   Stride-2 5x5 convolutions of width, 2 width, ... channels until the map
-  side is at most 7, then one dense logit. Leaky ReLU (0.2); batch norm
+  side is at most 7 (preceded by a stride-1 one when a single stride-2 step
+  gets there, as for 8x8), then one dense logit. Leaky ReLU (0.2); batch norm
   after every convolution but the first when norm == "batch" (DCGAN; batch
   statistics are always used, so there is no state to keep), none when
   norm == "none" (the WGAN-GP critic).
@@ -99,9 +100,13 @@ class Discriminator(nn.Module):
   def __call__(self, images: jax.Array) -> jax.Array:
     if self.norm not in ("batch", "none"):
       raise ValueError(f"norm={self.norm!r} must be 'batch' or 'none'")
+    steps = upsamplings(images.shape[1])
+    # At least two convolutions: one downsampling (8x8 images) gets a
+    # stride-1 convolution first.
+    strides = [1] * max(2 - steps, 0) + [2] * steps
     x, features = images, self.width
-    for i in range(upsamplings(images.shape[1])):
-      x = nn.Conv(features, (5, 5), strides=(2, 2))(x)
+    for i, stride in enumerate(strides):
+      x = nn.Conv(features, (5, 5), strides=(stride, stride))(x)
       if i and self.norm == "batch":
         x = nn.BatchNorm(use_running_average=False)(x)
       x = nn.leaky_relu(x, 0.2)

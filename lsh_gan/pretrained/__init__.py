@@ -77,6 +77,8 @@ def info(name: str) -> dict:
 @functools.lru_cache(maxsize=None)
 def _params(name: str):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
+  _logging.quiet_orbax()
   path = os.path.join(_check(name), "params")
   try:
     params = ocp.StandardCheckpointer().restore(path)

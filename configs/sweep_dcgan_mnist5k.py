@@ -1,0 +1,41 @@
+"""The default experiment: the committed DCGAN on mnist5k, compressed.
+
+  python launch.py                      # this config, workdir /tmp/lsh_gan
+  python launch.py --config=configs/sweep_dcgan_mnist5k.py --workdir=DIR \
+      --config.num_samples=2000 --config.add_points="quantize(bits=5)"
+
+Every point of the sweep compresses the generator's variables, generates
+5,000 samples from the same latents, embeds them with the mnist5k embedder
+(128 features) and scores them against the 4,000 training images with every
+metric. Run time on the 2-core CPU: see the README.
+"""
+
+import ml_collections
+
+# The default sweep, as transform strings (see lsh_gan.compress.parse).
+POINTS = (
+    "quantize(bits=16)", "quantize(bits=8)", "quantize(bits=6)",
+    "quantize(bits=4)", "quantize(bits=3)", "quantize(bits=2)",
+    "quantize(bits=1)", "quantize(bits=4,axis=-1)",
+    "quantize(bits=2,axis=-1)", "clip(percentile=99.9)",
+    "clip(percentile=99)", "clip(percentile=95)", "prune(sparsity=0.5)",
+    "prune(sparsity=0.8)", "prune(sparsity=0.95)")
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.generator = "dcgan_mnist5k"  # a name of lsh_gan.pretrained
+  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  config.split = "train"  # the reference: the split the GAN was trained on
+  config.num_reference = None  # None: the whole split
+  config.num_samples = 5000  # generated per sweep point
+  config.k = 3  # KNN precision/recall and LSH+KNN
+  config.density_k = 5  # density and coverage
+  config.lsh_tables = 8
+  config.lsh_hashes = 8
+  config.lsh_knn_tables = 4
+  config.seed = 0  # latents, LSH hashes and KID subsets
+  config.grid_samples = 64  # images per sample grid (0: no grids)
+  config.points = ";".join(POINTS)  # ';'-separated transform strings
+  config.add_points = ""  # more points, e.g. "quantize(bits=5);prune(0.3)"
+  return config

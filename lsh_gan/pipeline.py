@@ -1,0 +1,336 @@
+"""The main job: generation -> embedding -> scoring over a compression sweep.
+
+  from lsh_gan import pipeline
+  rows = pipeline.run(config, workdir)      # config: configs/sweep_*.py
+
+For one experiment config, `run`
+1. checks the config (every field, before any work);
+2. loads the reference split and embeds it once; builds one
+   `metrics.Reference`, so the real side of every metric (k-NN radii, LSH
+   projections and tables, Gaussian statistics) is computed once per run;
+3. restores the pre-trained generator, and for each sweep point (the
+   uncompressed baseline first, then each transform string): compresses the
+   variables, generates `num_samples` samples from the same latents (the
+   same key), embeds them and scores them with every metric;
+4. writes the row to results.json and results.csv (atomically) before the
+   next point, and draws a sample grid for it;
+5. draws the plots and prints the summary table.
+
+Started again with the same workdir, it computes only the points that are
+not in results.json yet (points may be added to a finished sweep). A workdir
+holding results of a different experiment (any field other than the points)
+is refused, never mixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from lsh_gan import compress
+from lsh_gan import data
+from lsh_gan import metrics
+from lsh_gan import pretrained
+from lsh_gan import report
+
+BASELINE = "baseline"
+# Every metric column, in the order of the tables.
+METRICS = ("knn_precision", "knn_recall", "density", "coverage",
+           "lsh_precision", "lsh_recall", "lsh_knn_precision",
+           "lsh_knn_recall", "fid", "kid")
+COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
+           *METRICS, "compress_s", "generate_s", "embed_s", "score_s",
+           "notes")
+# Fields that only choose sweep points: changing them keeps the results.
+POINT_FIELDS = ("points", "add_points")
+EMBED_BATCH = 500
+
+
+def split_points(text: str) -> list[str]:
+  """A ';'-separated list of transform strings (blank parts dropped)."""
+  return [p.strip() for p in (text or "").split(";") if p.strip()]
+
+
+def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
+  """[(point name, transform)]: the baseline, then the config's points in
+  canonical string form, without repeats."""
+  out = [(BASELINE, compress.identity())]
+  seen = {BASELINE}
+  for field in POINT_FIELDS:
+    for spec in split_points(config.get(field, "")):
+      try:
+        transform = compress.parse(spec)
+      except ValueError as err:
+        raise ValueError(f"config.{field}: {err}") from None
+      name = str(transform)
+      if name not in seen:
+        seen.add(name)
+        out.append((name, transform))
+  return out
+
+
+def bits_of(transform_string: str) -> int:
+  """The fewest quantization bits in a transform string; 32 if none."""
+  found = [int(b) for b in re.findall(r"quantize\(bits=(\d+)",
+                                      transform_string)]
+  return min(found) if found else 32
+
+
+def _positive_int(config, field: str, minimum: int = 1) -> int:
+  value = config.get(field)
+  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    raise ValueError(f"config.{field}={value!r} must be an integer >= "
+                     f"{minimum}")
+  return value
+
+
+def check(config: ml_collections.ConfigDict, workdir: str | None = None):
+  """Rejects a bad config (and an unwritable workdir) before any work.
+
+  Raises:
+    ValueError: naming the field and what is wrong with it.
+  """
+  generators = pretrained.generators()
+  if config.get("generator") not in generators:
+    raise ValueError(f"config.generator={config.get('generator')!r} is not a "
+                     f"pre-trained generator; valid ones: "
+                     f"{', '.join(generators)}")
+  dataset = pretrained.info(config.generator)["dataset"]
+  if config.get("dataset", dataset) != dataset:
+    raise ValueError(f"config.dataset={config.dataset!r}: the generator "
+                     f"{config.generator!r} was trained on {dataset!r}")
+  if config.get("split", "train") not in ("train", "test"):
+    raise ValueError(f"config.split={config.split!r} must be 'train' or "
+                     "'test'")
+  k = _positive_int(config, "k")
+  density_k = _positive_int(config, "density_k")
+  _positive_int(config, "num_samples", max(k, density_k) + 1)
+  if config.get("num_reference") is not None:
+    _positive_int(config, "num_reference", max(k, density_k) + 1)
+  _positive_int(config, "seed", 0)
+  _positive_int(config, "grid_samples", 0)
+  for field in ("lsh_tables", "lsh_hashes", "lsh_knn_tables"):
+    _positive_int(config, field)
+  sweep(config)
+  if workdir is not None:
+    _check_workdir(workdir)
+
+
+def _check_workdir(workdir: str) -> None:
+  if not isinstance(workdir, str) or not workdir:
+    raise ValueError(f"workdir={workdir!r} must be a folder path")
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as err:
+    raise ValueError(f"workdir={workdir!r} cannot be written: "
+                     f"{err.strerror or err}") from None
+
+
+def experiment(config: ml_collections.ConfigDict) -> dict:
+  """The config's fields that decide the numbers (all but the points)."""
+  return {k: v for k, v in sorted(config.to_dict().items())
+          if k not in POINT_FIELDS}
+
+
+def _write_text(path: str, text: str) -> None:
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+
+
+def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
+  """Rows already computed in workdir for this experiment ([] if none).
+
+  Raises:
+    ValueError: the workdir holds results of a different experiment (the
+      message lists the fields that differ).
+  """
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    saved = json.load(f)
+  mine = json.loads(json.dumps(experiment(config)))
+  theirs = saved.get("experiment", {})
+  if theirs != mine:
+    fields = sorted(k for k in set(mine) | set(theirs)
+                    if mine.get(k) != theirs.get(k))
+    diffs = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} now"
+                      for k in fields)
+    raise ValueError(
+        f"workdir={workdir!r} holds results of a different experiment "
+        f"({diffs}); use another --workdir, or delete its results to start "
+        "again")
+  return saved["rows"]
+
+
+def save_results(workdir: str, config: ml_collections.ConfigDict,
+                 rows: list[dict]) -> None:
+  """results.json (experiment, config, rows) and results.csv, atomically."""
+  _write_text(os.path.join(workdir, "results.json"), json.dumps(
+      {"experiment": experiment(config), "config": config.to_dict(),
+       "rows": rows}, indent=1))
+  buf = io.StringIO()
+  writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore",
+                          lineterminator="\n")
+  writer.writeheader()
+  writer.writerows(rows)
+  _write_text(os.path.join(workdir, "results.csv"), buf.getvalue())
+
+
+class Stages:
+  """The stages of one experiment, with everything shared across points:
+  the generator, its latents' key, the embedder and the real reference."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.dataset = pretrained.info(config.generator)["dataset"]
+    self.sample_fn, self.variables = pretrained.generator(config.generator)
+    self.key = jax.random.key(config.seed)
+    self.embed_fn, self.embed_params = pretrained.embedder(self.dataset)
+    start = time.perf_counter()
+    real = data.images(self.dataset, config.get("split", "train"),
+                       data_dir=config.get("data_dir"),
+                       limit=config.get("num_reference"))
+    self.reference = metrics.Reference(self.embed(real))
+    self.num_reference = real.shape[0]
+    logging.info("reference: %d %s images of %s embedded in %.1f s",
+                 real.shape[0], config.get("split", "train"), self.dataset,
+                 time.perf_counter() - start)
+
+  def embed(self, samples: np.ndarray) -> np.ndarray:
+    """Embeddings in fixed-size batches (the last one padded), so any
+    number of samples reuses one compiled embedder."""
+    samples = np.asarray(samples, np.float32)
+    out = []
+    for start in range(0, samples.shape[0], EMBED_BATCH):
+      chunk = samples[start:start + EMBED_BATCH]
+      pad = EMBED_BATCH - chunk.shape[0]
+      if pad:
+        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)])
+      out.append(np.asarray(self.embed_fn(self.embed_params, chunk))[
+          :EMBED_BATCH - pad])
+    return np.concatenate(out)
+
+  def generate(self, variables) -> np.ndarray:
+    return np.asarray(jax.block_until_ready(
+        self.sample_fn(variables, self.key, self.config.num_samples)))
+
+  def score(self, fake: np.ndarray) -> dict[str, float]:
+    c, ref = self.config, self.reference
+    knn = ref.knn_metrics(fake, k=c.k, density_k=c.density_k)
+    family = dict(num_tables=c.lsh_tables, num_hashes=c.lsh_hashes,
+                  seed=c.seed)
+    notes = ""
+    try:
+      lsh = ref.lsh_precision_recall(fake, **family)
+    except ValueError as err:
+      if "k-NN distance is 0" not in str(err):
+        raise
+      # A collapsed fake set (mostly identical samples) has no width of its
+      # own; both sets are then hashed at the real set's width.
+      lsh = ref.lsh_precision_recall(
+          fake, bucket_width=ref.lsh_width(**family), **family)
+      notes = "lsh: fake samples mostly identical, real width used"
+    lsh_knn = ref.lsh_knn_precision_recall(fake, k=c.k,
+                                           num_tables=c.lsh_knn_tables,
+                                           seed=c.seed)
+    kid = ref.kernel_distance(fake, seed=c.seed)
+    return {"knn_precision": knn["precision"], "knn_recall": knn["recall"],
+            "density": knn["density"], "coverage": knn["coverage"],
+            "lsh_precision": lsh["precision"], "lsh_recall": lsh["recall"],
+            "lsh_knn_precision": lsh_knn["precision"],
+            "lsh_knn_recall": lsh_knn["recall"],
+            "fid": ref.frechet_distance(fake)["fid"], "kid": kid["kid"],
+            "notes": notes}
+
+  def point(self, name: str, transform) -> tuple[dict, np.ndarray]:
+    """One sweep point's row, and its samples."""
+    timer = time.perf_counter()
+    packed = transform.pack(self.variables)
+    variables = compress.unpack(packed)
+    size = compress.report(self.variables, packed).total
+    compress_s, timer = time.perf_counter() - timer, time.perf_counter()
+    samples = self.generate(variables)
+    generate_s, timer = time.perf_counter() - timer, time.perf_counter()
+    fake = self.embed(samples)
+    embed_s, timer = time.perf_counter() - timer, time.perf_counter()
+    if not np.all(np.isfinite(fake)):
+      scores = {m: math.nan for m in METRICS}  # a broken generator
+      scores["notes"] = "non-finite samples: no metrics"
+      logging.warning("%s: non-finite samples; its metrics are NaN", name)
+    else:
+      scores = self.score(fake)
+    score_s = time.perf_counter() - timer
+    row = {"point": name, "transform": str(transform),
+           "bits": bits_of(str(transform)),
+           "stored_bytes": int(size.stored_bytes),
+           "compression_ratio": float(size.compression_ratio),
+           **{k: v if k == "notes" else float(v) for k, v in scores.items()},
+           "compress_s": compress_s, "generate_s": generate_s,
+           "embed_s": embed_s, "score_s": score_s}
+    return row, samples
+
+
+def _grid_path(workdir: str, index: int, name: str) -> str:
+  slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", name).strip("_")
+  return os.path.join(workdir, "samples", f"{index:02d}_{slug}.png")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+  """Runs (or resumes) an experiment; returns its rows in sweep order.
+
+  Raises:
+    ValueError: a bad config field or workdir, or a workdir holding another
+      experiment's results (nothing is computed then).
+  """
+  check(config, workdir)
+  points = sweep(config)
+  done = {row["point"]: row for row in load_results(workdir, config)}
+  _write_text(os.path.join(workdir, "config.json"),
+              json.dumps(config.to_dict(), indent=1, sort_keys=True))
+  todo = [p for p in points if p[0] not in done]
+  logging.info("%d sweep points: %d done, %d to compute", len(points),
+               len(points) - len(todo), len(todo))
+  if todo:
+    begin = time.perf_counter()
+    stages = Stages(config)
+    modes = (data.mixture_modes(stages.dataset)
+             if stages.dataset in data.MIXTURES else None)
+    for i, (name, transform) in enumerate(todo):
+      row, samples = stages.point(name, transform)
+      done[name] = row
+      save_results(workdir, config, [done[p] for p, _ in points
+                                     if p in done])
+      if config.grid_samples:
+        index = [p for p, _ in points].index(name)
+        report.sample_grid(
+            samples if modes is not None else samples[:config.grid_samples],
+            _grid_path(workdir, index, name), title=name, modes=modes)
+      elapsed = time.perf_counter() - begin
+      logging.info("point %d/%d %s: knn P/R %.3f/%.3f, lsh P/R %.3f/%.3f, "
+                   "fid %.2f (%.1f s; %.1f s per point)", i + 1, len(todo),
+                   name, row["knn_precision"], row["knn_recall"],
+                   row["lsh_precision"], row["lsh_recall"], row["fid"],
+                   sum(row[k] for k in COLUMNS if k.endswith("_s")),
+                   elapsed / (i + 1))
+  rows = [done[p] for p, _ in points]
+  save_results(workdir, config, [done[p] for p, _ in points] +
+               [r for p, r in done.items() if p not in dict(points)])
+  report.sweep_plots(rows, workdir, title=config.generator)
+  return rows

@@ -1,0 +1,68 @@
+r"""Lists the pre-trained models and draws their sample grids.
+
+  python -m lsh_gan.pretrained                 # the table, as markdown
+  python -m lsh_gan.pretrained --grids=docs/samples
+
+Each generator's grid shows 64 samples (key 0) of its committed variables;
+the 2-D mixtures show 2,000 points with the mixture's modes.
+"""
+
+import os
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from lsh_gan import pretrained
+from lsh_gan import report
+
+_GRIDS = flags.DEFINE_string("grids", None,
+                             "Write <name>.png sample grids to this folder.")
+
+
+def table() -> str:
+  """A markdown table of every committed model and its saved metrics."""
+  rows = ["| model | dataset | steps | training s | metrics |",
+          "| --- | --- | --- | --- | --- |"]
+  for name in pretrained.names():
+    info = pretrained.info(name)
+    metrics = dict(info["metrics"])
+    seconds = metrics.pop("seconds", float("nan"))
+    shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in sorted(metrics.items()))
+    rows.append(f"| {name} | {info['dataset']} | {info['steps']:,} | "
+                f"{seconds:,.0f} | {shown} |")
+  return "\n".join(rows)
+
+
+def sample_grids(directory: str) -> list[str]:
+  """Writes one PNG of samples per generator; returns the paths."""
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  paths = []
+  for name in pretrained.generators():
+    sample_fn, variables = pretrained.generator(name)
+    dataset = pretrained.info(name)["dataset"]
+    mixture = dataset in data.MIXTURES
+    samples = np.asarray(sample_fn(variables, jax.random.key(0),
+                                   2000 if mixture else 64))
+    modes = None
+    if mixture:
+      from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
+      modes = _tfds.mixture_modes(dataset)[0]
+    paths.append(report.sample_grid(
+        samples, os.path.join(directory, f"{name}.png"), modes=modes,
+        title=name))
+  return paths
+
+
+def main(argv):
+  del argv
+  print(table())
+  if _GRIDS.value:
+    for path in sample_grids(_GRIDS.value):
+      print("wrote", path)
+
+
+if __name__ == "__main__":
+  app.run(main)

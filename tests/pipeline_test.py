@@ -1,0 +1,184 @@
+"""lsh_gan.pipeline: the sweep end to end, resume, and config checks."""
+
+import csv
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from lsh_gan import metrics
+from lsh_gan import pipeline
+from lsh_gan import pretrained
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
+import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+def tiny(data_dir, **fields):
+  config = sweep_dcgan_mnist5k.get_config()
+  config.generator = "dcgan_digits"
+  config.data_dir = data_dir
+  config.num_samples = 300
+  config.grid_samples = 16
+  config.points = "quantize(bits=4);prune(sparsity=0.5)"
+  for name, value in fields.items():
+    setattr(config, name, value)
+  return config
+
+
+@pytest.fixture(scope="module")
+def finished(data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("sweep"))
+  rows = pipeline.run(tiny(data_dir), workdir)
+  return workdir, rows
+
+
+def test_a_sweep_writes_every_output(finished):
+  workdir, rows = finished
+  assert [r["point"] for r in rows] == [
+      "baseline", "quantize(bits=4)", "prune(sparsity=0.5)"]
+  with open(os.path.join(workdir, "results.csv")) as f:
+    table = list(csv.DictReader(f))
+  assert tuple(table[0]) == pipeline.COLUMNS
+  assert [r["point"] for r in table] == [r["point"] for r in rows]
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f)["rows"] == rows
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["generator"] == "dcgan_digits"
+  for name in ("metrics_vs_bits.png", "precision_recall.png",
+               "samples/00_baseline.png", "samples/01_quantize_bits=4.png",
+               "samples/02_prune_sparsity=0.5.png"):
+    assert os.path.getsize(os.path.join(workdir, name)) > 1000, name
+  base, quant, pruned = rows
+  assert (base["transform"], base["bits"], base["compression_ratio"]) == (
+      "identity", 32, 1.0)
+  assert quant["bits"] == 4 and 5 < quant["compression_ratio"] < 8
+  assert quant["stored_bytes"] < base["stored_bytes"] / 5
+  assert pruned["bits"] == 32
+  for row in rows:
+    for metric in pipeline.METRICS[:8]:
+      assert 0.0 <= row[metric] <= (10.0 if metric == "density" else 1.0)
+    assert row["fid"] >= 0 and all(row[k] >= 0 for k in pipeline.COLUMNS
+                                   if k.endswith("_s"))
+
+
+def test_the_baseline_row_equals_a_direct_computation(finished, data_dir):
+  # The same samples (seed 0's key), the same embedder, the module-level
+  # metric functions: an independent path to the baseline's numbers.
+  _, rows = finished
+  sample_fn, variables = pretrained.generator("dcgan_digits")
+  embed_fn, params = pretrained.embedder("digits")
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  real = np.asarray(embed_fn(params, data.images("digits",
+                                                 data_dir=data_dir)))
+  fake = np.asarray(embed_fn(params, sample_fn(variables, jax.random.key(0),
+                                               300)))
+  knn = metrics.knn_precision_recall(real, fake, k=3)
+  dc = metrics.density_coverage(real, fake, k=5)
+  lsh = metrics.lsh_precision_recall(real, fake, seed=0)
+  fid = metrics.frechet_distance(real, fake)
+  base = rows[0]
+  assert base["knn_precision"] == pytest.approx(knn["precision"], abs=1e-6)
+  assert base["knn_recall"] == pytest.approx(knn["recall"], abs=1e-6)
+  assert base["density"] == pytest.approx(dc["density"], rel=1e-5)
+  assert base["coverage"] == pytest.approx(dc["coverage"], abs=1e-6)
+  assert base["lsh_precision"] == pytest.approx(lsh["precision"], abs=1e-6)
+  assert base["lsh_recall"] == pytest.approx(lsh["recall"], abs=1e-6)
+  assert base["fid"] == pytest.approx(fid["fid"], rel=1e-4)
+
+
+def test_a_finished_sweep_reruns_without_computing(finished, data_dir,
+                                                   monkeypatch):
+  workdir, rows = finished
+  monkeypatch.setattr(pipeline, "Stages", None)  # any use would fail
+  assert pipeline.run(tiny(data_dir), workdir) == rows
+
+
+def test_an_interrupted_sweep_computes_only_the_missing_points(
+    data_dir, tmp_path, monkeypatch):
+  calls = []
+  original = pipeline.Stages.point
+
+  def interrupted(self, name, transform):
+    calls.append(name)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    return original(self, name, transform)
+
+  monkeypatch.setattr(pipeline.Stages, "point", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    pipeline.run(tiny(data_dir), str(tmp_path))
+  with open(tmp_path / "results.json") as f:
+    assert [r["point"] for r in json.load(f)["rows"]] == ["baseline"]
+  calls.clear()
+  monkeypatch.setattr(pipeline.Stages, "point", lambda self, n, t: (
+      calls.append(n), original(self, n, t))[1])
+  config = tiny(data_dir, add_points="quantize(bits=2)")
+  rows = pipeline.run(config, str(tmp_path))
+  assert calls == ["quantize(bits=4)", "prune(sparsity=0.5)",
+                   "quantize(bits=2)"]
+  assert [r["point"] for r in rows][-1] == "quantize(bits=2)"
+
+
+def test_another_experiment_in_the_same_workdir_is_refused(finished,
+                                                            data_dir):
+  workdir, _ = finished
+  with pytest.raises(ValueError, match=r"holds results of a different "
+                     r"experiment \(num_samples: 300 there, 400 now\)"):
+    pipeline.run(tiny(data_dir, num_samples=400), workdir)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("generator", "biggan_mnist5k", r"config.generator='biggan_mnist5k' is "
+     r"not a pre-trained generator; valid ones: .*dcgan_mnist5k"),
+    ("points", "quantise(4)", r"config.points: .*unknown transform "
+     r"'quantise'"),
+    ("add_points", "quantize(bits=17)", r"config.add_points: bits=17 must "
+     r"be an integer in 1..16"),
+    ("num_samples", 3, r"config.num_samples=3 must be an integer >= 6"),
+    ("k", 0, r"config.k=0 must be an integer >= 1"),
+    ("dataset", "mnist5k", r"config.dataset='mnist5k': the generator "
+     r"'dcgan_digits' was trained on 'digits'"),
+    ("split", "validation", r"config.split='validation'"),
+])
+def test_bad_configs_are_refused_before_any_work(
+    data_dir, tmp_path, monkeypatch, field, value, message):
+  monkeypatch.setattr(pipeline, "Stages", None)
+  with pytest.raises(ValueError, match=message):
+    pipeline.run(tiny(data_dir, **{field: value}), str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w" / "results.json")
+
+
+def test_an_unwritable_workdir_is_refused(data_dir, tmp_path):
+  (tmp_path / "file").write_text("")
+  with pytest.raises(ValueError, match="workdir=.*file/out.* cannot be "
+                     "written"):
+    pipeline.check(tiny(data_dir), str(tmp_path / "file" / "out"))
+
+
+def test_sweep_points_are_canonical_and_unique():
+  config = sweep_dcgan_mnist5k.get_config()
+  config.points = " quantize(4) ; quantize(bits=4);; prune(0.5)"
+  config.add_points = "prune(sparsity=0.5);clip(99)+quantize(2,axis=-1)"
+  assert [n for n, _ in pipeline.sweep(config)] == [
+      "baseline", "quantize(bits=4)", "prune(sparsity=0.5)",
+      "clip(percentile=99)+quantize(bits=2,axis=-1)"]
+  assert pipeline.bits_of("clip(percentile=99)+quantize(bits=2,axis=-1)") == 2
+  assert pipeline.bits_of("prune(sparsity=0.5)") == 32
+  assert len(pipeline.sweep(sweep_dcgan_mnist5k.get_config())) == 16
+
+
+def test_a_collapsed_generator_still_gets_lsh_scores(data_dir):
+  stages = pipeline.Stages(tiny(data_dir))
+  fake = np.repeat(stages.reference.real[:1], 300, axis=0)
+  scores = stages.score(np.asarray(fake))
+  assert "real width used" in scores["notes"]
+  assert 0 <= scores["lsh_precision"] <= 1 and scores["lsh_recall"] < 0.2
