@@ -56,6 +56,11 @@ setuptools.setup(
     extras_require={
         "test": [
             "chex>=0.1.87",
+            # The colab/ notebooks are executed by the tests.
+            "ipykernel>=6.29",
+            "jupytext>=1.16",
+            "nbclient>=0.10",
+            "nbformat>=5.9",
             "pytest>=8",
             "prdc>=0.2",
             "pytest-xdist>=3.5",

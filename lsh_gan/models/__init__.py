@@ -1,5 +1,9 @@
 """Flax generators, discriminators and the classifier embedders (Linen).
 
+Flax Linen, not NNX: Linen variables are plain nested dicts, which the
+compress transforms, Orbax and jax.jit take as they are, and a generator's
+output is `generator.apply(variables, z)`, a pure function of them.
+
 GAN architectures are chosen by name with `gan(architecture, ...)`:
 
   dcgan    DCGAN generator and discriminator (batch norm) for any square

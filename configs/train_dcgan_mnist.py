@@ -1,0 +1,25 @@
+"""DCGAN on TFDS `mnist` (needs a network to download it once).
+
+  python launch.py --config=configs/train_dcgan_mnist.py \
+      --workdir=/tmp/dcgan_mnist --export=dcgan_mnist
+
+Not run for this repository (no network here). Then sweep it with
+configs/sweep_dcgan_mnist.py (after exporting embedder_mnist too).
+"""
+
+import os
+import sys
+
+import ml_collections
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import train_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = train_dcgan_mnist5k.get_config()
+  config.dataset = "mnist"
+  config.width = 64
+  config.steps = 20000
+  config.ema_decay = 0.999
+  return config

@@ -1,0 +1,52 @@
+"""Every config in configs/ loads and describes a model or sweep that can
+be built: shapes, names and transform strings check out without data."""
+
+import glob
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from lsh_gan import data
+from lsh_gan import models
+from lsh_gan import pipeline
+from lsh_gan import train
+
+CONFIGS = sorted(glob.glob(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+    "*.py")))
+
+
+def _load(path):
+  spec = importlib.util.spec_from_file_location(
+      os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_config_builds(path):
+  module = _load(path)
+  config = module.get_config()
+  name = os.path.splitext(os.path.basename(path))[0]
+  assert f"configs/{name}.py" in module.__doc__  # the docstring's command
+  if name.startswith("train_"):
+    shape = data.sample_shape(config.dataset)
+    if train.is_gan(config):
+      generator, discriminator = train.gan_models(config)
+      variables = generator.init(jax.random.key(0),
+                                 jnp.zeros((2, config.latent_dim)))
+      out = generator.apply(variables, jnp.zeros((2, config.latent_dim)))
+      assert out.shape == (2, *shape)
+      discriminator.init(jax.random.key(1), out)
+      assert name == f"train_{config.architecture}_{config.dataset}"
+    else:
+      classifier = train.classifier_model(config)
+      classifier.init(jax.random.key(0), jnp.zeros((1, *shape)))
+      assert name == f"train_embedder_{config.dataset}"
+  else:
+    assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
+    assert len(pipeline.sweep(config)) == 16
