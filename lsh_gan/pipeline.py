@@ -205,8 +205,13 @@ class Stages:
     self.embed_fn, self.embed_params = pretrained.embedder(self.dataset)
     start = time.perf_counter()
     real = data.images(self.dataset, config.get("split", "train"),
-                       data_dir=config.get("data_dir"),
-                       limit=config.get("num_reference"))
+                       data_dir=config.get("data_dir"))
+    limit = config.get("num_reference")
+    if limit is not None and limit < real.shape[0]:
+      # A random subset: the splits are stored in source order (mnist5k's
+      # is sorted by digit), so the first examples would be one class.
+      real = real[np.sort(np.random.default_rng(config.seed).choice(
+          real.shape[0], limit, replace=False))]
     self.reference = metrics.Reference(self.embed(real))
     self.num_reference = real.shape[0]
     logging.info("reference: %d %s images of %s embedded in %.1f s",

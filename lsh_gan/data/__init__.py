@@ -83,7 +83,9 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None,
     data_dir: where TFDS keeps prepared datasets (default
       $LSH_GAN_DATA_DIR or ~/tensorflow_datasets). Offline datasets are
       built there on first use.
-    limit: at most this many examples (the first ones), or None for all.
+    limit: at most this many examples (the first ones in stored order:
+      mnist5k's splits are sorted by digit, so draw a random subset for a
+      balanced sample), or None for all.
 
   Returns:
     {"image": float32 (n, H, W, C) in [-1, 1], "label": int64 (n,)} for
