@@ -164,3 +164,11 @@ def test_missing_or_corrupt_checkpoints_name_the_file_and_the_command(
       pretrained.info("embedder_digits")
   finally:
     pretrained._params.cache_clear()  # pylint: disable=protected-access
+
+
+def test_the_model_table_lists_every_model_with_its_metrics():
+  from lsh_gan.pretrained import __main__ as cli  # pylint: disable=g-import-not-at-top
+  lines = cli.table().splitlines()
+  assert len(lines) == 2 + len(pretrained.names())
+  row = next(l for l in lines if l.startswith("| embedder_digits |"))
+  assert "| digits | 3,000 | 12 | test_accuracy 0.9777" in row

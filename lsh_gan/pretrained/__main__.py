@@ -37,7 +37,8 @@ def table() -> str:
 
 
 def sample_grids(directory: str) -> list[str]:
-  """Writes one PNG of samples per generator; returns the paths."""
+  """Writes one PNG of samples per generator, and one of each generator's
+training data (real_<dataset>.png); returns the paths."""
   from lsh_gan import data  # pylint: disable=g-import-not-at-top
   paths = []
   for name in pretrained.generators():
@@ -53,6 +54,13 @@ def sample_grids(directory: str) -> list[str]:
     paths.append(report.sample_grid(
         samples, os.path.join(directory, f"{name}.png"), modes=modes,
         title=name))
+    real_path = os.path.join(directory, f"real_{dataset}.png")
+    if real_path not in paths:  # the training data, for comparison
+      real = data.images(dataset, "train")
+      real = real[np.random.default_rng(0).choice(len(real), len(samples),
+                                                  replace=False)]
+      paths.append(report.sample_grid(real, real_path, modes=modes,
+                                      title=f"{dataset} (train split)"))
   return paths
 
 
