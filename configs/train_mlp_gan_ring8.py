@@ -3,6 +3,11 @@
 The non-saturating loss collapsed to 3 of the 8 modes here (20,000 steps,
 batch 256 or 512); the WGAN-GP loss with 5 critic steps covers them.
 
+Committed as `mlp_gan_ring8`: 20,000 steps, 553 s on the 2-core CPU (most of
+it shared with another training run; alone about 47 steps/s). 5,000
+samples: all 8 modes covered, 78% within 3 std of a mode; KNN (k = 3)
+precision 0.83, recall 0.98 against the 10,000 training points.
+
   python launch.py --config=configs/train_mlp_gan_ring8.py \
       --workdir=/tmp/mlp_gan_ring8 --export=mlp_gan_ring8
 """
