@@ -167,7 +167,7 @@ def test_an_unwritable_workdir_is_refused(data_dir, tmp_path):
 def test_sweep_points_are_canonical_and_unique():
   config = sweep_dcgan_mnist5k.get_config()
   config.points = " quantize(4) ; quantize(bits=4);; prune(0.5)"
-  config.add_points = "prune(sparsity=0.5);clip(99)+quantize(2,axis=-1)"
+  config.add_points = "prune(sparsity=0.5);clip(percentile=99)+quantize(2,axis=-1)"
   assert [n for n, _ in pipeline.sweep(config)] == [
       "baseline", "quantize(bits=4)", "prune(sparsity=0.5)",
       "clip(percentile=99)+quantize(bits=2,axis=-1)"]
