@@ -319,7 +319,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     {"step", "seconds"} (of training, summed over interruptions) and
-    `generator_quality` of 5,000 samples, plus
+    `generator_quality` of `eval_samples` (default 5,000) samples, plus
     "variables" (the generator's: params, and batch_stats for the DCGAN).
   """
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
@@ -376,7 +376,8 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   variables = (_with_batch_stats(generator, state["g_ema"], state["g"],
                                  config) if ema else state["g"])
   samples = models.sampler(generator, config.latent_dim)(
-      variables, jax.random.key(config.seed + 2), 5000)
+      variables, jax.random.key(config.seed + 2),
+      config.get("eval_samples", 5000))
   out = {"step": int(state["step"]), "seconds": seconds,
          **generator_quality(samples, config.dataset,
                              data_dir=config.get("data_dir"),

@@ -86,6 +86,7 @@ def _gan_config(data_dir, steps):
   config.steps = steps
   config.log_every = 10
   config.checkpoint_every = 10
+  config.eval_samples = 500
   return config
 
 
@@ -157,6 +158,7 @@ def _tiny_image_gan(data_dir, steps, architecture="dcgan"):
   config.data_dir = data_dir
   config.width, config.latent_dim, config.batch_size = 4, 8, 16
   config.steps, config.log_every, config.checkpoint_every = steps, 5, 5
+  config.eval_samples = 500
   if architecture == "wgan_gp":
     config.architecture, config.loss, config.critic_steps = ("wgan_gp",
                                                              "wgan_gp", 2)
