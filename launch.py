@@ -2,6 +2,7 @@ r"""lsh_gan launcher: compress a pre-trained GAN over a sweep and score it.
 
   python launch.py                    # the default experiment (below)
   python launch.py --config=configs/sweep_wgan_gp_mnist5k.py --workdir=DIR
+  python launch.py --seeds=3          # mean ± std over 3 seeds of the latents
   python launch.py --config.num_samples=2000 \
       --config.add_points="quantize(bits=5);prune(sparsity=0.3)"
 
@@ -45,6 +46,9 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder. Experiments: results, plots and sample "
     "grids (default: <tmp>/lsh_gan/<config name>). Training: checkpoints and "
     "metrics.json (required).")
+_SEEDS = flags.DEFINE_integer(
+    "seeds", 1, "Experiments: run at this many seeds (config.seed, +1, ...), "
+    "each in <workdir>/seed_<s>, and summarise mean ± std over them.")
 _EXPORT = flags.DEFINE_string(
     "export", None, "Training only: also write the trained model to "
     "lsh_gan/pretrained under this name.")
@@ -77,10 +81,14 @@ def main(argv):
                                            _config_name())
   logging.info("experiment %s, workdir %s", _config_name(), workdir)
   try:
-    rows = pipeline.run(config, workdir)
+    if _SEEDS.value > 1:
+      table = report.seeds_table(pipeline.run_seeds(config, workdir,
+                                                    _SEEDS.value))
+    else:
+      table = report.summary_table(pipeline.run(config, workdir))
   except ValueError as err:  # a bad config or workdir: say what, no trace
     raise SystemExit(f"launch.py: {err}") from None
-  print(report.summary_table(rows))
+  print(table)
   print(f"\nResults, plots and sample grids: {os.path.abspath(workdir)}")
 
 

@@ -170,3 +170,22 @@ def summary_table(rows: list[dict]) -> str:
              f"{r['fid']:.2f}", f"{r['kid']:.4f}", f"{seconds:.1f}"]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def seeds_table(rows: list[dict]) -> str:
+  """A markdown table of `pipeline.run_seeds` rows: mean ± std per metric."""
+  columns = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+             ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
+             ("LSH+KNN P", "lsh_knn_precision"),
+             ("LSH+KNN R", "lsh_knn_recall"), ("FID", "fid"))
+  head = ("point", "bits", *(c for c, _ in columns))
+  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  for r in rows:
+    cells = [r["point"], str(r["bits"])]
+    for _, key in columns:
+      digits = 1 if key == "fid" else 3
+      cells.append(f"{r[key + '_mean']:.{digits}f} ± "
+                   f"{r[key + '_std']:.{digits}f}")
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+

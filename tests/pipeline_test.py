@@ -182,3 +182,27 @@ def test_a_collapsed_generator_still_gets_lsh_scores(data_dir):
   scores = stages.score(np.asarray(fake))
   assert "real width used" in scores["notes"]
   assert 0 <= scores["lsh_precision"] <= 1 and scores["lsh_recall"] < 0.2
+
+
+def test_seeds_are_summarised_by_mean_and_spread(finished, data_dir,
+                                                 tmp_path):
+  workdir, rows = finished
+  # Seed 0's run is the finished sweep: copy it in, so only seed 1 runs.
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(workdir, tmp_path / "seed_0")
+  summary = pipeline.run_seeds(tiny(data_dir), str(tmp_path), 2)
+  with open(tmp_path / "seed_1" / "results.json") as f:
+    other = json.load(f)["rows"]
+  assert [r["point"] for r in summary] == [r["point"] for r in rows]
+  for row, a, b in zip(summary, rows, other):
+    for metric in ("knn_precision", "lsh_recall", "fid"):
+      assert row[f"{metric}_mean"] == pytest.approx((a[metric] + b[metric]) / 2)
+      assert row[f"{metric}_std"] == pytest.approx(
+          abs(a[metric] - b[metric]) / np.sqrt(2))
+  assert other[0]["knn_precision"] != rows[0]["knn_precision"]  # new latents
+  with open(tmp_path / "summary.csv") as f:
+    assert len(list(csv.DictReader(f))) == len(rows)
+  from lsh_gan import report  # pylint: disable=g-import-not-at-top
+  assert " ± " in report.seeds_table(summary).splitlines()[2]
+  with pytest.raises(ValueError, match="num_seeds=1 must be an integer >= 2"):
+    pipeline.run_seeds(tiny(data_dir), str(tmp_path), 1)
