@@ -24,8 +24,6 @@ is refused, never mixed.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -38,6 +36,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from lsh_gan import _files
 from lsh_gan import compress
 from lsh_gan import data
 from lsh_gan import metrics
@@ -147,12 +146,6 @@ def experiment(config: ml_collections.ConfigDict) -> dict:
           if k not in POINT_FIELDS}
 
 
-def _write_text(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-
-
 def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
   """Rows already computed in workdir for this experiment ([] if none).
 
@@ -182,15 +175,10 @@ def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
 def save_results(workdir: str, config: ml_collections.ConfigDict,
                  rows: list[dict]) -> None:
   """results.json (experiment, config, rows) and results.csv, atomically."""
-  _write_text(os.path.join(workdir, "results.json"), json.dumps(
-      {"experiment": experiment(config), "config": config.to_dict(),
-       "rows": rows}, indent=1))
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore",
-                          lineterminator="\n")
-  writer.writeheader()
-  writer.writerows(rows)
-  _write_text(os.path.join(workdir, "results.csv"), buf.getvalue())
+  _files.write_json(os.path.join(workdir, "results.json"),
+                    {"experiment": experiment(config),
+                     "config": config.to_dict(), "rows": rows})
+  _files.write_csv(os.path.join(workdir, "results.csv"), rows, COLUMNS)
 
 
 class Stages:
@@ -219,18 +207,8 @@ class Stages:
                  time.perf_counter() - start)
 
   def embed(self, samples: np.ndarray) -> np.ndarray:
-    """Embeddings in fixed-size batches (the last one padded), so any
-    number of samples reuses one compiled embedder."""
-    samples = np.asarray(samples, np.float32)
-    out = []
-    for start in range(0, samples.shape[0], EMBED_BATCH):
-      chunk = samples[start:start + EMBED_BATCH]
-      pad = EMBED_BATCH - chunk.shape[0]
-      if pad:
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)])
-      out.append(np.asarray(self.embed_fn(self.embed_params, chunk))[
-          :EMBED_BATCH - pad])
-    return np.concatenate(out)
+    return pretrained.embed_all(self.embed_fn, self.embed_params, samples,
+                                EMBED_BATCH)
 
   def generate(self, variables) -> np.ndarray:
     return np.asarray(jax.block_until_ready(
@@ -307,8 +285,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   check(config, workdir)
   points = sweep(config)
   done = {row["point"]: row for row in load_results(workdir, config)}
-  _write_text(os.path.join(workdir, "config.json"),
-              json.dumps(config.to_dict(), indent=1, sort_keys=True))
+  _files.write_json(os.path.join(workdir, "config.json"), config.to_dict(),
+                    sort_keys=True)
   todo = [p for p in points if p[0] not in done]
   logging.info("%d sweep points: %d done, %d to compute", len(points),
                len(points) - len(todo), len(todo))
@@ -335,8 +313,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                    sum(row[k] for k in COLUMNS if k.endswith("_s")),
                    elapsed / (i + 1))
   rows = [done[p] for p, _ in points]
-  save_results(workdir, config, [done[p] for p, _ in points] +
-               [r for p, r in done.items() if p not in dict(points)])
+  # Rows of points since dropped from the config stay in results.json.
+  save_results(workdir, config, rows + [r for p, r in done.items()
+                                        if p not in dict(points)])
   report.sweep_plots(rows, workdir, title=config.generator)
   return rows
 
@@ -374,15 +353,10 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
       row[f"{metric}_mean"] = float(values.mean())
       row[f"{metric}_std"] = float(values.std(ddof=1))
     summary.append(row)
-  _write_text(os.path.join(workdir, "summary.json"),
-              json.dumps({"config": config.to_dict(), "seeds": list(range(
-                  config.seed, config.seed + num_seeds)), "rows": summary},
-                         indent=1))
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=list(summary[0]),
-                          lineterminator="\n")
-  writer.writeheader()
-  writer.writerows(summary)
-  _write_text(os.path.join(workdir, "summary.csv"), buf.getvalue())
+  _files.write_json(os.path.join(workdir, "summary.json"), {
+      "config": config.to_dict(),
+      "seeds": list(range(config.seed, config.seed + num_seeds)),
+      "rows": summary})
+  _files.write_csv(os.path.join(workdir, "summary.csv"), summary, summary[0])
   return summary
 

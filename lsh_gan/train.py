@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from lsh_gan import _files
 from lsh_gan import _logging
 from lsh_gan import data
 from lsh_gan import models
@@ -115,19 +116,13 @@ def _run(config, manager, state, step_fn, batch, log_line, stop_after):
       jax.block_until_ready(state)
       manager.save(step + 1, args=ocp.args.StandardSave(state))
       spent[str(step + 1)] = before + time.perf_counter() - begin
-      _write_json(timing, spent)
+      _files.write_json(timing, spent)
   manager.wait_until_finished()
   return state, spent.get(str(int(state["step"])), before)
 
 
-def _write_json(path: str, value) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)
-
-
 def _write_metrics(workdir: str, metrics: dict) -> None:
-  _write_json(os.path.join(workdir, "metrics.json"), metrics)
+  _files.write_json(os.path.join(workdir, "metrics.json"), metrics)
 
 
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
@@ -245,9 +240,7 @@ def generator_quality(samples: np.ndarray, dataset: str, *,
   try:
     embed_fn, params = pretrained.embedder(dataset)
     space = "embedding"
-    embed = lambda x: np.concatenate([
-        np.asarray(embed_fn(params, x[i:i + 1000]))
-        for i in range(0, x.shape[0], 1000)])
+    embed = lambda x: pretrained.embed_all(embed_fn, params, x)
   except ValueError:  # no pre-trained embedder for this dataset
     space = "pixels"
     embed = lambda x: x.reshape(x.shape[0], -1)

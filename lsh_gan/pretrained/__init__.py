@@ -164,6 +164,21 @@ def embedder(dataset: str):
   return embed_fn, params(name)
 
 
+def embed_all(embed_fn, params, samples, batch: int = 500) -> np.ndarray:
+  """`embed_fn(params, .)` over any number of samples, in fixed-size
+  batches (the last one padded), so every count reuses one compiled
+  embedder; returns (n, d) float32 numpy."""
+  samples = np.asarray(samples, np.float32)
+  out = []
+  for start in range(0, samples.shape[0], batch):
+    chunk = samples[start:start + batch]
+    pad = batch - chunk.shape[0]
+    if pad:
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)])
+    out.append(np.asarray(embed_fn(params, chunk))[:batch - pad])
+  return np.concatenate(out)
+
+
 def export(name: str, params_tree, metadata: dict,
            directory: str = CHECKPOINTS) -> str:
   """Writes a model's parameters and info.json under directory/name."""
@@ -176,6 +191,6 @@ def export(name: str, params_tree, metadata: dict,
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.join(path, "params"), params_tree)
   checkpointer.wait_until_finished()
-  with open(os.path.join(path, "info.json"), "w") as f:
-    json.dump(metadata, f, indent=1, sort_keys=True)
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+  _files.write_json(os.path.join(path, "info.json"), metadata, sort_keys=True)
   return path

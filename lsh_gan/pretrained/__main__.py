@@ -47,10 +47,7 @@ training data (real_<dataset>.png); returns the paths."""
     mixture = dataset in data.MIXTURES
     samples = np.asarray(sample_fn(variables, jax.random.key(0),
                                    2000 if mixture else 64))
-    modes = None
-    if mixture:
-      from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
-      modes = _tfds.mixture_modes(dataset)[0]
+    modes = data.mixture_modes(dataset) if mixture else None
     paths.append(report.sample_grid(
         samples, os.path.join(directory, f"{name}.png"), modes=modes,
         title=name))
