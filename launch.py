@@ -55,9 +55,13 @@ _EXPORT = flags.DEFINE_string(
 
 
 def _config_name() -> str:
+  """The config file's name, with its argument if any: results_dcgan_digits
+  for --config=configs/results.py:dcgan_digits."""
   for arg in sys.argv[1:]:
     if arg.startswith("--config="):
-      return os.path.splitext(os.path.basename(arg.split("=", 1)[1]))[0]
+      path, _, config_arg = arg.split("=", 1)[1].partition(":")
+      name = os.path.splitext(os.path.basename(path))[0]
+      return f"{name}_{config_arg}" if config_arg else name
   return os.path.splitext(os.path.basename(DEFAULT_CONFIG))[0]
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -41,21 +39,14 @@ _OUT = flags.DEFINE_string("out", os.path.join(_HERE, "results",
                            "results file (resumed)")
 _CELL = flags.DEFINE_string("cell", None, "internal: method,n,d to run")
 
+sys.path.insert(0, _HERE)
+import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 METHODS = ("lsh", "lsh_knn", "exact", "prdc")
-
-
-def _rss_gb() -> float:
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-
-
-def _current_rss_gb() -> float:
-  with open("/proc/self/statm") as f:
-    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 30
 
 
 def run_cell(method: str, n: int, dim: int) -> dict:
   """Runs one metric once after warming up; returns its numbers."""
-  sys.path.insert(0, _HERE)
   import mixtures  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
@@ -75,35 +66,12 @@ def run_cell(method: str, n: int, dim: int) -> dict:
     warm_real, warm_fake = real[:200], fake[:200]
   fn(warm_real, warm_fake)
   del warm_real, warm_fake
-  base = _current_rss_gb()
+  base = _cells.current_rss_gb()
   start = time.perf_counter()
   out = fn(real, fake)
   seconds = time.perf_counter() - start
-  return {"seconds": seconds, "peak_gb": max(0.0, _rss_gb() - base),
+  return {"seconds": seconds, "peak_gb": max(0.0, _cells.peak_rss_gb() - base),
           **{k: float(np.asarray(v)) for k, v in out.items()}}
-
-
-def _load():
-  if os.path.exists(_OUT.value):
-    with open(_OUT.value) as f:
-      return json.load(f)
-  return {}
-
-
-def _save(results):
-  os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
-  tmp = _OUT.value + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(results, f, indent=1, sort_keys=True)
-  os.replace(tmp, _OUT.value)
-
-
-def _fmt(cell, key="seconds"):
-  if cell is None:
-    return "—"
-  if "error" in cell:
-    return cell["error"]
-  return f"{cell[key]:.2f}" if key == "seconds" else f"{cell[key]:.2f}"
 
 
 def table(results) -> str:
@@ -138,26 +106,12 @@ def main(argv):
     method, n, dim = _CELL.value.split(",")
     print(json.dumps(run_cell(method, int(n), int(dim))))
     return
-  results = _load()
-  for dim in _DIMS.value:
-    for n in _SIZES.value:
-      for method in METHODS:
-        key = f"{method},{n},{dim}"
-        if key in results:
-          continue
-        if method == "prdc" and int(n) > _PRDC_MAX_N.value:
-          results[key] = {"error": "not run (n×n matrices: out of memory)"}
-          continue
-        proc = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), f"--cell={key}"],
-            capture_output=True, text=True, check=False)
-        if proc.returncode:
-          results[key] = {"error": f"failed ({proc.returncode})"}
-          print(proc.stderr[-2000:], file=sys.stderr)
-        else:
-          results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(key, results[key], flush=True)
-        _save(results)
+  keys = [f"{method},{n},{dim}" for dim in _DIMS.value
+          for n in _SIZES.value for method in METHODS]
+  too_big = lambda key: ("not run (n×n matrices: out of memory)"
+                         if key.startswith("prdc,") and
+                         int(key.split(",")[1]) > _PRDC_MAX_N.value else None)
+  results = _cells.run(__file__, keys, _OUT.value, skip=too_big)
   print(table(results))
 
 

@@ -53,6 +53,8 @@ COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
            "notes")
 # Fields that only choose sweep points: changing them keeps the results.
 POINT_FIELDS = ("points", "add_points")
+# Fields that decide no number: a workdir's results stay valid when they change.
+DISPLAY_FIELDS = ("grid_samples",)
 EMBED_BATCH = 500
 
 
@@ -141,9 +143,10 @@ def _check_workdir(workdir: str) -> None:
 
 
 def experiment(config: ml_collections.ConfigDict) -> dict:
-  """The config's fields that decide the numbers (all but the points)."""
+  """The config's fields that decide the numbers (all but the points and
+  the sample grids' size)."""
   return {k: v for k, v in sorted(config.to_dict().items())
-          if k not in POINT_FIELDS}
+          if k not in POINT_FIELDS + DISPLAY_FIELDS}
 
 
 def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
@@ -340,6 +343,8 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
   for seed in range(config.seed, config.seed + num_seeds):
     seeded = ml_collections.ConfigDict(config.to_dict())
     seeded.seed = seed
+    if seed != config.seed:  # grids of other latents show nothing new
+      seeded.grid_samples = 0
     logging.info("seed %d (%d of %d)", seed, seed - config.seed + 1,
                  num_seeds)
     runs.append(run(seeded, os.path.join(workdir, f"seed_{seed}")))

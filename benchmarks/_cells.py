@@ -1,0 +1,64 @@
+"""Resumable benchmark cells, each run in its own process.
+
+A benchmark is a grid of cells (a method at a size). Each cell runs in a
+fresh process, so its peak memory is its own, and its result is kept in a
+JSON file written atomically after every cell: a rerun skips finished cells,
+so an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+from lsh_gan import _files
+
+
+def peak_rss_gb() -> float:
+  """This process's peak resident memory so far, GB."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def current_rss_gb() -> float:
+  """This process's resident memory now, GB."""
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 30
+
+
+def load(path: str) -> dict:
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return {}
+
+
+def run(script: str, keys, path: str, skip=None) -> dict:
+  """Runs `python script --cell=KEY` for each key not yet in the file at path.
+
+  The cell's result is the JSON object on the last line of its stdout; a
+  failed process is recorded as {"error": "failed (exit code)"}. `skip(key)`
+  may return a reason not to run a cell, recorded as its error.
+  """
+  results = load(path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  for key in keys:
+    if key in results:
+      continue
+    reason = skip(key) if skip else None
+    if reason:
+      results[key] = {"error": reason}
+    else:
+      proc = subprocess.run([sys.executable, os.path.abspath(script),
+                             f"--cell={key}"], capture_output=True, text=True,
+                            check=False)
+      if proc.returncode:
+        results[key] = {"error": f"failed ({proc.returncode})"}
+        print(proc.stderr[-2000:], file=sys.stderr)
+      else:
+        results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(key, results[key], flush=True)
+    _files.write_json(path, results, sort_keys=True)
+  return results
