@@ -35,24 +35,27 @@ def load(path: str) -> dict:
   return {}
 
 
-def run(script: str, keys, path: str, skip=None) -> dict:
-  """Runs `python script --cell=KEY` for each key not yet in the file at path.
+def run(script: str, keys, path: str, skip=None, args=()) -> dict:
+  """Runs `python script --cell=KEY *args` for each key not yet in the file
+  at path.
 
   The cell's result is the JSON object on the last line of its stdout; a
-  failed process is recorded as {"error": "failed (exit code)"}. `skip(key)`
+  failed process is recorded as {"error": "failed (exit code)"} and tried
+  again by the next run. `skip(key)`
   may return a reason not to run a cell, recorded as its error.
   """
   results = load(path)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   for key in keys:
-    if key in results:
+    if key in results and not results[key].get("error", "").startswith(
+        "failed"):  # a failed cell is tried again
       continue
     reason = skip(key) if skip else None
     if reason:
       results[key] = {"error": reason}
     else:
       proc = subprocess.run([sys.executable, os.path.abspath(script),
-                             f"--cell={key}"], capture_output=True, text=True,
+                             f"--cell={key}", *args], capture_output=True, text=True,
                             check=False)
       if proc.returncode:
         results[key] = {"error": f"failed ({proc.returncode})"}

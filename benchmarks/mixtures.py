@@ -37,16 +37,17 @@ class Modes:
 
 
 def latent_pair(n: int, dim: int, seed: int = 0, modes: int = 20,
-                kept: int = 15, latent: int = 32):
-  """(real, fake) float32 (n, dim) each: see the module docstring."""
+                kept: int = 15, latent: int = 32, num_fake: int | None = None):
+  """(real, fake) float32, (n, dim) and (num_fake or n, dim): see the module
+  docstring."""
   rng = np.random.default_rng(seed)
   centres = rng.normal(size=(modes, latent)) * 3.0
   lift = rng.normal(size=(latent, dim)).astype(np.float32) / np.sqrt(latent)
 
-  def sample(keep, shift):
+  def sample(keep, shift, n):
     labels = rng.integers(0, keep, n)
     z = centres[labels] + rng.normal(size=(n, latent)) + shift
     x = 3.0 * np.tanh(z / 3.0).astype(np.float32) @ lift
     return x + 0.1 * rng.standard_normal((n, dim), np.float32)
 
-  return sample(modes, 0.0), sample(kept, 0.2)
+  return sample(modes, 0.0, n), sample(kept, 0.2, num_fake or n)

@@ -1,0 +1,202 @@
+"""Cost per evaluated sample against the number of reference samples n.
+
+Run from the repository root:
+
+  python benchmarks/cost_per_sample.py            # about 25 min on 2 cores
+  python benchmarks/cost_per_sample.py --sizes=1000,10000 --dims=64 \
+      --out=/tmp/cost.json                        # a quick look
+
+The paper's claim: assessing one sample against n reference samples costs
+O(n) with KNN, O(log n) with LSH + KNN and O(1) with LSH-only. Here m = 1,000
+fake samples (--queries) are scored against a `metrics.Reference` of n real
+samples, n from 1,000 to 200,000, at d = 64 and 2,048 (data:
+`mixtures.latent_pair`). Every cell (a method at an (n, d)) runs in its own
+process and times:
+
+  reference   the first call's extra time over a query: the real side's
+              one-time work (exact KNN: every real point's k-NN radii, an
+              n x n pass; LSH-only: projections, width and sorted tables;
+              LSH + KNN: projections, width search and candidate radii);
+  query       the best of 3 further calls, per evaluated sample (µs): what
+              scoring a fake set costs once the reference exists. Exact KNN
+              computes its four metrics (k = 3, density k = 5), the LSH
+              methods precision and recall;
+  precision   LSH-only only: hashing the m samples and looking their buckets
+              up in the real tables, i.e. precision alone, the quantity the
+              claim is about (recall reads every real point, so it grows
+              with n for any method);
+  peak GB     the cell's peak resident memory beyond its inputs.
+
+Compilation is left out: each cell first runs once on a set of the same
+padded shapes. Exact KNN's reference pass is O(n^2 d); where n^2 d exceeds
+--exact_max_work it is not run (it would take an hour and more here) and the
+reference gets approximate radii instead (each the median k-NN radius of a
+20,000-point subsample): the query's work does not depend on the radii's
+values, so its time stands, but its metric values are not reported.
+
+Cells are kept in the --out JSON file (written atomically); a rerun skips
+finished cells, so an interrupted run resumes. `--table` prints the table of
+what is there without running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SIZES = flags.DEFINE_list(
+    "sizes", ["1000", "2000", "5000", "10000", "20000", "50000", "100000",
+              "200000"], "reference sizes n")
+_DIMS = flags.DEFINE_list("dims", ["64", "2048"], "embedding sizes")
+_QUERIES = flags.DEFINE_integer("queries", 1000, "evaluated samples m")
+_EXACT_MAX_WORK = flags.DEFINE_float(
+    "exact_max_work", 5.2e12, "largest n^2 d for which exact KNN's reference "
+    "radii are computed (50,000 points at d = 2,048)")
+_OUT = flags.DEFINE_string("out", os.path.join(_HERE, "results",
+                                               "cost_per_sample.json"),
+                           "results file (resumed)")
+_TABLE = flags.DEFINE_bool("table", False, "only print the saved table")
+_CELL = flags.DEFINE_string("cell", None, "internal: method,n,d to run")
+
+sys.path.insert(0, _HERE)
+import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+METHODS = ("exact", "lsh_knn", "lsh")
+NAMES = {"exact": "exact KNN", "lsh_knn": "LSH+KNN", "lsh": "LSH-only"}
+REPEATS = 3
+SUBSAMPLE = 20000
+
+
+def _approximate_knn(real, max_k: int = 5):
+  """A KNNReference whose radii are not computed: every real point gets the
+  median k-NN radius of a random subsample (its query costs the same)."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import knn  # pylint: disable=g-import-not-at-top
+  idx = np.random.default_rng(0).choice(real.shape[0], SUBSAMPLE,
+                                        replace=False)
+  sub = knn.KNNReference(real[np.sort(idx)], max_k=max_k)
+  ref = knn.KNNReference.__new__(knn.KNNReference)
+  ref.max_k, ref.block = max_k, knn.BLOCK
+  ref.centre = jnp.mean(jnp.asarray(real), axis=0)
+  ref.points = knn._Points(jnp.asarray(real), ref.centre, ref.block)  # pylint: disable=protected-access
+  ref.nearest_sq = jnp.tile(jnp.median(sub.nearest_sq, axis=0),
+                            (real.shape[0], 1))
+  ref.num_radius_passes = 0
+  return ref
+
+
+def _best_of(fn, repeats: int = REPEATS):
+  best, out = float("inf"), None
+  for _ in range(repeats):
+    start = time.perf_counter()
+    out = fn()
+    best = min(best, time.perf_counter() - start)
+  return best, out
+
+
+def run_cell(method: str, n: int, dim: int, queries: int,
+             exact_max_work: float) -> dict:
+  """Times one method at one (n, d); returns its numbers."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import mixtures  # pylint: disable=g-import-not-at-top
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top
+  real, fake = mixtures.latent_pair(n, dim, seed=0, num_fake=queries)
+  approximate = method == "exact" and n * n * dim > exact_max_work
+  score = {
+      "exact": lambda ref: ref.knn_metrics(fake, k=3, density_k=5),
+      "lsh_knn": lambda ref: ref.lsh_knn_precision_recall(fake),
+      "lsh": lambda ref: ref.lsh_precision_recall(fake),
+  }[method]
+  # Warm-up: exact KNN's blocks have a fixed size (2,000 points compile
+  # them); the LSH shapes follow n's size class (n - 1 shares it).
+  score(metrics.Reference(real[:2000] if method == "exact" else real[:-1]))
+  base = _cells.current_rss_gb()
+  ref = metrics.Reference(real)
+  if approximate:
+    ref._knn = _approximate_knn(real)  # pylint: disable=protected-access
+  start = time.perf_counter()
+  score(ref)
+  first = time.perf_counter() - start
+  query, out = _best_of(lambda: score(ref))
+  cell = {"reference_s": None if approximate else max(0.0, first - query),
+          "query_s": query, "query_us_per_sample": query / queries * 1e6,
+          "approximate_radii": approximate}
+  if method == "lsh":
+    family = lsh.HashFamily.create(dim, lsh.NUM_TABLES, lsh.NUM_HASHES, 0)
+    centre = lsh.mean_rows(ref.real)
+    projected = family.project(ref.real, centre, radii_seed=0)
+    tables = lsh.Tables(projected, family, lsh.default_width(projected,
+                                                             "real"))
+    precision = lambda: tables.covered(
+        family.project(jnp.asarray(fake), centre), 1)
+    precision()
+    seconds, hits = _best_of(precision)
+    cell["precision_us_per_sample"] = seconds / queries * 1e6
+    assert abs(hits / queries - out["precision"]) < 1e-9, (hits, out)
+  cell["peak_gb"] = max(0.0, _cells.peak_rss_gb() - base)
+  if not approximate:
+    cell.update({k: float(v) for k, v in out.items()})
+  return cell
+
+
+def _show(cell, key="query_us_per_sample", digits=1):
+  if cell is None:
+    return "—"
+  if "error" in cell:
+    return cell["error"]
+  value = cell.get(key)
+  if value is None:
+    return "not run"
+  return f"{value:,.{digits}f}"
+
+
+def table(results, sizes, dims) -> str:
+  """Markdown: µs per evaluated sample (query), reference s, peak GB."""
+  head = ["n", "d"]
+  for m in METHODS:
+    head += [f"{NAMES[m]} µs/sample", f"{NAMES[m]} reference s",
+             f"{NAMES[m]} GB"]
+  head.insert(head.index("LSH-only reference s"),
+              "LSH-only precision µs/sample")
+  lines = ["| " + " | ".join(head) + " |",
+           "|" + " --- |" * len(head)]
+  for dim in dims:
+    for n in sizes:
+      cells = {m: results.get(f"{m},{n},{dim}") for m in METHODS}
+      row = [f"{int(n):,}", str(dim)]
+      for m in METHODS:
+        row.append(_show(cells[m]))
+        if m == "lsh":
+          row.append(_show(cells[m], "precision_us_per_sample"))
+        row.append(_show(cells[m], "reference_s", 2))
+        row.append(_show(cells[m], "peak_gb", 2))
+      lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  if _CELL.value:
+    method, n, dim = _CELL.value.split(",")
+    print(json.dumps(run_cell(method, int(n), int(dim), _QUERIES.value,
+                              _EXACT_MAX_WORK.value)))
+    return
+  keys = [f"{method},{n},{dim}" for dim in _DIMS.value
+          for n in _SIZES.value for method in METHODS]
+  results = (_cells.load(_OUT.value) if _TABLE.value else
+             _cells.run(__file__, keys, _OUT.value,
+                        args=[f"--queries={_QUERIES.value}",
+                              f"--exact_max_work={_EXACT_MAX_WORK.value}"]))
+  print(table(results, _SIZES.value, _DIMS.value))
+
+
+if __name__ == "__main__":
+  app.run(main)
