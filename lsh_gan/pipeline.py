@@ -332,7 +332,8 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
   metric over the seeds, so a difference can be told from noise.
 
   Returns:
-    The summary rows: point, transform, bits, compression_ratio, num_seeds,
+    The summary rows: point, transform, bits, stored_bytes,
+    compression_ratio, num_seeds,
     and <metric>_mean, <metric>_std for each metric.
   """
   if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or (
@@ -351,7 +352,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
   summary = []
   for i, first in enumerate(runs[0]):
     row = {k: first[k] for k in ("point", "transform", "bits",
-                                 "compression_ratio")}
+                                 "stored_bytes", "compression_ratio")}
     row["num_seeds"] = num_seeds
     for metric in METRICS:
       values = np.array([r[i][metric] for r in runs], np.float64)

@@ -59,6 +59,22 @@ def sample_grid(samples: np.ndarray, path: str, *, title: str | None = None,
   samples = np.asarray(samples)
   if samples.ndim == 2 and samples.shape[1] == 2:
     fig, ax = plt.subplots(figsize=(4, 4))
+  else:
+    height, width = tile(samples, cols=cols).shape[:2]  # the aspect ratio
+    fig, ax = plt.subplots(figsize=(4, max(4 * height / width, 0.5)))
+  draw_samples(ax, samples, modes=modes, cols=cols)
+  if title:
+    ax.set_title(title, fontsize=9)
+  return save_figure(fig, path)
+
+
+def draw_samples(ax, samples: np.ndarray, *, modes: np.ndarray | None = None,
+                 cols: int = 8) -> None:
+  """Draws samples on a matplotlib axis: images (n, H, W, C) in [-1, 1]
+  tiled `cols` per row, or 2-D points (n, 2) as a scatter with the
+  mixture's `modes` (k, 2) marked."""
+  samples = np.asarray(samples)
+  if samples.ndim == 2 and samples.shape[1] == 2:
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="C0",
                label="samples")
     if modes is not None:
@@ -68,14 +84,9 @@ def sample_grid(samples: np.ndarray, path: str, *, title: str | None = None,
     ax.set_aspect("equal")
   else:
     grid = tile(samples, cols=cols)
-    height = 4 * grid.shape[0] / grid.shape[1]
-    fig, ax = plt.subplots(figsize=(4, max(height, 0.5)))
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray",
               vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
-  if title:
-    ax.set_title(title, fontsize=9)
-  return save_figure(fig, path)
 
 
 _PAIRS = (("knn", "KNN"), ("lsh", "LSH"), ("lsh_knn", "LSH+KNN"))

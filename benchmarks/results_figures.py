@@ -1,0 +1,374 @@
+"""The figures and tables of docs/results.md, from the saved runs.
+
+Run from the repository root, after the runs it reads:
+
+  bash benchmarks/results_sweeps.sh        # the sweeps (runs/results)
+  python benchmarks/cost_per_sample.py     # benchmarks/results/cost_per_sample.json
+  python benchmarks/gan_outliers.py        # its own figure and table
+  python benchmarks/results_figures.py     # about 1 min
+
+It copies each generator's summary (mean and std over the seeds of every
+metric at every sweep point) to docs/results/<generator>.csv, prints the
+tables of docs/results.md, and draws under docs/figures/:
+
+  sweep_bits.png        every metric against the bits, per tensor and per
+                        channel, for every generator (mean ± std);
+  sweep_clip_prune.png  the same against the clipping percentile and the
+                        pruning sparsity;
+  tradeoff.png          each generator's path in the precision-recall plane
+                        as the bits fall, for the three families;
+  samples_bits.png      samples of every generator at 32, 8, 4, 2 and 1 bits
+                        (drawn afresh: the generators are committed);
+  cost_per_sample.png   µs per evaluated sample and peak memory against n.
+
+"Breaks at" is the highest bit-width whose mean moves from the baseline's
+by more than max(0.05, 3 standard errors of the difference) for precision
+and recall (FID: by more than 50%).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+sys.path.insert(0, _ROOT)
+from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_RUNS = flags.DEFINE_string("runs", "runs/results", "the sweeps' directory")
+_DOCS = flags.DEFINE_string("docs", os.path.join(_ROOT, "docs"),
+                            "where results/ and figures/ go")
+_COST = flags.DEFINE_string(
+    "cost", os.path.join(_HERE, "results", "cost_per_sample.json"),
+    "cost_per_sample.py's results")
+_SAMPLES = flags.DEFINE_bool("samples", True, "draw samples_bits.png")
+
+GENERATORS = ("dcgan_mnist5k", "wgan_gp_mnist5k", "dcgan_digits",
+              "mlp_gan_ring8", "mlp_gan_grid25")
+PRECISIONS = (("knn_precision", "KNN"), ("lsh_knn_precision", "LSH+KNN"),
+              ("lsh_precision", "LSH-only"), ("density", "density"))
+RECALLS = (("knn_recall", "KNN"), ("lsh_knn_recall", "LSH+KNN"),
+           ("lsh_recall", "LSH-only"), ("coverage", "coverage"))
+BREAK_METRICS = ("knn_precision", "knn_recall", "lsh_knn_precision",
+                 "lsh_knn_recall", "lsh_precision", "lsh_recall",
+                 "density", "coverage", "fid")
+SAMPLE_BITS = (None, 8, 4, 2, 1)
+TOLERANCE = 0.05
+
+
+def load_summaries(runs: str) -> dict[str, list[dict]]:
+  out = {}
+  for name in GENERATORS:
+    path = os.path.join(runs, name, "summary.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        out[name] = json.load(f)["rows"]
+  return out
+
+
+def family(rows, kind: str) -> list[dict]:
+  """The baseline and the quantization rows of one grid, by bits (desc)."""
+  pattern = {"per tensor": r"quantize\(bits=\d+\)",
+             "per channel": r"quantize\(bits=\d+,axis=-1\)"}[kind]
+  fam = [r for r in rows if re.fullmatch(pattern, r["transform"])]
+  return [r for r in rows if r["point"] == "baseline"] + sorted(
+      fam, key=lambda r: -r["bits"])
+
+
+def moved(row, base, metric) -> bool:
+  """Whether row's mean differs from the baseline's beyond noise."""
+  a, b = row[metric + "_mean"], base[metric + "_mean"]
+  if metric == "fid":
+    return a > 1.5 * b
+  n = row["num_seeds"]
+  stderr = np.sqrt((row[metric + "_std"] ** 2 + base[metric + "_std"] ** 2)
+                   / n)
+  return abs(a - b) > max(TOLERANCE, 3 * stderr)
+
+
+def breaks_at(rows, kind: str, metric: str):
+  fam = family(rows, kind)
+  for r in fam[1:]:
+    if moved(r, fam[0], metric):
+      return r["bits"]
+  return None
+
+
+def _pm(row, metric, digits=3):
+  return (f"{row[metric + '_mean']:.{digits}f} ± "
+          f"{row[metric + '_std']:.{digits}f}")
+
+
+def sweep_table(name, rows) -> str:
+  cols = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+          ("density", "density"), ("coverage", "coverage"),
+          ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
+          ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
+  fid_digits = 3 if name.startswith("mlp") else 1
+  head = ["point", "ratio", "KiB"] + [c for c, _ in cols]
+  lines = [f"**{name}**", "", "| " + " | ".join(head) + " |",
+           "|" + " --- |" * len(head)]
+  for r in rows:
+    cells = [r["point"], f"{r['compression_ratio']:.1f}×",
+             f"{r['stored_bytes'] / 1024:,.0f}"]
+    cells += [_pm(r, m, fid_digits if m == "fid" else 3) for _, m in cols]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def breaks_table(summaries) -> str:
+  head = ["generator", "grid"] + list(BREAK_METRICS)
+  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  for name, rows in summaries.items():
+    for kind in ("per tensor", "per channel"):
+      cells = [name, kind]
+      for metric in BREAK_METRICS:
+        b = breaks_at(rows, kind, metric)
+        cells.append("—" if b is None else str(b))
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def tradeoff_table(summaries) -> str:
+  """At every bit-width where some KNN/LSH+KNN metric moved: which way."""
+  head = ["generator", "bits", "KNN ΔP", "KNN ΔR", "LSH+KNN ΔP",
+          "LSH+KNN ΔR", "LSH-only ΔP", "LSH-only ΔR", "reading"]
+  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  for name, rows in summaries.items():
+    fam = family(rows, "per tensor")
+    base = fam[0]
+    for r in fam[1:]:
+      if not any(moved(r, base, m) for m in ("knn_precision", "knn_recall")):
+        continue
+      delta = lambda m: r[m + "_mean"] - base[m + "_mean"]
+      cells = [name, str(r["bits"])]
+      for p in ("knn", "lsh_knn", "lsh"):
+        cells += [f"{delta(p + '_precision'):+.3f}",
+                  f"{delta(p + '_recall'):+.3f}"]
+      p_kept = delta("knn_precision") > -TOLERANCE
+      r_lost = delta("knn_recall") < -TOLERANCE
+      reading = ("precision kept, recall lost" if p_kept and r_lost else
+                 "both lost" if r_lost else
+                 "precision lost, recall kept" if not p_kept else "mixed")
+      cells.append(reading)
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def _errorbar(ax, xs, rows, metric, **kwargs):
+  ax.errorbar(xs, [r[metric + "_mean"] for r in rows],
+              yerr=[r[metric + "_std"] for r in rows], capsize=2, ms=3,
+              marker="o", **kwargs)
+
+
+def sweep_bits_figure(summaries, path):
+  plt = report._pyplot()  # pylint: disable=protected-access
+  names = list(summaries)
+  fig, axes = plt.subplots(len(names), 3, figsize=(15, 3.2 * len(names)),
+                           squeeze=False)
+  for i, name in enumerate(names):
+    for kind, style in (("per tensor", "-"), ("per channel", "--")):
+      fam = family(summaries[name], kind)
+      xs = [r["bits"] for r in fam]
+      for ax, metrics in ((axes[i, 0], PRECISIONS), (axes[i, 1], RECALLS)):
+        for j, (metric, label) in enumerate(metrics):
+          _errorbar(ax, xs, fam, metric, linestyle=style, color=f"C{j}",
+                    label=f"{label} ({kind})")
+      _errorbar(axes[i, 2], xs, fam, "fid", linestyle=style, color="C4",
+                label=f"FID ({kind})")
+    for j, ax in enumerate(axes[i]):
+      ax.set_xscale("log", base=2)
+      ax.set_xticks([1, 2, 3, 4, 5, 6, 8, 16, 32])
+      ax.set_xticklabels(["1", "2", "3", "4", "5", "6", "8", "16", "32"])
+      ax.grid(alpha=0.3)
+      ax.set_title(f"{name}: " + ("precision", "recall", "FID")[j],
+                   fontsize=9)
+      if j < 2:
+        ax.set_ylim(-0.02, 1.05)
+      else:
+        ax.set_yscale("log")
+      if i == len(names) - 1:
+        ax.set_xlabel("bits (32: baseline)")
+    if i == 0:
+      for ax in axes[0]:
+        ax.legend(fontsize=6, loc="lower right")
+  fig.suptitle("Quantization sweeps: mean ± std over 3 seeds (solid: per "
+               "tensor, dashed: per channel)", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.98))
+  return report.save_figure(fig, path)
+
+
+def sweep_clip_prune_figure(summaries, path):
+  plt = report._pyplot()  # pylint: disable=protected-access
+  names = list(summaries)
+  fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.2 * len(names)),
+                           squeeze=False)
+  shown = (("knn_precision", "KNN P", "C0", "-"),
+           ("knn_recall", "KNN R", "C0", "--"),
+           ("lsh_knn_precision", "LSH+KNN P", "C1", "-"),
+           ("lsh_knn_recall", "LSH+KNN R", "C1", "--"),
+           ("lsh_precision", "LSH-only P", "C2", "-"),
+           ("lsh_recall", "LSH-only R", "C2", "--"))
+  for i, name in enumerate(names):
+    rows = summaries[name]
+    base = [r for r in rows if r["point"] == "baseline"]
+    for ax, prefix, xlabel, value in (
+        (axes[i, 0], "clip", "clipped at percentile of |w| (100: baseline)",
+         lambda r: 100.0 if r["point"] == "baseline" else float(
+             re.search(r"percentile=([\d.]+)", r["transform"]).group(1))),
+        (axes[i, 1], "prune", "sparsity (0: baseline)",
+         lambda r: 0.0 if r["point"] == "baseline" else float(
+             re.search(r"sparsity=([\d.]+)", r["transform"]).group(1)))):
+      fam = sorted(base + [r for r in rows if r["transform"].startswith(
+          prefix)], key=value)
+      for metric, label, color, style in shown:
+        _errorbar(ax, [value(r) for r in fam], fam, metric, color=color,
+                  linestyle=style, label=label)
+      ax.set_title(f"{name}: {prefix}", fontsize=9)
+      ax.set_ylim(-0.02, 1.05)
+      ax.grid(alpha=0.3)
+      ax.set_xlabel(xlabel, fontsize=8)
+    if prefix == "clip":
+      axes[i, 0].invert_xaxis()
+  axes[0, 0].legend(fontsize=6, loc="lower left")
+  fig.suptitle("Clipping and pruning: mean ± std over 3 seeds", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.98))
+  return report.save_figure(fig, path)
+
+
+def tradeoff_figure(summaries, path):
+  plt = report._pyplot()  # pylint: disable=protected-access
+  names = list(summaries)
+  fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 4.2),
+                           squeeze=False)
+  for ax, name in zip(axes[0], names):
+    fam = family(summaries[name], "per tensor")
+    for j, (prefix, label) in enumerate((("knn", "KNN"),
+                                         ("lsh_knn", "LSH+KNN"),
+                                         ("lsh", "LSH-only"))):
+      xs = [r[prefix + "_recall_mean"] for r in fam]
+      ys = [r[prefix + "_precision_mean"] for r in fam]
+      ax.plot(xs, ys, "-o", ms=3, color=f"C{j}", label=label)
+      for r, x, y in zip(fam, xs, ys):
+        if r["bits"] in (32, 4, 3, 2, 1):
+          ax.annotate(str(r["bits"]), (x, y), fontsize=7, color=f"C{j}",
+                      xytext=(3, 3), textcoords="offset points")
+    ax.set_xlim(-0.02, 1.05)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlabel("recall")
+    ax.set_title(name, fontsize=9)
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel("precision")
+  axes[0, 0].legend(fontsize=7, loc="lower left")
+  fig.suptitle("Precision against recall as the bits fall (per tensor; "
+               "labels: bits)", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.95))
+  return report.save_figure(fig, path)
+
+
+def samples_figure(path):
+  import jax  # pylint: disable=g-import-not-at-top
+  from lsh_gan import compress  # pylint: disable=g-import-not-at-top
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  plt = report._pyplot()  # pylint: disable=protected-access
+  fig, axes = plt.subplots(len(GENERATORS), len(SAMPLE_BITS),
+                           figsize=(2.6 * len(SAMPLE_BITS),
+                                    2.7 * len(GENERATORS)), squeeze=False)
+  for i, name in enumerate(GENERATORS):
+    sample_fn, variables = pretrained.generator(name)
+    dataset = pretrained.info(name)["dataset"]
+    modes = (data.mixture_modes(dataset) if dataset in data.MIXTURES
+             else None)
+    for j, bits in enumerate(SAMPLE_BITS):
+      v = variables if bits is None else compress.unpack(
+          compress.parse(f"quantize(bits={bits})").pack(variables))
+      num = 1000 if modes is not None else 16
+      samples = np.asarray(sample_fn(v, jax.random.key(0), num))
+      ax = axes[i, j]
+      report.draw_samples(ax, samples, modes=modes, cols=4)
+      if modes is not None and ax.get_legend():
+        ax.get_legend().remove()
+      ax.set_title(f"{name}\n{'baseline (32 bits)' if bits is None else f'{bits} bits'}",
+                   fontsize=8)
+  fig.suptitle("The same latents through each generator, quantized per "
+               "tensor", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.98))
+  return report.save_figure(fig, path)
+
+
+def cost_figure(results, path):
+  plt = report._pyplot()  # pylint: disable=protected-access
+  dims = sorted({int(k.split(",")[2]) for k in results})
+  fig, axes = plt.subplots(2, len(dims), figsize=(6 * len(dims), 8),
+                           squeeze=False)
+  lines = (("exact", "query_us_per_sample", "exact KNN", "C0", "-"),
+           ("lsh_knn", "query_us_per_sample", "LSH+KNN", "C1", "-"),
+           ("lsh", "query_us_per_sample", "LSH-only (P and R)", "C2", "-"),
+           ("lsh", "precision_us_per_sample", "LSH-only (precision alone)",
+            "C2", ":"))
+  for j, dim in enumerate(dims):
+    for method, key, label, color, style in lines:
+      cells = sorted((int(k.split(",")[1]), c) for k, c in results.items()
+                     if k.split(",")[0] == method and
+                     int(k.split(",")[2]) == dim and key in c)
+      ns = [n for n, _ in cells]
+      axes[0, j].plot(ns, [c[key] for _, c in cells], style, marker="o",
+                      ms=3, color=color, label=label)
+      if key == "query_us_per_sample":
+        axes[1, j].plot(ns, [c["peak_gb"] for _, c in cells], style,
+                        marker="o", ms=3, color=color, label=label)
+    for i, ylabel in enumerate(("µs per evaluated sample",
+                                "peak memory beyond inputs, GB")):
+      ax = axes[i, j]
+      ax.set_xscale("log")
+      ax.set_yscale("log")
+      ax.grid(alpha=0.3, which="both")
+      ax.set_xlabel("reference samples n")
+      ax.set_ylabel(ylabel)
+      ax.set_title(f"d = {dim}", fontsize=9)
+      ax.legend(fontsize=7)
+  fig.suptitle("Cost of scoring 1,000 samples against a reference of n "
+               "(2-core CPU)", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.97))
+  return report.save_figure(fig, path)
+
+
+def main(argv):
+  del argv
+  figures = os.path.join(_DOCS.value, "figures")
+  summaries = load_summaries(_RUNS.value)
+  if summaries:
+    os.makedirs(os.path.join(_DOCS.value, "results"), exist_ok=True)
+    for name, rows in summaries.items():
+      keys = [k for k in rows[0] if k != "transform"]
+      _files.write_csv(os.path.join(_DOCS.value, "results", f"{name}.csv"),
+                       rows, ["transform"] + keys)
+      print(sweep_table(name, rows), "\n")
+    print("Breaks at (bits):\n")
+    print(breaks_table(summaries), "\n")
+    print("Which way the metrics move where KNN moved (per tensor):\n")
+    print(tradeoff_table(summaries), "\n")
+    print(sweep_bits_figure(summaries, os.path.join(figures,
+                                                    "sweep_bits.png")))
+    print(sweep_clip_prune_figure(summaries, os.path.join(
+        figures, "sweep_clip_prune.png")))
+    print(tradeoff_figure(summaries, os.path.join(figures, "tradeoff.png")))
+  if os.path.exists(_COST.value):
+    with open(_COST.value) as f:
+      print(cost_figure(json.load(f), os.path.join(figures,
+                                                   "cost_per_sample.png")))
+  if _SAMPLES.value:
+    print(samples_figure(os.path.join(figures, "samples_bits.png")))
+
+
+if __name__ == "__main__":
+  app.run(main)
