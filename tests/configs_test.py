@@ -12,6 +12,7 @@ import pytest
 from lsh_gan import data
 from lsh_gan import models
 from lsh_gan import pipeline
+from lsh_gan import pretrained
 from lsh_gan import train
 
 CONFIGS = sorted(glob.glob(os.path.join(
@@ -47,6 +48,15 @@ def test_config_builds(path):
       classifier = train.classifier_model(config)
       classifier.init(jax.random.key(0), jnp.zeros((1, *shape)))
       assert name == f"train_embedder_{config.dataset}"
+  elif name == "results":  # one config, any generator: results.py:<name>
+    for generator in pretrained.generators():
+      config = module.get_config(generator)
+      pipeline.check(config)
+      points = [p for p, _ in pipeline.sweep(config)]
+      assert config.generator == generator and len(points) == 25
+      assert {pipeline.bits_of(p) for p in points} == {
+          32, 16, 8, 6, 5, 4, 3, 2, 1}
+      assert sum(",axis=-1)" in p for p in points) == 8
   else:
     assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
     assert len(pipeline.sweep(config)) == 16

@@ -50,6 +50,18 @@ def test_launch_py_help_and_bad_configs():
       bad.stderr)
 
 
+def test_default_workdir_names_the_config_and_its_argument(monkeypatch):
+  sys.path.insert(0, ROOT)
+  import launch  # pylint: disable=g-import-not-at-top
+  for argv, name in (([], "sweep_dcgan_mnist5k"),
+                     (["--config=configs/sweep_dcgan_digits.py"],
+                      "sweep_dcgan_digits"),
+                     (["--seeds=3", "--config=configs/results.py:dcgan_digits"],
+                      "results_dcgan_digits")):
+    monkeypatch.setattr(sys, "argv", ["launch.py", *argv])
+    assert launch._config_name() == name  # pylint: disable=protected-access
+
+
 def _readme_python_blocks():
   with open(os.path.join(ROOT, "README.md")) as f:
     return re.findall(r"```python\n(.*?)```", f.read(), re.S)

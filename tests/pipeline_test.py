@@ -200,6 +200,14 @@ def test_seeds_are_summarised_by_mean_and_spread(finished, data_dir,
       assert row[f"{metric}_std"] == pytest.approx(
           abs(a[metric] - b[metric]) / np.sqrt(2))
   assert other[0]["knn_precision"] != rows[0]["knn_precision"]  # new latents
+  assert [r["stored_bytes"] for r in summary] == [
+      r["stored_bytes"] for r in rows]
+  # Grids are drawn at the first seed only; grid_samples decides no number,
+  # so seed 1's workdir still matches when it is rerun with grids on.
+  assert os.listdir(tmp_path / "seed_0" / "samples")
+  assert not os.path.exists(tmp_path / "seed_1" / "samples")
+  assert pipeline.load_results(str(tmp_path / "seed_1"),
+                               tiny(data_dir, seed=1)) == other
   with open(tmp_path / "summary.csv") as f:
     assert len(list(csv.DictReader(f))) == len(rows)
   from lsh_gan import report  # pylint: disable=g-import-not-at-top
