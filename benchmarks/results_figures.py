@@ -138,9 +138,10 @@ def breaks_table(summaries) -> str:
 
 
 def tradeoff_table(summaries) -> str:
-  """At every bit-width where some KNN/LSH+KNN metric moved: which way."""
+  """At every bit-width where KNN precision or recall moved: which way each
+  family moved, and FID as a multiple of the baseline's."""
   head = ["generator", "bits", "KNN ΔP", "KNN ΔR", "LSH+KNN ΔP",
-          "LSH+KNN ΔR", "LSH-only ΔP", "LSH-only ΔR", "reading"]
+          "LSH+KNN ΔR", "LSH-only ΔP", "LSH-only ΔR", "FID ×", "reading"]
   lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
   for name, rows in summaries.items():
     fam = family(rows, "per tensor")
@@ -153,6 +154,7 @@ def tradeoff_table(summaries) -> str:
       for p in ("knn", "lsh_knn", "lsh"):
         cells += [f"{delta(p + '_precision'):+.3f}",
                   f"{delta(p + '_recall'):+.3f}"]
+      cells.append(f"{r['fid_mean'] / base['fid_mean']:.1f}")
       p_kept = delta("knn_precision") > -TOLERANCE
       r_lost = delta("knn_recall") < -TOLERANCE
       reading = ("precision kept, recall lost" if p_kept and r_lost else
