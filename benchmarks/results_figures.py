@@ -238,8 +238,6 @@ def sweep_clip_prune_figure(summaries, path):
       ax.set_ylim(-0.02, 1.05)
       ax.grid(alpha=0.3)
       ax.set_xlabel(xlabel, fontsize=8)
-    if prefix == "clip":
-      axes[i, 0].invert_xaxis()
   axes[0, 0].legend(fontsize=6, loc="lower left")
   fig.suptitle("Clipping and pruning: mean ± std over 3 seeds", fontsize=11)
   fig.tight_layout(rect=(0, 0, 1, 0.98))
