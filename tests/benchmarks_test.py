@@ -1,0 +1,90 @@
+"""The benchmark helpers behind docs/results.md: resumable cells, and how a
+sweep's summary is read (where a metric breaks, which way it moves)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+import results_figures  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_SCRIPT = """
+import json, os, sys
+key = sys.argv[1].split("=", 1)[1]
+with open(os.environ["CALLS"], "a") as f:
+  f.write(key + "\\n")
+if key == "bad" and not os.path.exists(os.environ["FIXED"]):
+  sys.exit(3)
+print("noise")
+print(json.dumps({"key": key, "extra": sys.argv[2:]}))
+"""
+
+
+def test_cells_run_once_resume_skip_and_retry_failures(tmp_path, monkeypatch):
+  script = tmp_path / "cell.py"
+  script.write_text(_SCRIPT)
+  calls, out = tmp_path / "calls.txt", str(tmp_path / "r" / "out.json")
+  monkeypatch.setenv("CALLS", str(calls))
+  monkeypatch.setenv("FIXED", str(tmp_path / "fixed"))
+  skip = lambda key: "too big" if key == "huge" else None
+  results = _cells.run(str(script), ["a", "bad", "huge"], out, skip=skip,
+                       args=["--x=1"])
+  assert results == {"a": {"key": "a", "extra": ["--x=1"]},
+                     "bad": {"error": "failed (3)"},
+                     "huge": {"error": "too big"}}
+  with open(out) as f:
+    assert json.load(f) == results
+  # A rerun runs only the failed cell (now fixed) and the new one.
+  (tmp_path / "fixed").write_text("")
+  results = _cells.run(str(script), ["a", "bad", "huge", "b"], out, skip=skip)
+  assert results["bad"] == {"key": "bad", "extra": []}
+  assert calls.read_text().split() == ["a", "bad", "bad", "b"]
+
+
+def _row(point, bits, p, p_std, r, fid, seeds=3):
+  return {"point": point, "transform": point, "bits": bits,
+          "num_seeds": seeds, "knn_precision_mean": p,
+          "knn_precision_std": p_std, "knn_recall_mean": r,
+          "knn_recall_std": 0.01, "fid_mean": fid, "fid_std": 1.0,
+          **{f"{m}_{s}": 0.0 for m in ("lsh_knn_precision", "lsh_knn_recall",
+                                        "lsh_precision", "lsh_recall")
+             for s in ("mean", "std")}}
+
+
+def test_a_metric_breaks_where_it_moves_beyond_tolerance_and_noise():
+  rows = [_row("baseline", 32, 0.50, 0.01, 0.80, 100.0),
+          _row("quantize(bits=8)", 8, 0.54, 0.01, 0.80, 140.0),
+          # Moves 0.06 but with a spread of 0.1: 3 standard errors of the
+          # difference are 3 * sqrt((0.01^2 + 0.1^2) / 3) = 0.174.
+          _row("quantize(bits=4)", 4, 0.56, 0.10, 0.79, 160.0),
+          _row("quantize(bits=2)", 2, 0.90, 0.01, 0.10, 900.0),
+          _row("quantize(bits=4,axis=-1)", 4, 0.40, 0.01, 0.80, 100.0)]
+  assert [r["bits"] for r in results_figures.family(rows, "per tensor")] == [
+      32, 8, 4, 2]
+  assert results_figures.breaks_at(rows, "per tensor", "knn_precision") == 2
+  assert results_figures.breaks_at(rows, "per tensor", "knn_recall") == 2
+  assert results_figures.breaks_at(rows, "per tensor", "fid") == 4  # > 1.5x
+  assert results_figures.breaks_at(rows, "per channel",
+                                   "knn_precision") == 4
+  assert results_figures.breaks_at(rows, "per channel", "knn_recall") is None
+  table = results_figures.tradeoff_table({"g": rows}).splitlines()
+  # Only the 2-bit point moved KNN beyond noise: precision up, recall down.
+  assert len(table) == 3
+  assert table[2].startswith("| g | 2 | +0.400 | -0.700 |")
+  assert table[2].endswith("| 9.0 | precision kept, recall lost |")
+
+
+@pytest.mark.parametrize("dp, dr, reading", [
+    (+0.10, -0.30, "precision kept, recall lost"),
+    (-0.20, -0.30, "both lost"),
+    (-0.20, +0.00, "precision lost, recall kept")])
+def test_the_tradeoff_reading(dp, dr, reading):
+  rows = [_row("baseline", 32, 0.5, 0.0, 0.5, 10.0),
+          _row("quantize(bits=3)", 3, 0.5 + dp, 0.0, 0.5 + dr, 10.0)]
+  assert results_figures.tradeoff_table({"g": rows}).endswith(
+      f"| {reading} |")
