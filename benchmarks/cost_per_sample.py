@@ -42,6 +42,7 @@ what is there without running anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -182,6 +183,26 @@ def table(results, sizes, dims) -> str:
   return "\n".join(lines)
 
 
+def growth(results, sizes, dims) -> str:
+  """Markdown: the exponent a of time ~ n^a per evaluated sample, between
+  the smallest and the largest n at or above 10,000 (1 is O(n), 0 is O(1);
+  O(log n) reads as a small a that shrinks as n grows)."""
+  series = [(m, "query_us_per_sample", NAMES[m]) for m in METHODS]
+  series.append(("lsh", "precision_us_per_sample", "LSH-only precision"))
+  lines = ["| d | " + " | ".join(name for *_, name in series) + " |",
+           "|" + " --- |" * (len(series) + 1)]
+  big = [int(n) for n in sizes if int(n) >= 10000]
+  for dim in dims:
+    cells = []
+    for method, key, _ in series:
+      ends = [results.get(f"{method},{n},{dim}", {}).get(key)
+              for n in (big[0], big[-1])] if len(big) > 1 else [None]
+      cells.append("—" if None in ends else
+                   f"{math.log(ends[1] / ends[0]) / math.log(big[-1] / big[0]):.2f}")
+    lines.append(f"| {dim} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def main(argv):
   del argv
   if _CELL.value:
@@ -196,6 +217,8 @@ def main(argv):
                         args=[f"--queries={_QUERIES.value}",
                               f"--exact_max_work={_EXACT_MAX_WORK.value}"]))
   print(table(results, _SIZES.value, _DIMS.value))
+  print("\nGrowth of the time per evaluated sample, n^a:\n")
+  print(growth(results, _SIZES.value, _DIMS.value))
 
 
 if __name__ == "__main__":

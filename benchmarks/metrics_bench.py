@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-  python benchmarks/metrics_bench.py                  # about 15 min on 2 cores
+  python benchmarks/metrics_bench.py                  # about 35 min on 2 cores
   python benchmarks/metrics_bench.py --sizes=1000,10000 --dims=64
 
 Data: `mixtures.latent_pair` (20 modes in a 32-dimensional latent space
@@ -16,7 +16,9 @@ skips finished cells, so an interrupted run resumes.
 Columns: LSH-only (`lsh_precision_recall`), LSH+KNN
 (`lsh_knn_precision_recall`), exact KNN (ours: `Reference.knn_metrics`, all
 four metrics, k = 3 and 5, as prdc computes), prdc (`prdc.compute_prdc`,
-k = 5, only up to --prdc_max_n: it builds full n x n matrices).
+k = 5, only up to --prdc_max_n: it builds full n x n matrices). Exact KNN
+runs where n^2 d is at most --exact_max_work (200,000 points at d = 64, 50,000
+at d = 2,048; beyond, one cell would take an hour and more on 2 cores).
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from absl import app
 from absl import flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_SIZES = flags.DEFINE_list("sizes", ["1000", "10000", "50000"], "n per set")
+_SIZES = flags.DEFINE_list("sizes", ["1000", "10000", "50000", "100000",
+                                     "200000"], "n per set")
 _DIMS = flags.DEFINE_list("dims", ["64", "2048"], "embedding sizes")
 _PRDC_MAX_N = flags.DEFINE_integer("prdc_max_n", 20000,
                                    "largest n given to prdc")
+_EXACT_MAX_WORK = flags.DEFINE_float(
+    "exact_max_work", 5.2e12, "largest n^2 d given to exact KNN")
 _OUT = flags.DEFINE_string("out", os.path.join(_HERE, "results",
                                                "metrics_bench.json"),
                            "results file (resumed)")
@@ -108,9 +113,14 @@ def main(argv):
     return
   keys = [f"{method},{n},{dim}" for dim in _DIMS.value
           for n in _SIZES.value for method in METHODS]
-  too_big = lambda key: ("not run (n×n matrices: out of memory)"
-                         if key.startswith("prdc,") and
-                         int(key.split(",")[1]) > _PRDC_MAX_N.value else None)
+  def too_big(key):
+    method, n, dim = key.split(",")
+    if method == "prdc" and int(n) > _PRDC_MAX_N.value:
+      return "not run (n×n matrices: out of memory)"
+    if method == "exact" and int(n) ** 2 * int(dim) > _EXACT_MAX_WORK.value:
+      return "not run (n² d: an hour and more)"
+    return None
+
   results = _cells.run(__file__, keys, _OUT.value, skip=too_big)
   print(table(results))
 

@@ -4,6 +4,7 @@ Run from the repository root, after the runs it reads:
 
   bash benchmarks/results_sweeps.sh        # the sweeps (runs/results)
   python benchmarks/cost_per_sample.py     # benchmarks/results/cost_per_sample.json
+  python benchmarks/metrics_bench.py       # benchmarks/results/metrics_bench.json
   python benchmarks/gan_outliers.py        # its own figure and table
   python benchmarks/results_figures.py     # about 1 min
 
@@ -19,7 +20,8 @@ tables of docs/results.md, and draws under docs/figures/:
                         as the bits fall, for the three families;
   samples_bits.png      samples of every generator at 32, 8, 4, 2 and 1 bits
                         (drawn afresh: the generators are committed);
-  cost_per_sample.png   µs per evaluated sample and peak memory against n.
+  cost_per_sample.png   µs per evaluated sample against n, with a built
+                        reference and in one call, and peak memory.
 
 "Breaks at" is the highest bit-width whose mean moves from the baseline's
 by more than max(0.05, 3 standard errors of the difference) for precision
@@ -49,6 +51,9 @@ _DOCS = flags.DEFINE_string("docs", os.path.join(_ROOT, "docs"),
 _COST = flags.DEFINE_string(
     "cost", os.path.join(_HERE, "results", "cost_per_sample.json"),
     "cost_per_sample.py's results")
+_BENCH = flags.DEFINE_string(
+    "bench", os.path.join(_HERE, "results", "metrics_bench.json"),
+    "metrics_bench.py's results")
 _SAMPLES = flags.DEFINE_bool("samples", True, "draw samples_bits.png")
 
 GENERATORS = ("dcgan_mnist5k", "wgan_gp_mnist5k", "dcgan_digits",
@@ -121,6 +126,30 @@ def sweep_table(name, rows) -> str:
              f"{r['stored_bytes'] / 1024:,.0f}"]
     cells += [_pm(r, m, fid_digits if m == "fid" else 3) for _, m in cols]
     lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+KEY_POINTS = ("baseline", "quantize(bits=8)", "quantize(bits=5)",
+              "quantize(bits=4)", "quantize(bits=3)", "quantize(bits=2)",
+              "quantize(bits=1)", "quantize(bits=3,axis=-1)",
+              "clip(percentile=99)", "prune(sparsity=0.5)")
+
+
+def key_points_table(summaries) -> str:
+  """The points docs/results.md shows, every generator in one table."""
+  cols = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+          ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
+          ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
+  head = ["generator", "point", "ratio"] + [c for c, _ in cols]
+  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  for name, rows in summaries.items():
+    by_point = {r["point"]: r for r in rows}
+    for point in KEY_POINTS:
+      r = by_point[point]
+      fid_digits = 3 if name.startswith("mlp") else 0
+      cells = [name, point, f"{r['compression_ratio']:.1f}×"]
+      cells += [_pm(r, m, fid_digits if m == "fid" else 2) for _, m in cols]
+      lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
@@ -305,40 +334,56 @@ def samples_figure(path):
   return report.save_figure(fig, path)
 
 
-def cost_figure(results, path):
+def cost_figure(fixed_m, equal_m, path):
+  """Three rows per d: µs per sample scoring m = 1,000 samples against a
+  built reference of n (cost_per_sample.py); µs per sample of a one-shot
+  call on n real and n fake (metrics_bench.py); that call's peak memory."""
   plt = report._pyplot()  # pylint: disable=protected-access
-  dims = sorted({int(k.split(",")[2]) for k in results})
-  fig, axes = plt.subplots(2, len(dims), figsize=(6 * len(dims), 8),
+  dims = sorted({int(k.split(",")[2]) for k in fixed_m})
+  fig, axes = plt.subplots(3, len(dims), figsize=(6 * len(dims), 12),
                            squeeze=False)
-  lines = (("exact", "query_us_per_sample", "exact KNN", "C0", "-"),
-           ("lsh_knn", "query_us_per_sample", "LSH+KNN", "C1", "-"),
-           ("lsh", "query_us_per_sample", "LSH-only (P and R)", "C2", "-"),
-           ("lsh", "precision_us_per_sample", "LSH-only (precision alone)",
-            "C2", ":"))
+  styles = {"exact": ("exact KNN", "C0"), "lsh_knn": ("LSH+KNN", "C1"),
+            "lsh": ("LSH-only", "C2"), "prdc": ("prdc", "C3")}
+
+  def series(results, method, dim, value):
+    cells = sorted((int(k.split(",")[1]), c) for k, c in results.items()
+                   if k.split(",")[0] == method and
+                   int(k.split(",")[2]) == dim and "error" not in c)
+    return [n for n, _ in cells], [value(n, c) for n, c in cells]
+
   for j, dim in enumerate(dims):
-    for method, key, label, color, style in lines:
-      cells = sorted((int(k.split(",")[1]), c) for k, c in results.items()
-                     if k.split(",")[0] == method and
-                     int(k.split(",")[2]) == dim and key in c)
-      ns = [n for n, _ in cells]
-      axes[0, j].plot(ns, [c[key] for _, c in cells], style, marker="o",
-                      ms=3, color=color, label=label)
-      if key == "query_us_per_sample":
-        axes[1, j].plot(ns, [c["peak_gb"] for _, c in cells], style,
-                        marker="o", ms=3, color=color, label=label)
-    for i, ylabel in enumerate(("µs per evaluated sample",
-                                "peak memory beyond inputs, GB")):
+    for method, (label, color) in styles.items():
+      ns, ys = series(fixed_m, method, dim,
+                      lambda n, c: c["query_us_per_sample"])
+      if ns:
+        axes[0, j].plot(ns, ys, "-o", ms=3, color=color, label=label)
+      if method == "lsh":
+        ns, ys = series(fixed_m, method, dim,
+                        lambda n, c: c["precision_us_per_sample"])
+        axes[0, j].plot(ns, ys, ":o", ms=3, color=color,
+                        label="LSH-only, precision alone")
+      ns, ys = series(equal_m, method, dim,
+                      lambda n, c: c["seconds"] / n * 1e6)
+      if ns:
+        axes[1, j].plot(ns, ys, "-o", ms=3, color=color, label=label)
+        _, gb = series(equal_m, method, dim, lambda n, c: c["peak_gb"])
+        axes[2, j].plot(ns, gb, "-o", ms=3, color=color, label=label)
+    titles = (f"d = {dim}: scoring 1,000 samples against a built reference "
+              "of n", f"d = {dim}: one call on n real and n fake samples",
+              f"d = {dim}: peak memory of that call")
+    ylabels = ("µs per evaluated sample", "µs per evaluated sample",
+               "GB beyond the inputs")
+    for i in range(3):
       ax = axes[i, j]
       ax.set_xscale("log")
       ax.set_yscale("log")
       ax.grid(alpha=0.3, which="both")
       ax.set_xlabel("reference samples n")
-      ax.set_ylabel(ylabel)
-      ax.set_title(f"d = {dim}", fontsize=9)
+      ax.set_ylabel(ylabels[i])
+      ax.set_title(titles[i], fontsize=9)
       ax.legend(fontsize=7)
-  fig.suptitle("Cost of scoring 1,000 samples against a reference of n "
-               "(2-core CPU)", fontsize=11)
-  fig.tight_layout(rect=(0, 0, 1, 0.97))
+  fig.suptitle("Cost per evaluated sample on the 2-core CPU", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.98))
   return report.save_figure(fig, path)
 
 
@@ -353,6 +398,8 @@ def main(argv):
       _files.write_csv(os.path.join(_DOCS.value, "results", f"{name}.csv"),
                        rows, ["transform"] + keys)
       print(sweep_table(name, rows), "\n")
+    print("Key points:\n")
+    print(key_points_table(summaries), "\n")
     print("Breaks at (bits):\n")
     print(breaks_table(summaries), "\n")
     print("Which way the metrics move where KNN moved (per tensor):\n")
@@ -362,10 +409,10 @@ def main(argv):
     print(sweep_clip_prune_figure(summaries, os.path.join(
         figures, "sweep_clip_prune.png")))
     print(tradeoff_figure(summaries, os.path.join(figures, "tradeoff.png")))
-  if os.path.exists(_COST.value):
-    with open(_COST.value) as f:
-      print(cost_figure(json.load(f), os.path.join(figures,
-                                                   "cost_per_sample.png")))
+  if os.path.exists(_COST.value) and os.path.exists(_BENCH.value):
+    with open(_COST.value) as f, open(_BENCH.value) as g:
+      print(cost_figure(json.load(f), json.load(g),
+                        os.path.join(figures, "cost_per_sample.png")))
   if _SAMPLES.value:
     print(samples_figure(os.path.join(figures, "samples_bits.png")))
 
