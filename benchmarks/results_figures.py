@@ -387,6 +387,24 @@ def cost_figure(fixed_m, equal_m, path):
   return report.save_figure(fig, path)
 
 
+def per_sample_table(equal_m) -> str:
+  """Markdown: µs per evaluated sample of one call on n real and n fake
+  (metrics_bench.py), and its growth exponent from 10,000 up."""
+  methods = (("exact", "exact KNN"), ("lsh_knn", "LSH+KNN"),
+             ("lsh", "LSH-only"), ("prdc", "prdc"))
+  keys = {tuple(int(v) for v in k.split(",")[1:]) for k in equal_m}
+  head = ["n", "d"] + [name for _, name in methods]
+  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  for n, dim in sorted(keys, key=lambda nd: (nd[1], nd[0])):
+    cells = []
+    for method, _ in methods:
+      c = equal_m.get(f"{method},{n},{dim}", {})
+      cells.append(f"{c['seconds'] / n * 1e6:,.0f}" if "seconds" in c
+                   else "—")
+    lines.append(f"| {n:,} | {dim} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def main(argv):
   del argv
   figures = os.path.join(_DOCS.value, "figures")
@@ -411,8 +429,11 @@ def main(argv):
     print(tradeoff_figure(summaries, os.path.join(figures, "tradeoff.png")))
   if os.path.exists(_COST.value) and os.path.exists(_BENCH.value):
     with open(_COST.value) as f, open(_BENCH.value) as g:
-      print(cost_figure(json.load(f), json.load(g),
-                        os.path.join(figures, "cost_per_sample.png")))
+      fixed_m, equal_m = json.load(f), json.load(g)
+    print("One call on n real and n fake, µs per evaluated sample:\n")
+    print(per_sample_table(equal_m), "\n")
+    print(cost_figure(fixed_m, equal_m,
+                      os.path.join(figures, "cost_per_sample.png")))
   if _SAMPLES.value:
     print(samples_figure(os.path.join(figures, "samples_bits.png")))
 
