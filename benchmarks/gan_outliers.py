@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-  python benchmarks/gan_outliers.py               # about 6 min on 2 cores
+  python benchmarks/gan_outliers.py               # about 4 min on 2 cores
 
 The paper's claim: high compression adds outliers to the generated set,
 which bias KNN precision and recall; the LSH metrics are more robust. Here
@@ -221,7 +221,7 @@ def table(results) -> str:
 
 def figure(results, path: str) -> None:
   from lsh_gan import report  # pylint: disable=g-import-not-at-top
-  plt = report._pyplot()  # pylint: disable=protected-access
+  plt = report.pyplot()
   fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, sharey=True)
   for i, side in enumerate(SIDES):
     for j, source in enumerate(SOURCES):

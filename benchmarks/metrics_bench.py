@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-  python benchmarks/metrics_bench.py                  # about 35 min on 2 cores
+  python benchmarks/metrics_bench.py                  # about 40 min on 2 cores
   python benchmarks/metrics_bench.py --sizes=1000,10000 --dims=64
 
 Data: `mixtures.latent_pair` (20 modes in a 32-dimensional latent space

@@ -13,7 +13,8 @@ import re
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+  """matplotlib.pyplot on the Agg backend (files only, no display)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -26,7 +27,7 @@ def save_figure(fig, path: str) -> str:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = path + ".tmp.png"
   fig.savefig(tmp, dpi=100, bbox_inches="tight")
-  _pyplot().close(fig)
+  pyplot().close(fig)
   os.replace(tmp, path)
   return path
 
@@ -55,7 +56,7 @@ def sample_grid(samples: np.ndarray, path: str, *, title: str | None = None,
   Images (n, H, W, C) in [-1, 1] are tiled `cols` per row; 2-D points (n, 2)
   are drawn as a scatter plot, with the mixture's `modes` (k, 2) marked.
   """
-  plt = _pyplot()
+  plt = pyplot()
   samples = np.asarray(samples)
   if samples.ndim == 2 and samples.shape[1] == 2:
     fig, ax = plt.subplots(figsize=(4, 4))
@@ -116,7 +117,7 @@ def sweep_plots(rows: list[dict], directory: str, *,
   precision_recall.png: the precision-recall plane of each family, one
   marker per sweep point.
   """
-  plt = _pyplot()
+  plt = pyplot()
   paths = []
   families = _families(rows)
   if families:
