@@ -427,7 +427,16 @@ def main(argv):
     print(sweep_clip_prune_figure(summaries, os.path.join(
         figures, "sweep_clip_prune.png")))
     print(tradeoff_figure(summaries, os.path.join(figures, "tradeoff.png")))
-  if os.path.exists(_COST.value) and os.path.exists(_BENCH.value):
+  else:
+    print(f"No sweep summaries under {_RUNS.value}/<generator>/summary.json: "
+          "run `bash benchmarks/results_sweeps.sh` first (the sweep tables "
+          "and figures are skipped).", file=sys.stderr)
+  missing = [p for p in (_COST.value, _BENCH.value) if not os.path.exists(p)]
+  if missing:
+    print(f"Not found: {', '.join(missing)} (cost_per_sample.py and "
+          "metrics_bench.py write them); the cost figure is skipped.",
+          file=sys.stderr)
+  else:
     with open(_COST.value) as f, open(_BENCH.value) as g:
       fixed_m, equal_m = json.load(f), json.load(g)
     print("One call on n real and n fake, µs per evaluated sample:\n")
