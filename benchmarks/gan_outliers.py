@@ -31,6 +31,9 @@ times the real set's median 3-NN distance, both sets hashed at it: whether
 some width tells the generator's samples from the outliers.
 
 Cells are kept in --out (written atomically after each); a rerun resumes.
+The outlier draws come from one generator per seed, in cell order, so the
+cells a resumed run computes draw other (equally random) rows than an
+uninterrupted run would.
 """
 
 from __future__ import annotations
