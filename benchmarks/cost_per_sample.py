@@ -67,6 +67,7 @@ _CELL = flags.DEFINE_string("cell", None, "internal: method,n,d to run")
 
 sys.path.insert(0, _HERE)
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 METHODS = ("exact", "lsh_knn", "lsh")
 NAMES = {"exact": "exact KNN", "lsh_knn": "LSH+KNN", "lsh": "LSH-only"}
@@ -167,8 +168,7 @@ def table(results, sizes, dims) -> str:
              f"{NAMES[m]} GB"]
   head.insert(head.index("LSH-only reference s"),
               "LSH-only precision µs/sample")
-  lines = ["| " + " | ".join(head) + " |",
-           "|" + " --- |" * len(head)]
+  lines = []
   for dim in dims:
     for n in sizes:
       cells = {m: results.get(f"{m},{n},{dim}") for m in METHODS}
@@ -179,8 +179,8 @@ def table(results, sizes, dims) -> str:
           row.append(_show(cells[m], "precision_us_per_sample"))
         row.append(_show(cells[m], "reference_s", 2))
         row.append(_show(cells[m], "peak_gb", 2))
-      lines.append("| " + " | ".join(row) + " |")
-  return "\n".join(lines)
+      lines.append(row)
+  return report.markdown_table(head, lines)
 
 
 def growth(results, sizes, dims) -> str:
@@ -189,8 +189,7 @@ def growth(results, sizes, dims) -> str:
   O(log n) reads as a small a that shrinks as n grows)."""
   series = [(m, "query_us_per_sample", NAMES[m]) for m in METHODS]
   series.append(("lsh", "precision_us_per_sample", "LSH-only precision"))
-  lines = ["| d | " + " | ".join(name for *_, name in series) + " |",
-           "|" + " --- |" * (len(series) + 1)]
+  lines = []
   big = [int(n) for n in sizes if int(n) >= 10000]
   for dim in dims:
     cells = []
@@ -199,8 +198,8 @@ def growth(results, sizes, dims) -> str:
               for n in (big[0], big[-1])] if len(big) > 1 else [None]
       cells.append("—" if None in ends else
                    f"{math.log(ends[1] / ends[0]) / math.log(big[-1] / big[0]):.2f}")
-    lines.append(f"| {dim} | " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append([str(dim), *cells])
+  return report.markdown_table(["d", *(name for *_, name in series)], lines)
 
 
 def main(argv):

@@ -53,6 +53,7 @@ sys.path.insert(0, _ROOT)
 sys.path.insert(0, _HERE)
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _GENERATOR = flags.DEFINE_string("generator", "dcgan_mnist5k",
                                  "a pre-trained generator")
@@ -89,11 +90,14 @@ def _config(seed: int):
 
 def _replace(rows: np.ndarray, pool: np.ndarray, eps: float,
              rng: np.random.Generator) -> np.ndarray:
-  """rows with round(eps * n) of them, at random, replaced by pool rows."""
+  """rows with round(eps * n) of them, at random, replaced by pool rows
+  (distinct ones while the pool is large enough, else drawn with
+  replacement: a small --num_samples gives a small 2-bit pool)."""
   count = int(round(eps * rows.shape[0]))
   out = rows.copy()
   where = rng.choice(rows.shape[0], count, replace=False)
-  out[where] = pool[rng.choice(pool.shape[0], count, replace=False)]
+  out[where] = pool[rng.choice(pool.shape[0], count,
+                              replace=count > pool.shape[0])]
   return out
 
 
@@ -160,15 +164,16 @@ def _width_cell(stages, factor: float, fake, real, pools, rng) -> dict:
   lsh = lambda r, f: r.lsh_precision_recall(f, bucket_width=width, **family)
   base = lsh(ref, fake)
   noisy_real = metrics.Reference(_replace(real, pools["noise"], 0.1, rng))
+  noisy_fake = _replace(fake, pools["noise"], 0.1, rng)
+  noisy = lsh(noisy_real, fake)
   return {
       "width": width, "precision": base["precision"],
       "recall": base["recall"],
       "precision_2bit": lsh(ref, pools["2-bit"])["precision"],
       "precision_noise": lsh(ref, pools["noise"])["precision"],
-      "precision_noise_in_fake_10": lsh(
-          ref, _replace(fake, pools["noise"], 0.1, rng))["precision"],
-      "precision_noise_in_real_10": lsh(noisy_real, fake)["precision"],
-      "recall_noise_in_real_10": lsh(noisy_real, fake)["recall"],
+      "precision_noise_in_fake_10": lsh(ref, noisy_fake)["precision"],
+      "precision_noise_in_real_10": noisy["precision"],
+      "recall_noise_in_real_10": noisy["recall"],
   }
 
 
@@ -180,18 +185,16 @@ def width_table(results) -> str:
              ("precision_noise_in_real_10", "precision, 10% noise in real"),
              ("recall_noise_in_real_10", "recall, 10% noise in real"))
   head = ["width / median NND_3"] + [name for _, name in columns]
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for factor in WIDTH_FACTORS:
     cells = [c for k, c in results.items()
              if k.split(",")[1:] == ["width", str(factor)] and
              int(k.split(",")[0]) < _SEEDS.value]
     row = [f"{factor:g}" + (" (default)" if factor == 4.0 else "")]
     for key, _ in columns:
-      values = [c[key] for c in cells]
-      row.append(f"{np.mean(values):.3f} ± "
-                 f"{np.std(values, ddof=1) if len(values) > 1 else 0:.3f}")
-    lines.append("| " + " | ".join(row) + " |")
-  return "\n".join(lines)
+      row.append("{:.3f} ± {:.3f}".format(*_mean_std([c[key] for c in cells])))
+    lines.append(row)
+  return report.markdown_table(head, lines)
 
 
 def fake_shape(stages) -> tuple[int, ...]:
@@ -203,13 +206,18 @@ def _stats(results, side, source, eps, metric):
   values = [c[metric] for k, c in results.items()
             if k.split(",")[1:] == [side, source, str(eps)] and
             int(k.split(",")[0]) < _SEEDS.value]
+  return _mean_std(values)
+
+
+def _mean_std(values):
+  """Mean and standard deviation (ddof 1; 0 for a single value)."""
   return np.mean(values), (np.std(values, ddof=1) if len(values) > 1 else 0.0)
 
 
 def table(results) -> str:
   head = ["outliers in", "source", "metric", "alone"] + [
       f"ε = {e:.0%}" for e in EPSILONS]
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for side in SIDES:
     for source in SOURCES:
       for metric, name in SHOWN:
@@ -217,13 +225,11 @@ def table(results) -> str:
         cells = [f"{m:.3f} ± {s:.3f}" for m, s in
                  (_stats(results, side, source, e, metric)
                   for e in EPSILONS)]
-        lines.append(f"| {side} | {source} | {name} | {alone:.3f} | " +
-                     " | ".join(cells) + " |")
-  return "\n".join(lines)
+        lines.append([side, source, name, f"{alone:.3f}", *cells])
+  return report.markdown_table(head, lines)
 
 
 def figure(results, path: str) -> None:
-  from lsh_gan import report  # pylint: disable=g-import-not-at-top
   plt = report.pyplot()
   fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, sharey=True)
   for i, side in enumerate(SIDES):

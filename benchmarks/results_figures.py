@@ -119,14 +119,13 @@ def sweep_table(name, rows) -> str:
           ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
   fid_digits = 3 if name.startswith("mlp") else 1
   head = ["point", "ratio", "KiB"] + [c for c, _ in cols]
-  lines = [f"**{name}**", "", "| " + " | ".join(head) + " |",
-           "|" + " --- |" * len(head)]
+  lines = []
   for r in rows:
     cells = [r["point"], f"{r['compression_ratio']:.1f}×",
              f"{r['stored_bytes'] / 1024:,.0f}"]
     cells += [_pm(r, m, fid_digits if m == "fid" else 3) for _, m in cols]
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append(cells)
+  return f"**{name}**\n\n" + report.markdown_table(head, lines)
 
 
 KEY_POINTS = ("baseline", "quantize(bits=8)", "quantize(bits=5)",
@@ -141,7 +140,7 @@ def key_points_table(summaries) -> str:
           ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
           ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
   head = ["generator", "point", "ratio"] + [c for c, _ in cols]
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for name, rows in summaries.items():
     by_point = {r["point"]: r for r in rows}
     for point in KEY_POINTS:
@@ -149,21 +148,21 @@ def key_points_table(summaries) -> str:
       fid_digits = 3 if name.startswith("mlp") else 0
       cells = [name, point, f"{r['compression_ratio']:.1f}×"]
       cells += [_pm(r, m, fid_digits if m == "fid" else 2) for _, m in cols]
-      lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+      lines.append(cells)
+  return report.markdown_table(head, lines)
 
 
 def breaks_table(summaries) -> str:
   head = ["generator", "grid"] + list(BREAK_METRICS)
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for name, rows in summaries.items():
     for kind in ("per tensor", "per channel"):
       cells = [name, kind]
       for metric in BREAK_METRICS:
         b = breaks_at(rows, kind, metric)
         cells.append("—" if b is None else str(b))
-      lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+      lines.append(cells)
+  return report.markdown_table(head, lines)
 
 
 def tradeoff_table(summaries) -> str:
@@ -171,7 +170,7 @@ def tradeoff_table(summaries) -> str:
   family moved, and FID as a multiple of the baseline's."""
   head = ["generator", "bits", "KNN ΔP", "KNN ΔR", "LSH+KNN ΔP",
           "LSH+KNN ΔR", "LSH-only ΔP", "LSH-only ΔR", "FID ×", "reading"]
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for name, rows in summaries.items():
     fam = family(rows, "per tensor")
     base = fam[0]
@@ -190,8 +189,8 @@ def tradeoff_table(summaries) -> str:
                  "both lost" if r_lost else
                  "precision lost, recall kept" if not p_kept else "mixed")
       cells.append(reading)
-      lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+      lines.append(cells)
+  return report.markdown_table(head, lines)
 
 
 def _errorbar(ax, xs, rows, metric, **kwargs):
@@ -389,20 +388,20 @@ def cost_figure(fixed_m, equal_m, path):
 
 def per_sample_table(equal_m) -> str:
   """Markdown: µs per evaluated sample of one call on n real and n fake
-  (metrics_bench.py), and its growth exponent from 10,000 up."""
+  (metrics_bench.py)."""
   methods = (("exact", "exact KNN"), ("lsh_knn", "LSH+KNN"),
              ("lsh", "LSH-only"), ("prdc", "prdc"))
   keys = {tuple(int(v) for v in k.split(",")[1:]) for k in equal_m}
   head = ["n", "d"] + [name for _, name in methods]
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for n, dim in sorted(keys, key=lambda nd: (nd[1], nd[0])):
     cells = []
     for method, _ in methods:
       c = equal_m.get(f"{method},{n},{dim}", {})
       cells.append(f"{c['seconds'] / n * 1e6:,.0f}" if "seconds" in c
                    else "—")
-    lines.append(f"| {n:,} | {dim} | " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append([f"{n:,}", str(dim), *cells])
+  return report.markdown_table(head, lines)
 
 
 def main(argv):

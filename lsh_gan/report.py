@@ -165,12 +165,19 @@ def sweep_plots(rows: list[dict], directory: str, *,
   return paths
 
 
+def markdown_table(head, rows) -> str:
+  """A markdown table: a header row of `head`, then one row per list of
+  cell strings in `rows`."""
+  line = lambda cells: "| " + " | ".join(cells) + " |"
+  return "\n".join([line(head), "|" + " --- |" * len(head),
+                    *(line(cells) for cells in rows)])
+
+
 def summary_table(rows: list[dict]) -> str:
   """A markdown table of the sweep: one row per point."""
   head = ("point", "bits", "ratio", "KNN P", "KNN R", "density", "coverage",
           "LSH P", "LSH R", "LSH+KNN P", "LSH+KNN R", "FID", "KID", "s")
-  lines = ["| " + " | ".join(head) + " |",
-           "|" + " --- |" * len(head)]
+  lines = []
   for r in rows:
     seconds = sum(v for k, v in r.items() if k.endswith("_s"))
     cells = [r["point"], str(r["bits"]), f"{r['compression_ratio']:.1f}x",
@@ -180,8 +187,8 @@ def summary_table(rows: list[dict]) -> str:
                                        "lsh_knn_precision",
                                        "lsh_knn_recall")),
              f"{r['fid']:.2f}", f"{r['kid']:.4f}", f"{seconds:.1f}"]
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append(cells)
+  return markdown_table(head, lines)
 
 
 def seeds_table(rows: list[dict]) -> str:
@@ -191,13 +198,13 @@ def seeds_table(rows: list[dict]) -> str:
              ("LSH+KNN P", "lsh_knn_precision"),
              ("LSH+KNN R", "lsh_knn_recall"), ("FID", "fid"))
   head = ("point", "bits", *(c for c, _ in columns))
-  lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+  lines = []
   for r in rows:
     cells = [r["point"], str(r["bits"])]
     for _, key in columns:
       digits = 1 if key == "fid" else 3
       cells.append(f"{r[key + '_mean']:.{digits}f} ± "
                    f"{r[key + '_std']:.{digits}f}")
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+    lines.append(cells)
+  return markdown_table(head, lines)
 
