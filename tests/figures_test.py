@@ -52,3 +52,9 @@ def test_sample_grids_and_sweep_plots_are_written(tmp_path):
   assert len(table) == 2 + len(rows)
   assert table[3].startswith("| quantize(bits=4) | 4 | 8.0x | ")
   assert table[2].endswith(" | 1.0 |")  # the stage seconds summed
+
+
+def test_markdown_table():
+  assert report.markdown_table(("a", "b"), [["1", "2"], ["3", "4"]]) == (
+      "| a | b |\n| --- | --- |\n| 1 | 2 |\n| 3 | 4 |")
+  assert report.markdown_table(["x"], []) == "| x |\n| --- |"
