@@ -104,6 +104,7 @@ def _replace(rows: np.ndarray, pool: np.ndarray, eps: float,
 def run_seed(seed: int, results: dict, out: str) -> None:
   """Computes the seed's missing cells, saving after each."""
   from lsh_gan import compress  # pylint: disable=g-import-not-at-top
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
   from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
   keys = ([f"{seed},alone,{s},1.0" for s in SOURCES] +
@@ -122,7 +123,7 @@ def run_seed(seed: int, results: dict, out: str) -> None:
       "2-bit": stages.embed(stages.generate(
           compress.unpack(two_bit.pack(stages.variables)))),
       "noise": stages.embed(rng.uniform(
-          -1, 1, (2000,) + fake_shape(stages)).astype(np.float32)),
+          -1, 1, (2000,) + tuple(data.sample_shape(stages.dataset))).astype(np.float32)),
   }
   for key in keys:
     if key in results:
@@ -195,11 +196,6 @@ def width_table(results) -> str:
       row.append("{:.3f} ± {:.3f}".format(*_mean_std([c[key] for c in cells])))
     lines.append(row)
   return report.markdown_table(head, lines)
-
-
-def fake_shape(stages) -> tuple[int, ...]:
-  from lsh_gan import data  # pylint: disable=g-import-not-at-top
-  return tuple(data.sample_shape(stages.dataset))
 
 
 def _stats(results, side, source, eps, metric):
