@@ -4,6 +4,7 @@ Convention: `real` first, `fake` second; 2-D float arrays (n, d); Euclidean
 distance; results are dicts of Python floats.
 """
 
+from lsh_gan.metrics._checks import DegenerateError
 from lsh_gan.metrics.fid import frechet_distance
 from lsh_gan.metrics.fid import kernel_distance
 from lsh_gan.metrics.knn import density_coverage
@@ -14,6 +15,7 @@ from lsh_gan.metrics.lsh_knn import lsh_knn_precision_recall
 from lsh_gan.metrics.reference import Reference
 
 __all__ = (
+    "DegenerateError",
     "density_coverage",
     "frechet_distance",
     "kernel_distance",

@@ -1,18 +1,58 @@
-"""Input validation shared by every metric: clear errors, never a silent number."""
+"""Input validation shared by every metric: clear errors, never a silent number.
+
+Also the units metrics compute in. Precision, recall, density and coverage do
+not depend on the scale of the embeddings, but float32 squared distances
+overflow above about 1e19 and lose everything below about 1e-19. A set whose
+largest magnitude lies outside [2^-SAFE_EXPONENT, 2^SAFE_EXPONENT] is
+therefore divided by a power of two, 2^e with e = round(log2(max |x|)), before
+anything is computed: an exact operation in binary floating point, so the
+numbers are those of the unscaled computation, only without overflow or
+underflow. Sets inside that range are used as they are (no copy).
+"""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import jax
 import numpy as np
 
+# Magnitudes up to 2^20 keep float32 squared distances of any d below 1e38;
+# down to 2^-20 they keep structure a million times finer than the set's
+# extent above float32's smallest normal number.
+SAFE_EXPONENT = 20
+# Two sets whose magnitudes differ by more than this factor cannot share one
+# float32 computation: the smaller is below the larger's resolution and the
+# centre of one, expressed in the other's units, can overflow.
+MAX_EXPONENT_GAP = 100
 
-def embeddings(x, name: str) -> jax.Array:
-  """`x` as a finite float32 (n, d) device array, or ValueError naming `name`."""
+
+class DegenerateError(ValueError):
+  """A set has no structure at float32 resolution (e.g. identical points).
+
+  Raised where a metric needs a set's own k-NN distances (a default LSH
+  bucket width) and they are 0: within float32 rounding of the data's scale.
+  Callers can catch it and pass an explicit width instead.
+  """
+
+
+def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
+  """`x` as a finite float32 (n, d) numpy array and its largest |value|.
+
+  Raises:
+    ValueError naming `name` when x is not a finite 2-D array of numbers.
+  """
   if isinstance(x, jax.core.Tracer):
     raise ValueError(f"{name}: metrics take concrete arrays, not traced values")
-  arr = np.asarray(x)
+  try:
+    arr = np.asarray(x)
+  except (ValueError, TypeError) as err:  # ragged nested lists
+    raise ValueError(f"{name}: cannot be read as a 2-D array of numbers "
+                     f"(rows of unequal length?): {err}") from None
+  if arr.dtype == object:
+    raise ValueError(f"{name}: cannot be read as a 2-D array of numbers "
+                     "(rows of unequal length, or non-numbers?)")
   if arr.ndim != 2:
     raise ValueError(f"{name}: expected a 2-D array (n, d), got shape "
                      f"{arr.shape}")
@@ -24,14 +64,74 @@ def embeddings(x, name: str) -> jax.Array:
   arr = arr.astype(np.float32, copy=False)
   # min and max propagate NaN and show inf without a temporary the size of
   # the data; only a failing set pays for locating the first bad row.
-  if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+  low, high = arr.min(), arr.max()
+  if not (np.isfinite(low) and np.isfinite(high)):
     bad = ~np.isfinite(arr)
     row = int(np.argwhere(bad)[0][0])
     raise ValueError(f"{name}: contains NaN or inf ({int(bad.sum())} values; "
                      f"first in row {row})")
+  return arr, max(-float(low), float(high))
+
+
+def embeddings(x, name: str) -> jax.Array:
+  """`x` as a finite float32 (n, d) device array, or ValueError naming `name`."""
+  arr, _ = host_embeddings(x, name)
   # device_put: on CPU one copy (none for 64-byte aligned arrays), where
   # jnp.asarray makes two.
   return jax.device_put(arr)
+
+
+def magnitude_exponent(max_abs: float) -> int:
+  """round(log2(max_abs)), or 0 for an all-zero set."""
+  return round(math.log2(max_abs)) if max_abs > 0 else 0
+
+
+def unit_exponent(max_abs: float) -> int:
+  """e such that a set is computed as x / 2^e: 0 inside the safe range."""
+  e = magnitude_exponent(max_abs)
+  return 0 if abs(e) <= SAFE_EXPONENT else e
+
+
+def to_units(arr: np.ndarray, exponent: int) -> jax.Array:
+  """arr / 2^exponent on the device (exact for normal numbers)."""
+  if exponent:
+    arr = np.ldexp(arr, -exponent).astype(np.float32, copy=False)
+  return jax.device_put(arr)
+
+
+def reference_set(x, name: str = "real") -> tuple[jax.Array, int]:
+  """A validated reference set in its own units: (x / 2^e, e)."""
+  arr, max_abs = host_embeddings(x, name)
+  exponent = unit_exponent(max_abs)
+  return to_units(arr, exponent), exponent
+
+
+def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
+  """A validated set scored against a reference in units 2^real_exponent.
+
+  Returns (x / 2^(real_exponent + shift), shift, own_exponent): shift is 0
+  unless x is so much larger than the reference that its squared distances
+  would overflow in the reference's units; then both sets are computed in
+  x's units and the reference's cached quantities are divided by 2^shift
+  (exact). own_exponent is x's magnitude in the same units, for quantities
+  read from x alone (an LSH width), which need x's own scale.
+
+  Raises:
+    ValueError: bad input, a feature size other than `dim`, or magnitudes
+      more than 2^MAX_EXPONENT_GAP apart.
+  """
+  arr, max_abs = host_embeddings(x, name)
+  if arr.shape[1] != dim:
+    raise ValueError(f"{name}: has {arr.shape[1]} features per point, real "
+                     f"has {dim}; feature sizes must match")
+  relative = magnitude_exponent(max_abs) - real_exponent if max_abs else 0
+  if abs(relative) > MAX_EXPONENT_GAP:
+    raise ValueError(
+        f"{name}: its largest value ({max_abs:.3g}) is about 2^{relative} "
+        f"times the real set's; sets more than 2^{MAX_EXPONENT_GAP} apart in "
+        "scale cannot be compared in float32")
+  shift = relative if relative > SAFE_EXPONENT else 0
+  return to_units(arr, real_exponent + shift), shift, relative - shift
 
 
 def same_dim(real: jax.Array, fake: jax.Array) -> None:
@@ -44,6 +144,14 @@ def positive_int(value, name: str) -> int:
   if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
       value < 1):
     raise ValueError(f"{name}={value!r} must be a positive integer")
+  return int(value)
+
+
+def seed(value, name: str = "seed") -> int:
+  """A seed: an integer >= 0 (numpy's generators refuse negative ones)."""
+  if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
+      value < 0):
+    raise ValueError(f"{name}={value!r} must be an integer >= 0")
   return int(value)
 
 

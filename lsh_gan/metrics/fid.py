@@ -14,6 +14,15 @@ subsets of m points drawn without replacement from each set, independently
 per subset, by numpy's Generator(seed): for each subset, first the real
 indices, then the fake ones.
 
+Scale: FID grows as s^2 and KID is not scale-invariant at all ((s^2 t + 1)^3
+for t = x.y / d), so both are computed in units where the data are O(1) and
+the units are put back in float64: the Gaussian statistics are stored in data
+units (float64), and KID is the sum over p = 1, 2, 3 of C(3, p) times the
+unbiased MMD^2 of the homogeneous kernel t^p, each computed in float32 at unit
+scale and multiplied by 2^(2 p e) on the host (the constant term of the
+kernel cancels exactly and is left out, so tiny embeddings do not vanish
+against it and huge ones do not overflow float32).
+
 References:
   M. Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
   a Local Nash Equilibrium", NeurIPS 2017, https://arxiv.org/abs/1706.08500
@@ -23,11 +32,14 @@ References:
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lsh_gan.metrics import _checks
+from lsh_gan.metrics import knn
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -45,6 +57,12 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
   return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
+def _scale_exponent(*squares: float) -> int:
+  """round(log2(sqrt(max(squares)))): the units of a set of statistics."""
+  largest = max(squares)
+  return _checks.magnitude_exponent(math.sqrt(largest)) if largest > 0 else 0
+
+
 def frechet_distance(real, fake) -> dict[str, float]:
   """Fréchet distance between Gaussians fitted to two embedding sets (FID).
 
@@ -56,7 +74,8 @@ def frechet_distance(real, fake) -> dict[str, float]:
     {"fid": float} (>= 0; 0 for identical sets up to rounding).
 
   Raises:
-    ValueError: NaN/inf, not 2-D, feature sizes differ, fewer than 2 points.
+    ValueError: NaN/inf, not 2-D, feature sizes differ, fewer than 2 points,
+      scales more than 2^100 apart.
 
   Examples:
     >>> import numpy as np
@@ -67,46 +86,86 @@ def frechet_distance(real, fake) -> dict[str, float]:
   References:
     https://arxiv.org/abs/1706.08500
   """
-  real, fake = _checks.pair(real, fake, 1)
+  real, exponent = _checks.reference_set(real, "real")
+  fake, shift, _ = _checks.fake_set(fake, real.shape[1], exponent)
+  _checks.enough_points(real.shape[0], 1, "real")
+  _checks.enough_points(fake.shape[0], 1, "fake")
   centre = jnp.mean(real, axis=0)
-  return frechet_from_stats(gaussian_stats(real, centre),
-                            gaussian_stats(fake, centre))
+  return frechet_from_stats(
+      gaussian_stats(real, centre, exponent),
+      gaussian_stats(fake, knn.times_power_of_two(centre, -shift),
+                     exponent + shift))
 
 
-def gaussian_stats(x: jax.Array, centre: jax.Array):
-  """(mean, covariance, covariance^(1/2)) of x - centre, in float64.
+def gaussian_stats(x: jax.Array, centre: jax.Array, exponent: int = 0):
+  """(mean, covariance, covariance^(1/2)) of x - centre, float64, data units.
 
-  Centring both sets on the real mean first leaves the covariances unchanged
-  and keeps the float32 sums small.
+  x and centre are given in units of 2^exponent (see `_checks`), so the
+  float32 sums neither overflow nor underflow; the results are multiplied
+  back in float64. Centring both sets on the real mean first leaves the
+  covariances unchanged and keeps the float32 sums small.
   """
   mu, cov = (np.asarray(v, np.float64) for v in _mean_and_cov(x - centre))
-  return mu, cov, _sqrt_psd(cov)
+  return (np.ldexp(mu, exponent), np.ldexp(cov, 2 * exponent),
+          np.ldexp(_sqrt_psd(cov), exponent))
 
 
 def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
-  """FID from two `gaussian_stats` (the real one can be computed once)."""
+  """FID from two `gaussian_stats` (the real one can be computed once).
+
+  The statistics are brought to a common unit scale (a power of two, exact)
+  before the eigenvalues, and FID is scaled back: sets of any magnitude give
+  the same relative accuracy.
+
+  Raises:
+    ValueError: if the FID exceeds the float64 range.
+  """
   mu_r, cov_r, root_r = real_stats
   mu_f, cov_f, _ = fake_stats
+  e = _scale_exponent(float(np.sum((mu_r - mu_f) ** 2)), float(np.trace(cov_r)),
+                      float(np.trace(cov_f)))
+  mu_r, mu_f, root_r = (np.ldexp(v, -e) for v in (mu_r, mu_f, root_r))
+  cov_r, cov_f = (np.ldexp(v, -2 * e) for v in (cov_r, cov_f))
   cross = np.linalg.eigvalsh(root_r @ cov_f @ root_r)
   trace_sqrt = float(np.sum(np.sqrt(np.clip(cross, 0, None))))
   fid = float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f)
               - 2.0 * trace_sqrt)
-  return {"fid": max(fid, 0.0)}
+  fid = math.ldexp(max(fid, 0.0), 2 * e)
+  if not math.isfinite(fid):
+    raise ValueError("fid: the distance exceeds the float64 range "
+                     f"(the sets' scale is about 2^{e})")
+  return {"fid": fid}
 
 
 @jax.jit
-def _mmd2_batch(xs, ys):
-  """Unbiased polynomial-kernel MMD^2 of each (subset_x, subset_y) pair."""
+def _mmd2_batch(xs, ys, x_factor, y_factor):
+  """(subsets, 3) unbiased MMD^2 of the kernels t, t^2, t^3, t = x.y / d.
+
+  Each subset pair is first multiplied by its factor (powers of two that
+  bring both sets to one O(1) scale).
+  """
 
   def one(x, y):
+    x, y = x * x_factor, y * y_factor
     d = x.shape[1]
     m = x.shape[0]
-    kernel = lambda a, b: (jnp.dot(a, b.T, precision=_HIGHEST) / d + 1.0) ** 3
-    k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
+
+    def powers(a, b):
+      t = jnp.dot(a, b.T, precision=_HIGHEST) / d
+      t2 = t * t
+      return t, t2, t2 * t
+
     off = lambda k: (jnp.sum(k) - jnp.trace(k)) / (m * (m - 1))
-    return off(k_xx) + off(k_yy) - 2.0 * jnp.mean(k_xy)
+    return jnp.stack([off(k_xx) + off(k_yy) - 2.0 * jnp.mean(k_xy)
+                      for k_xx, k_yy, k_xy in zip(powers(x, x), powers(y, y),
+                                                  powers(x, y))])
 
   return jax.vmap(one)(xs, ys)
+
+
+def _max_exponent(x: jax.Array, exponent: int) -> int:
+  """round(log2(max |x|)) in data units, for x given in units 2^exponent."""
+  return exponent + _checks.magnitude_exponent(float(jnp.max(jnp.abs(x))))
 
 
 def subset_indices(n_real: int, n_fake: int, num_subsets: int,
@@ -140,7 +199,8 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
 
   Raises:
     ValueError: NaN/inf, not 2-D, feature sizes differ, fewer than 2 points,
-      or a non-positive count.
+      a non-positive count, a seed that is not an integer >= 0, or scales
+      more than 2^100 apart.
 
   Examples:
     >>> import numpy as np
@@ -151,9 +211,25 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
   References:
     https://arxiv.org/abs/1801.01401
   """
-  real, fake = _checks.pair(real, fake, 1)
+  real, exponent = _checks.reference_set(real, "real")
+  fake, shift, _ = _checks.fake_set(fake, real.shape[1], exponent)
+  return kernel_distance_in_units(real, exponent, fake, exponent + shift,
+                                  num_subsets=num_subsets,
+                                  subset_size=subset_size, seed=seed,
+                                  batch=batch)
+
+
+def kernel_distance_in_units(real: jax.Array, real_exponent: int,
+                             fake: jax.Array, fake_exponent: int, *,
+                             num_subsets: int = 100, subset_size: int = 1000,
+                             seed: int = 0, batch: int = 10
+                             ) -> dict[str, float]:
+  """`kernel_distance` of validated sets given in units 2^exponent each."""
+  _checks.enough_points(real.shape[0], 1, "real")
+  _checks.enough_points(fake.shape[0], 1, "fake")
   num_subsets = _checks.positive_int(num_subsets, "num_subsets")
   subset_size = _checks.positive_int(subset_size, "subset_size")
+  seed = _checks.seed(seed)
   batch = _checks.positive_int(batch, "batch")
   m = min(subset_size, real.shape[0], fake.shape[0])
   if m < 2:
@@ -165,9 +241,24 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
   pad = -num_subsets % batch
   real_idx = np.concatenate([real_idx, real_idx[:pad]])
   fake_idx = np.concatenate([fake_idx, fake_idx[:pad]])
-  values = []
+  # One unit for both sets: the larger magnitude. The smaller set's factor
+  # is >= 2^-(MAX_EXPONENT_GAP + SAFE_EXPONENT + 1) (`_checks.fake_set`), a
+  # normal float32.
+  unit = max(_max_exponent(real, real_exponent),
+             _max_exponent(fake, fake_exponent))
+  real_factor = np.float32(2.0 ** (real_exponent - unit))
+  fake_factor = np.float32(2.0 ** (fake_exponent - unit))
+  terms = []
   for start in range(0, real_idx.shape[0], batch):
-    values.append(_mmd2_batch(real[real_idx[start:start + batch]],
-                              fake[fake_idx[start:start + batch]]))
-  values = np.asarray(jnp.concatenate(values), np.float64)[:num_subsets]
-  return {"kid": float(values.mean()), "kid_std": float(values.std())}
+    terms.append(_mmd2_batch(real[real_idx[start:start + batch]],
+                             fake[fake_idx[start:start + batch]],
+                             real_factor, fake_factor))
+  terms = np.asarray(jnp.concatenate(terms), np.float64)[:num_subsets]
+  # (t + 1)^3 - 1 = 3 t + 3 t^2 + t^3, t in data units = 2^(2 unit) t here.
+  values = sum(coefficient * np.ldexp(terms[:, p - 1], 2 * p * unit)
+               for p, coefficient in ((1, 3.0), (2, 3.0), (3, 1.0)))
+  kid, kid_std = float(values.mean()), float(values.std())
+  if not (math.isfinite(kid) and math.isfinite(kid_std)):
+    raise ValueError("kid: the distance exceeds the float64 range (the "
+                     f"sets' scale is about 2^{unit})")
+  return {"kid": kid, "kid_std": kid_std}

@@ -16,6 +16,9 @@ while prdc does not (identical such sets: precision 1 here, near 0 in prdc).
 On identical tie-free sets both give precision = recall = coverage = 1 and
 density = (k + 1) / k.
 
+Embeddings of any scale give the same numbers: a set outside float32's
+comfortable range is divided by a power of two first (see `_checks`).
+
 Nothing of size n x n is ever built: distances are computed in fixed-size
 blocks (rows x columns, padded, with the valid count passed as data so a new n
 compiles nothing new), as squared distances |a|^2 + |b|^2 - 2 a.b in float32
@@ -48,20 +51,31 @@ from lsh_gan.metrics import _checks
 BLOCK = 1024  # rows and columns per distance block
 
 
+def times_power_of_two(x: jax.Array, exponent: int) -> jax.Array:
+  """x * 2^exponent, exact for normal results (the factor in two halves, so
+  each stays a normal float32 for |exponent| up to 2 * 126)."""
+  half = exponent // 2
+  return x * np.float32(2.0 ** half) * np.float32(2.0 ** (exponent - half))
+
+
 def _pad(x: jax.Array, block: int) -> jax.Array:
   return jnp.pad(x, ((0, -x.shape[0] % block), (0, 0)))
 
 
-def expand_sq_dists(norms, dots, dim: int):
+def expand_sq_dists(norms, dots, dim: int, noise=None):
   """|a|^2 + |b|^2 - 2 a.b, with values below float32 resolution set to 0.
 
   The expansion cannot resolve squared distances under about
   (dim + 2) * eps * (|a|^2 + |b|^2); calling those 0 puts exact duplicates at
-  distance 0 instead of at rounding noise.
+  distance 0 instead of at rounding noise. `noise`, if given, adds to
+  |a|^2 + |b|^2 the magnitude of any other rounding in `dots` or `norms`
+  (e.g. from points that entered a product uncentred), so the threshold is
+  relative to the scale the data were computed at.
   """
   d2 = norms - 2.0 * dots
   resolution = (dim + 2) * float(np.finfo(np.float32).eps)
-  return jnp.where(d2 <= resolution * norms, 0.0, d2)
+  floor = norms if noise is None else norms + noise
+  return jnp.where(d2 <= resolution * floor, 0.0, d2)
 
 
 def _sq_dists(a, a_sq, b, b_sq):
@@ -113,6 +127,14 @@ class _Points:
     self.sq = jnp.sum(self.x * self.x, axis=1)
     self.pad = jnp.where(jnp.arange(self.x.shape[0]) < self.n, 0.0, jnp.inf)
     self.block = block
+
+  def rescaled(self, exponent: int) -> "_Points":
+    """The same points times 2^exponent (their padding kept)."""
+    out = object.__new__(_Points)
+    out.n, out.block, out.pad = self.n, self.block, self.pad
+    out.x = times_power_of_two(self.x, exponent)
+    out.sq = times_power_of_two(self.sq, 2 * exponent)
+    return out
 
   def blocks(self):
     for start in range(0, self.x.shape[0], self.block):
@@ -173,6 +195,8 @@ class KNNReference:
   each real point to its `max_k` nearest other real points, so any k <= max_k
   is free afterwards.
 
+  Everything is held in units of 2^exponent (see `_checks.reference_set`).
+
   Args:
     real: (n, d) real embeddings.
     max_k: the largest k that will be asked for.
@@ -183,12 +207,14 @@ class KNNReference:
       points.
   """
 
+  exponent = 0  # the units of the held arrays: 2^exponent
+
   def __init__(self, real, *, max_k: int = 5, block: int = BLOCK):
-    real = _checks.embeddings(real, "real")
+    real, self.exponent = _checks.reference_set(real, "real")
     self.max_k = _checks.positive_int(max_k, "max_k")
+    self.block = _checks.positive_int(block, "block")
     _checks.enough_points(real.shape[0], self.max_k, "real")
     self.centre = jnp.mean(real, axis=0)
-    self.block = block
     self.points = _Points(real, self.centre, block)
     self.nearest_sq = nearest_sq_distances(self.points, self.max_k)
     self.num_radius_passes = 1  # radius passes over the real set so far
@@ -204,7 +230,8 @@ class KNNReference:
   def radii(self, k: int) -> np.ndarray:
     """NND_k of every real point (distances, not squared)."""
     self._check_k(k)
-    return np.sqrt(np.asarray(self.nearest_sq[:, k - 1], np.float64))
+    return np.ldexp(np.sqrt(np.asarray(self.nearest_sq[:, k - 1], np.float64)),
+                    self.exponent)
 
   def _check_k(self, k):
     k = _checks.positive_int(k, "k")
@@ -229,17 +256,28 @@ class KNNReference:
     """
     k = self._check_k(k)
     density_k = self._check_k(density_k)
-    fake = _checks.embeddings(fake, "fake")
-    if fake.shape[1] != self.dim:
-      raise ValueError(f"fake: has {fake.shape[1]} features per point, real "
-                       f"has {self.dim}; feature sizes must match")
+    fake, shift, _ = _checks.fake_set(fake, self.dim, self.exponent)
     _checks.enough_points(fake.shape[0], k, "fake")
-    fake_points = _Points(fake, self.centre, self.block)
+    return self.score_in_units(fake, shift, k=k, density_k=density_k)
+
+  def score_in_units(self, fake: jax.Array, shift: int, *, k: int,
+                     density_k: int) -> dict[str, float]:
+    """`score` of a validated fake set given in units 2^(exponent + shift).
+
+    With shift > 0 (a fake set far larger than the reference), the
+    reference's points and radii are divided by 2^shift for this call.
+    """
+    real_points, nearest_sq, centre = self.points, self.nearest_sq, self.centre
+    if shift:
+      real_points = real_points.rescaled(-shift)
+      nearest_sq = times_power_of_two(nearest_sq, -2 * shift)
+      centre = times_power_of_two(centre, -shift)
+    fake_points = _Points(fake, centre, self.block)
     fake_rho2 = nearest_sq_distances(fake_points, k)[:, k - 1]
     fake_margin, fake_count, real_min_d2, real_margin = _cross(
-        fake_points, fake_rho2, self.points, self.nearest_sq[:, k - 1],
-        self.nearest_sq[:, density_k - 1])
-    real_rho2_dc = self.nearest_sq[:, density_k - 1]
+        fake_points, fake_rho2, real_points, nearest_sq[:, k - 1],
+        nearest_sq[:, density_k - 1])
+    real_rho2_dc = nearest_sq[:, density_k - 1]
     # Exact fractions: integer counts over Python ints.
     count = lambda mask: int(jnp.sum(mask, dtype=jnp.int32))
     m = fake.shape[0]
@@ -254,6 +292,8 @@ class KNNReference:
 def _all_four(real, fake, k) -> dict[str, float]:
   k = _checks.positive_int(k, "k")
   real, fake = _checks.pair(real, fake, k)
+  # KNNReference picks the units; the arrays are already validated on the
+  # device, so this reads them back as a view on CPU.
   return KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
 
 

@@ -142,6 +142,13 @@ class Projected:
   n: int
   sample_radii: np.ndarray | None = None
 
+  def rescaled(self, exponent: int) -> "Projected":
+    """The same projections (and sample radii) times 2^exponent."""
+    radii = (None if self.sample_radii is None else
+             np.ldexp(self.sample_radii, exponent))
+    return Projected(knn.times_power_of_two(self.values, exponent), self.n,
+                     radii)
+
 
 @dataclasses.dataclass(frozen=True)
 class HashFamily:
@@ -242,9 +249,15 @@ def _project_and_sample(rows, start, num_valid, centre, shift, weights,
   sample = weights[:, num_proj:]
   dots = out[:, num_proj:] - jnp.dot(centre, sample,
                                      precision=jax.lax.Precision.HIGHEST)
-  norms = (jnp.sum(sample * sample, axis=0)[:, None] +
-           jnp.sum(jnp.square(rows - centre), axis=1)[None, :])
-  d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1])
+  sample_sq = jnp.sum(sample * sample, axis=0)
+  rows_sq = jnp.sum(jnp.square(rows - centre), axis=1)
+  norms = sample_sq[:, None] + rows_sq[None, :]
+  # r.s and c.s are rounded at the scale |r| <= |r - c| + |c|, not at the
+  # centred one: a tight set far from the origin (a collapsed generator's
+  # copies of one point) would otherwise show rounding noise as distance.
+  noise = 4.0 * jnp.linalg.norm(centre) * (
+      jnp.sqrt(sample_sq)[:, None] + jnp.sqrt(rows_sq)[None, :])
+  d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1], noise)
   index = start + jnp.arange(rows.shape[0])
   excluded = (index[None, :] >= num_valid) | (
       index[None, :] == sample_index[:, None])  # self, by index
@@ -255,13 +268,24 @@ def _project_and_sample(rows, start, num_valid, centre, shift, weights,
 
 @jax.jit
 def _keys(projected, width, offsets, seeds, multipliers):
+  """Key pairs; _NO_KEY for a point outside the int32 code range in a table.
+
+  A point 2^31 widths from the centre along a direction would get a
+  saturated code, shared with every other point that far out on the same
+  side however far apart they are; it gets no bucket in that table instead
+  (_NO_KEY never matches a query).
+  """
   num_tables, num_hashes = seeds.shape[1:]
-  codes = jnp.floor(projected / width + offsets).astype(jnp.int32)
-  codes = jax.lax.bitcast_convert_type(codes, jnp.uint32).reshape(
-      projected.shape[0], num_tables, num_hashes)
+  codes = jnp.floor(projected / width + offsets)
+  outside = jnp.any((jnp.abs(codes) >= 2.0 ** 31).reshape(
+      projected.shape[0], num_tables, num_hashes), axis=-1)
+  codes = jax.lax.bitcast_convert_type(codes.astype(jnp.int32), jnp.uint32)
+  codes = codes.reshape(projected.shape[0], num_tables, num_hashes)
   key = lambda i: jnp.sum(_fmix32(codes ^ seeds[i]) * multipliers[i], axis=-1,
                           dtype=jnp.uint32)
-  return key(0), key(1)
+  no_key = jnp.uint32(_NO_KEY)
+  return (jnp.where(outside, no_key, key(0)),
+          jnp.where(outside, no_key, key(1)))
 
 
 @jax.jit
@@ -308,7 +332,8 @@ def _bucket_counts(s1, s2, run_end, num_valid, q1, q2):
 
   lo, _ = jax.lax.fori_loop(0, steps, step, (lo, hi))
   at = jnp.minimum(lo, size - 1)
-  match = (lo < num_valid) & (s1[tables, at] == q1) & (s2[tables, at] == q2)
+  match = (lo < num_valid) & (s1[tables, at] == q1) & (s2[tables, at] == q2) & (
+      (q1 != jnp.uint32(_NO_KEY)) | (q2 != jnp.uint32(_NO_KEY)))  # `_keys`
   return jnp.where(match, jnp.minimum(run_end[tables, at], num_valid) - lo, 0)
 
 
@@ -327,6 +352,16 @@ class Tables:
     self.family = family
     key1, key2 = family.keys(projected.values, width)
     self.sorted1, self.sorted2, self.run_end = _sort_tables(key1, key2, self.n)
+
+  def rescaled(self, exponent: int) -> "Tables":
+    """The same tables for queries in units 2^-exponent times as large.
+
+    Keys depend only on projection / width, so only the width changes.
+    """
+    out = object.__new__(Tables)
+    out.__dict__.update(self.__dict__)
+    out.width = math.ldexp(self.width, exponent)
+    return out
 
   def counts(self, queries: Projected) -> jax.Array:
     """(m, L) bucket sizes of each query point in each table."""
@@ -370,8 +405,9 @@ def default_width(projected: Projected, name: str,
                      "pass bucket_width")
   width = factor * float(np.median(projected.sample_radii))
   if width <= 0:
-    raise ValueError(f"{name}: the set's median k-NN distance is 0 (mostly "
-                     "duplicate points); pass bucket_width")
+    raise _checks.DegenerateError(
+        f"{name}: the set's median k-NN distance is 0 at float32 resolution "
+        "(mostly duplicate points); pass bucket_width")
   return width
 
 
@@ -409,14 +445,19 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
       real set's for precision, the fake set's for recall, each 4 times the
       set's median 3-NN distance (computed for 256 sampled points).
     min_count: m, points a bucket must hold to cover a query (default 1).
-    seed: seed of the hash functions and the width sample.
+    seed: seed of the hash functions and the width sample (an integer >= 0).
 
   Returns:
-    {"precision": float, "recall": float}.
+    {"precision": float, "recall": float}. The same at any scale of the
+    embeddings (both sets times one factor).
 
   Raises:
+    DegenerateError: (a ValueError) a set whose default width is needed has
+      a median 3-NN distance of 0 at float32 resolution (mostly identical
+      points); pass bucket_width.
     ValueError: NaN/inf, not 2-D, feature sizes differ, too few points for
-      the default width, or a non-positive count or width.
+      the default width, a non-positive count or width, a bad seed, or
+      scales more than 2^100 apart.
 
   Examples:
     >>> import numpy as np

@@ -286,6 +286,15 @@ class Prepared:
     self.valid = _row_mask(self.size, self.n)
     self.family = family
 
+  def rescaled(self, exponent: int) -> "Prepared":
+    """The same set with its points and projections times 2^exponent."""
+    out = object.__new__(Prepared)
+    out.__dict__.update(self.__dict__)
+    out.points = knn.times_power_of_two(self.points, exponent)
+    out.values = knn.times_power_of_two(self.values, exponent)
+    out.projected = self.projected.rescaled(exponent)
+    return out
+
   def keys(self, width: float):
     """Key pairs and within-bucket order keys, (size, L) each.
 
@@ -312,6 +321,11 @@ def padded_radii_sq(prepared: Prepared, width: float, k: int):
                                       order_keys[:, table], prepared.valid,
                                       prepared.shape_ref)
   return _kth_radius(best_d2, prepared.valid)
+
+
+def rescale_radii_sq(rho2: jax.Array, exponent: int) -> jax.Array:
+  """Squared radii times 2^(2 exponent); the -1 flags stay negative."""
+  return jnp.where(rho2 < 0, rho2, knn.times_power_of_two(rho2, 2 * exponent))
 
 
 def candidate_radii_sq(prepared: Prepared, width: float, k: int) -> np.ndarray:
@@ -375,10 +389,11 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
       (default 128): the bucket-mates within max_candidates / 2 positions in
       the table's sorted order (by key, then by the projection on the
       table's first direction).
-    seed: seed of the hash functions and the width sample.
+    seed: seed of the hash functions and the width sample (an integer >= 0).
 
   Returns:
-    {"precision": float, "recall": float}.
+    {"precision": float, "recall": float}. The same at any scale of the
+    embeddings (both sets times one factor).
 
   Raises:
     ValueError: as `lsh_precision_recall`, and for fewer than k + 1 points.

@@ -20,13 +20,20 @@ test) can see that a second fake set recomputed nothing.
 
 The module-level functions (`knn_precision_recall`, `lsh_precision_recall`,
 ...) are one-shot uses of the same code, so both give the same numbers.
+
+Units: the real set is kept divided by 2^exponent when its magnitude is
+outside float32's comfortable range (`_checks.reference_set`), and every fake
+set is divided by the same power of two, so the scale-invariant metrics give
+the same numbers at any scale. A fake set more than 2^20 times larger than
+the reference is computed in its own units instead, the cached real side
+divided by the matching power of two for that call (exact; nothing is
+recomputed); sets more than 2^100 apart raise a ValueError.
 """
 
 from __future__ import annotations
 
 import collections
-
-import jax.numpy as jnp
+import math
 
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import fid
@@ -43,12 +50,14 @@ class Reference:
 
   Attributes:
     n, dim: the real set's shape.
+    exponent: the real set is held as real / 2^exponent (0 for embeddings
+      of ordinary magnitude).
     computed: `collections.Counter` of real-side computations by kind
       ("knn", "family", "projection", "tables", "lsh_knn_points",
       "lsh_knn_width", "lsh_knn_radii", "gaussian").
 
   Raises:
-    ValueError: for NaN/inf, non-2-D or empty input.
+    ValueError: for NaN/inf, non-2-D, ragged or empty input.
 
   Example:
     >>> import numpy as np
@@ -63,7 +72,7 @@ class Reference:
   """
 
   def __init__(self, real):
-    self.real = _checks.embeddings(real, "real")
+    self.real, self.exponent = _checks.reference_set(real, "real")
     self.n, self.dim = self.real.shape
     self.centre = lsh.mean_rows(self.real)
     self.computed = collections.Counter()
@@ -77,10 +86,17 @@ class Reference:
     return self._cache[kind, key]
 
   def _fake(self, fake, k: int = 0):
-    fake = _checks.embeddings(fake, "fake")
-    _checks.same_dim(self.real, fake)
+    """(fake in units 2^(exponent + shift), shift, its own exponent there)."""
+    fake, shift, own = _checks.fake_set(fake, self.dim, self.exponent)
     _checks.enough_points(fake.shape[0], k, "fake")
-    return fake
+    return fake, shift, own
+
+  def _centre(self, shift: int):
+    return knn.times_power_of_two(self.centre, -shift)
+
+  def _in_units(self, width: float | None, shift: int = 0) -> float | None:
+    """A width given in data units, in units of 2^(exponent + shift)."""
+    return None if width is None else math.ldexp(width, -self.exponent - shift)
 
   # Exact KNN.
 
@@ -97,7 +113,8 @@ class Reference:
     k = _checks.positive_int(k, "k")
     density_k = _checks.positive_int(density_k, "density_k")
     ref = self._knn_reference(max(k, density_k))
-    return ref.score(self._fake(fake, k), k=k, density_k=density_k)
+    fake, shift, _ = self._fake(fake, k)
+    return ref.score_in_units(fake, shift, k=k, density_k=density_k)
 
   def knn_precision_recall(self, fake, *, k: int = 3) -> dict[str, float]:
     """`metrics.knn_precision_recall` against this reference."""
@@ -127,9 +144,25 @@ class Reference:
   def lsh_width(self, *, num_tables: int = lsh.NUM_TABLES,
                 num_hashes: int = lsh.NUM_HASHES, seed: int = 0) -> float:
     """The real set's default LSH bucket width (4 times its median 3-NN
-    distance): pass it as `bucket_width` to hash both sets at it."""
+    distance, in data units): pass it as `bucket_width` to hash both sets
+    at it."""
     num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
-    return self._width(self._family(num_tables, num_hashes, seed), seed)
+    seed = _checks.seed(seed)
+    width = self._width(self._family(num_tables, num_hashes, seed), seed)
+    return math.ldexp(width, self.exponent)
+
+  def _fake_width(self, family: lsh.HashFamily, fake, own: int, seed: int,
+                  projected: lsh.Projected) -> float:
+    """The fake set's default width in the units `fake` is given in.
+
+    Its 3-NN distances are read at its own scale: a set far smaller than
+    the reference would lose them to underflow in the reference's units.
+    """
+    if abs(own) > _checks.SAFE_EXPONENT:
+      own_scale = family.project(knn.times_power_of_two(fake, -own),
+                                 radii_seed=seed)
+      return math.ldexp(lsh.default_width(own_scale, "fake"), own)
+    return lsh.default_width(projected, "fake")
 
   def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
                            num_hashes: int = lsh.NUM_HASHES,
@@ -140,17 +173,26 @@ class Reference:
     num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
     bucket_width = lsh.check_width(bucket_width)
     min_count = _checks.positive_int(min_count, "min_count")
-    fake = self._fake(fake)
+    seed = _checks.seed(seed)
+    fake, shift, own = self._fake(fake)
     family = self._family(num_tables, num_hashes, seed)
     real_proj = self._projected(family, seed)
-    real_width = bucket_width or self._width(family, seed)
+    real_width = self._in_units(bucket_width)
+    if real_width is None:
+      real_width = self._width(family, seed)
     real_tables = self._cached(
         "tables", (num_tables, num_hashes, real_width, seed),
         lambda: lsh.Tables(real_proj, family, real_width))
+    if shift:  # computed in the fake set's units: see the module doc
+      real_proj = real_proj.rescaled(-shift)
+      real_tables = real_tables.rescaled(-shift)
     # Recall reads the fake set's own structure: its width, its tables.
-    fake_proj = family.project(
-        fake, self.centre, radii_seed=None if bucket_width else seed)
-    fake_width = bucket_width or lsh.default_width(fake_proj, "fake")
+    own_width = bucket_width is None and abs(own) <= _checks.SAFE_EXPONENT
+    fake_proj = family.project(fake, self._centre(shift),
+                               radii_seed=seed if own_width else None)
+    fake_width = self._in_units(bucket_width, shift)
+    if fake_width is None:
+      fake_width = self._fake_width(family, fake, own, seed, fake_proj)
     fake_tables = lsh.Tables(fake_proj, family, fake_width)
     return {
         "precision": real_tables.covered(fake_proj, min_count) / fake.shape[0],
@@ -169,24 +211,31 @@ class Reference:
     num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
     bucket_width = lsh.check_width(bucket_width)
     max_candidates = _checks.positive_int(max_candidates, "max_candidates")
+    seed = _checks.seed(seed)
     _checks.enough_points(self.n, k, "real")
-    fake = self._fake(fake, k)
+    fake, shift, _ = self._fake(fake, k)
     family = self._family(num_tables, num_hashes, seed)
     real = self._cached(
         "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
         lambda: lsh_knn.Prepared(self.real, self.centre, family,
                                  max_candidates,
                                  self._projected(family, seed)))
-    width = bucket_width or self._cached(
-        "lsh_knn_width",
-        (num_tables, num_hashes, lsh_knn.BUCKET_MATES, seed),
-        lambda: lsh_knn.fill_width(real, lsh_knn.BUCKET_MATES,
-                                   self._width(family, seed)))
+    width = self._in_units(bucket_width)
+    if width is None:
+      width = self._cached(
+          "lsh_knn_width",
+          (num_tables, num_hashes, lsh_knn.BUCKET_MATES, seed),
+          lambda: lsh_knn.fill_width(real, lsh_knn.BUCKET_MATES,
+                                     self._width(family, seed)))
     real_rho2 = self._cached(
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
         lambda: lsh_knn.padded_radii_sq(real, width, k))
-    fake = lsh_knn.Prepared(fake, self.centre, family, max_candidates)
+    if shift:  # computed in the fake set's units: see the module doc
+      real = real.rescaled(-shift)
+      width = math.ldexp(width, -shift)
+      real_rho2 = lsh_knn.rescale_radii_sq(real_rho2, -shift)
+    fake = lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
     fake_rho2 = lsh_knn.padded_radii_sq(fake, width, k)
     fake_hits, real_hits = lsh_knn.coverage(real, fake, width, real_rho2,
                                             fake_rho2)
@@ -197,11 +246,16 @@ class Reference:
   def frechet_distance(self, fake) -> dict[str, float]:
     """`metrics.frechet_distance` against this reference."""
     _checks.enough_points(self.n, 1, "real")
-    stats = self._cached("gaussian", None,
-                         lambda: fid.gaussian_stats(self.real, self.centre))
-    fake = self._fake(fake, 1)
-    return fid.frechet_from_stats(stats, fid.gaussian_stats(fake, self.centre))
+    stats = self._cached(
+        "gaussian", None,
+        lambda: fid.gaussian_stats(self.real, self.centre, self.exponent))
+    fake, shift, _ = self._fake(fake, 1)
+    return fid.frechet_from_stats(
+        stats, fid.gaussian_stats(fake, self._centre(shift),
+                                  self.exponent + shift))
 
   def kernel_distance(self, fake, **kwargs) -> dict[str, float]:
     """`metrics.kernel_distance` against this reference (same keywords)."""
-    return fid.kernel_distance(self.real, self._fake(fake, 1), **kwargs)
+    fake, shift, _ = self._fake(fake, 1)
+    return fid.kernel_distance_in_units(self.real, self.exponent, fake,
+                                        self.exponent + shift, **kwargs)
