@@ -17,21 +17,28 @@ For one experiment config, `run`
 5. draws the plots and prints the summary table.
 
 Started again with the same workdir, it computes only the points that are
-not in results.json yet (points may be added to a finished sweep). A workdir
-holding results of a different experiment (any field other than the points)
-is refused, never mixed.
+not in results.json yet (points may be added to a finished sweep), and
+restores any missing output of a finished point (its sample grid) without
+recomputing its numbers. A workdir holding results of a different experiment
+(any field other than the points) is refused, never mixed; a damaged
+results.json is refused with its path and nothing is rewritten. One run at
+a time holds a workdir: a second run on it waits for the first, then
+computes only what is still missing. Everything is written through a
+temporary file and a rename, so a kill at any moment loses at most the
+point being computed (see docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import math
 import os
 import re
 import time
 from typing import Any
 
-from absl import logging
 import jax
 import ml_collections
 import numpy as np
@@ -56,6 +63,10 @@ POINT_FIELDS = ("points", "add_points")
 # Fields that decide no number: a workdir's results stay valid when they change.
 DISPLAY_FIELDS = ("grid_samples",)
 EMBED_BATCH = 500
+
+# Progress lines; the launcher prints them plainly, library users see them
+# only if they configure logging.
+log = logging.getLogger(__name__)
 
 
 def split_points(text: str) -> list[str]:
@@ -111,6 +122,11 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
   if config.get("dataset", dataset) != dataset:
     raise ValueError(f"config.dataset={config.dataset!r}: the generator "
                      f"{config.generator!r} was trained on {dataset!r}")
+  if config.get("data_dir") is not None:
+    try:
+      data.checked_data_dir(config.data_dir)
+    except ValueError as err:
+      raise ValueError(f"config.{err}") from None
   if config.get("split", "train") not in ("train", "test"):
     raise ValueError(f"config.split={config.split!r} must be 'train' or "
                      "'test'")
@@ -125,21 +141,17 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
     _positive_int(config, field)
   sweep(config)
   if workdir is not None:
-    _check_workdir(workdir)
+    _check_workdir(workdir, config)
 
 
-def _check_workdir(workdir: str) -> None:
+def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Every folder the run writes to can be written, before any work."""
   if not isinstance(workdir, str) or not workdir:
     raise ValueError(f"workdir={workdir!r} must be a folder path")
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as err:
-    raise ValueError(f"workdir={workdir!r} cannot be written: "
-                     f"{err.strerror or err}") from None
+  _files.check_writable(workdir, "workdir")
+  if config.get("grid_samples"):
+    _files.check_writable(os.path.join(workdir, "samples"),
+                          "the sample grids' folder")
 
 
 def experiment(config: ml_collections.ConfigDict) -> dict:
@@ -149,20 +161,44 @@ def experiment(config: ml_collections.ConfigDict) -> dict:
           if k not in POINT_FIELDS + DISPLAY_FIELDS}
 
 
+# What a saved row must hold to be reused ("notes" came later; it may be
+# missing).
+_ROW_KEYS = tuple(c for c in COLUMNS if c != "notes")
+
+
 def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
   """Rows already computed in workdir for this experiment ([] if none).
 
   Raises:
     ValueError: the workdir holds results of a different experiment (the
       message lists the fields that differ).
+    lsh_gan._files.DamagedFileError (a ValueError): results.json is empty,
+      truncated, not JSON, or lacks what a sweep writes; the message names
+      the file and what to do. Nothing is rewritten.
   """
   path = os.path.join(workdir, "results.json")
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    saved = json.load(f)
+  remedy = (f"nothing in {workdir} was changed. Restore the file from a "
+            "copy, or move it away to compute every point again")
+  saved = _files.read_json(path, "a sweep's results", remedy)
+
+  def damaged(what):
+    return _files.DamagedFileError(f"{path} is damaged: {what}; {remedy}")
+
+  if not isinstance(saved, dict) or not isinstance(
+      saved.get("experiment"), dict) or not isinstance(saved.get("rows"),
+                                                       list):
+    raise damaged("it lacks the 'experiment' object or the 'rows' list")
+  for i, row in enumerate(saved["rows"]):
+    if not isinstance(row, dict):
+      raise damaged(f"row {i} is not an object")
+    missing = [k for k in _ROW_KEYS if k not in row]
+    if missing:
+      raise damaged(f"row {i} ({row.get('point', '?')}) lacks "
+                    f"{', '.join(missing)}")
   mine = json.loads(json.dumps(experiment(config)))
-  theirs = saved.get("experiment", {})
+  theirs = saved["experiment"]
   if theirs != mine:
     fields = sorted(k for k in set(mine) | set(theirs)
                     if mine.get(k) != theirs.get(k))
@@ -194,6 +230,12 @@ class Stages:
     self.sample_fn, self.variables = pretrained.generator(config.generator)
     self.key = jax.random.key(config.seed)
     self.embed_fn, self.embed_params = pretrained.embedder(self.dataset)
+
+  @functools.cached_property
+  def reference(self) -> metrics.Reference:
+    """The real side, embedded and built on first use (restoring a missing
+    sample grid needs none)."""
+    config = self.config
     start = time.perf_counter()
     real = data.images(self.dataset, config.get("split", "train"),
                        data_dir=config.get("data_dir"))
@@ -203,11 +245,11 @@ class Stages:
       # is sorted by digit), so the first examples would be one class.
       real = real[np.sort(np.random.default_rng(config.seed).choice(
           real.shape[0], limit, replace=False))]
-    self.reference = metrics.Reference(self.embed(real))
-    self.num_reference = real.shape[0]
-    logging.info("reference: %d %s images of %s embedded in %.1f s",
-                 real.shape[0], config.get("split", "train"), self.dataset,
-                 time.perf_counter() - start)
+    reference = metrics.Reference(self.embed(real))
+    log.info("reference: %d %s samples of %s embedded in %.1f s",
+             real.shape[0], config.get("split", "train"), self.dataset,
+             time.perf_counter() - start)
+    return reference
 
   def embed(self, samples: np.ndarray) -> np.ndarray:
     return pretrained.embed_all(self.embed_fn, self.embed_params, samples,
@@ -245,11 +287,16 @@ class Stages:
             "fid": ref.frechet_distance(fake)["fid"], "kid": kid["kid"],
             "notes": notes}
 
+  def compressed(self, transform):
+    """(packed, variables): the transform's real storage and the variables
+    the generator runs on, unpacked from it."""
+    packed = transform.pack(self.variables)
+    return packed, compress.unpack(packed)
+
   def point(self, name: str, transform) -> tuple[dict, np.ndarray]:
     """One sweep point's row, and its samples."""
     timer = time.perf_counter()
-    packed = transform.pack(self.variables)
-    variables = compress.unpack(packed)
+    packed, variables = self.compressed(transform)
     size = compress.report(self.variables, packed).total
     compress_s, timer = time.perf_counter() - timer, time.perf_counter()
     samples = self.generate(variables)
@@ -259,7 +306,7 @@ class Stages:
     if not np.all(np.isfinite(fake)):
       scores = {m: math.nan for m in METRICS}  # a broken generator
       scores["notes"] = "non-finite samples: no metrics"
-      logging.warning("%s: non-finite samples; its metrics are NaN", name)
+      log.warning("%s: non-finite samples; its metrics are NaN", name)
     else:
       scores = self.score(fake)
     score_s = time.perf_counter() - timer
@@ -282,43 +329,60 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Runs (or resumes) an experiment; returns its rows in sweep order.
 
   Raises:
-    ValueError: a bad config field or workdir, or a workdir holding another
-      experiment's results (nothing is computed then).
+    ValueError: a bad config field or workdir, a workdir holding another
+      experiment's results, or a damaged results.json (nothing is computed
+      or rewritten then).
   """
   check(config, workdir)
+  with _files.locked(workdir, on_wait=log.warning):
+    return _run_locked(config, workdir)
+
+
+def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
   points = sweep(config)
   done = {row["point"]: row for row in load_results(workdir, config)}
   _files.write_json(os.path.join(workdir, "config.json"), config.to_dict(),
                     sort_keys=True)
   todo = [p for p in points if p[0] not in done]
-  logging.info("%d sweep points: %d done, %d to compute", len(points),
-               len(points) - len(todo), len(todo))
-  if todo:
-    begin = time.perf_counter()
+  names = [p for p, _ in points]
+  grids = {name: _grid_path(workdir, i, name) for i, name in enumerate(names)
+           } if config.grid_samples else {}
+  missing_grids = [(p, t) for p, t in points
+                   if p in done and p in grids and not os.path.exists(grids[p])]
+  log.info("%d sweep points: %d done, %d to compute", len(points),
+           len(points) - len(todo), len(todo))
+  stages = None
+  if todo or missing_grids:
     stages = Stages(config)
     modes = (data.mixture_modes(stages.dataset)
              if stages.dataset in data.MIXTURES else None)
+
+    def draw(name, samples):
+      report.sample_grid(
+          samples if modes is not None else samples[:config.grid_samples],
+          grids[name], title=name, modes=modes)
+
+    for name, transform in missing_grids:
+      # The row is saved but the run stopped before its grid: redraw it from
+      # the same latents, without scoring again.
+      draw(name, stages.generate(stages.compressed(transform)[1]))
+      log.info("restored the missing sample grid of %s", name)
     for i, (name, transform) in enumerate(todo):
       row, samples = stages.point(name, transform)
       done[name] = row
-      save_results(workdir, config, [done[p] for p, _ in points
-                                     if p in done])
-      if config.grid_samples:
-        index = [p for p, _ in points].index(name)
-        report.sample_grid(
-            samples if modes is not None else samples[:config.grid_samples],
-            _grid_path(workdir, index, name), title=name, modes=modes)
-      elapsed = time.perf_counter() - begin
-      logging.info("point %d/%d %s: knn P/R %.3f/%.3f, lsh P/R %.3f/%.3f, "
-                   "fid %.2f (%.1f s; %.1f s per point)", i + 1, len(todo),
-                   name, row["knn_precision"], row["knn_recall"],
-                   row["lsh_precision"], row["lsh_recall"], row["fid"],
-                   sum(row[k] for k in COLUMNS if k.endswith("_s")),
-                   elapsed / (i + 1))
-  rows = [done[p] for p, _ in points]
+      save_results(workdir, config, [done[p] for p in names if p in done] +
+                   [r for p, r in done.items() if p not in names])
+      if name in grids:
+        draw(name, samples)
+      log.info("[%d/%d] %s: KNN P/R %.3f/%.3f, LSH P/R %.3f/%.3f, "
+               "FID %.1f (%.1f s)", i + 1, len(todo), name,
+               row["knn_precision"], row["knn_recall"], row["lsh_precision"],
+               row["lsh_recall"], row["fid"],
+               sum(row[k] for k in COLUMNS if k.endswith("_s")))
+  rows = [done[p] for p in names]
   # Rows of points since dropped from the config stay in results.json.
   save_results(workdir, config, rows + [r for p, r in done.items()
-                                        if p not in dict(points)])
+                                        if p not in names])
   report.sweep_plots(rows, workdir, title=config.generator)
   return rows
 
@@ -339,15 +403,20 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
   if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or (
       num_seeds < 2):
     raise ValueError(f"num_seeds={num_seeds!r} must be an integer >= 2")
-  check(config, workdir)
+  check(config)
+  _files.check_writable(workdir, "workdir")
+  with _files.locked(workdir, on_wait=log.warning):
+    return _run_seeds_locked(config, workdir, num_seeds)
+
+
+def _run_seeds_locked(config, workdir, num_seeds):
   runs = []
   for seed in range(config.seed, config.seed + num_seeds):
     seeded = ml_collections.ConfigDict(config.to_dict())
     seeded.seed = seed
     if seed != config.seed:  # grids of other latents show nothing new
       seeded.grid_samples = 0
-    logging.info("seed %d (%d of %d)", seed, seed - config.seed + 1,
-                 num_seeds)
+    log.info("seed %d (%d of %d)", seed, seed - config.seed + 1, num_seeds)
     runs.append(run(seeded, os.path.join(workdir, f"seed_{seed}")))
   summary = []
   for i, first in enumerate(runs[0]):

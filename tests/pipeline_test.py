@@ -214,3 +214,144 @@ def test_seeds_are_summarised_by_mean_and_spread(finished, data_dir,
   assert " ± " in report.seeds_table(summary).splitlines()[2]
   with pytest.raises(ValueError, match="num_seeds=1 must be an integer >= 2"):
     pipeline.run_seeds(tiny(data_dir), str(tmp_path), 1)
+
+
+def _copy(workdir, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  copy = tmp_path / "copy"
+  shutil.copytree(workdir, copy)
+  return copy
+
+
+def test_a_rerun_restores_a_missing_grid_without_scoring_again(
+    finished, data_dir, tmp_path, monkeypatch):
+  # A kill after a row is saved but before its grid is drawn.
+  workdir, rows = finished
+  copy = _copy(workdir, tmp_path)
+  grid = copy / "samples" / "01_quantize_bits=4.png"
+  kept = grid.read_bytes()
+  grid.unlink()
+  with open(copy / "results.json") as f:
+    saved = f.read()
+
+  def no_scoring(*args):
+    raise AssertionError("a finished point was computed again")
+
+  monkeypatch.setattr(pipeline.Stages, "point", no_scoring)
+  monkeypatch.setattr(pipeline.Stages, "reference", property(no_scoring))
+  assert pipeline.run(tiny(data_dir), str(copy)) == rows
+  assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert abs(len(grid.read_bytes()) - len(kept)) < 0.05 * len(kept)
+  with open(copy / "results.json") as f:
+    assert json.load(f)["rows"] == json.loads(saved)["rows"]
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("", r"is damaged: it should hold a sweep's results but is not readable "
+     r"JSON"),
+    ("truncate", r"is damaged: .*not readable JSON"),
+    ("no rows", r"is damaged: it lacks the 'experiment' object or the 'rows' "
+     r"list"),
+    ("no fid", r"is damaged: row 1 \(quantize\(bits=4\)\) lacks fid"),
+])
+def test_a_damaged_results_file_is_named_and_nothing_is_rewritten(
+    finished, data_dir, tmp_path, monkeypatch, damage, message):
+  workdir, _ = finished
+  copy = _copy(workdir, tmp_path)
+  results = copy / "results.json"
+  text = results.read_text()
+  if damage == "truncate":
+    text = text[:len(text) // 2]
+  elif damage == "no rows":
+    text = json.dumps({"experiment": json.loads(text)["experiment"]})
+  elif damage == "no fid":
+    saved = json.loads(text)
+    del saved["rows"][1]["fid"]
+    text = json.dumps(saved)
+  else:
+    text = damage
+  results.write_text(text)
+  def outputs():  # the lock file says who holds the folder: not an output
+    return {p.name: p.read_bytes() for p in copy.iterdir()
+            if p.is_file() and p.name != ".lsh_gan.lock"}
+
+  before = outputs()
+  monkeypatch.setattr(pipeline, "Stages", None)
+  with pytest.raises(ValueError, match=str(results).replace(".", r"\.") +
+                     " " + message + r".*move it away"):
+    pipeline.run(tiny(data_dir), str(copy))
+  assert outputs() == before
+
+
+def test_an_unwritable_samples_folder_is_refused_before_any_work(
+    data_dir, tmp_path, monkeypatch):
+  # A file where the folder should be: unwritable even for root, who
+  # ignores permission bits.
+  (tmp_path / "samples").write_text("")
+  monkeypatch.setattr(pipeline, "Stages", None)
+  with pytest.raises(ValueError, match="the sample grids' folder=.*samples.* "
+                     "cannot be written"):
+    pipeline.run(tiny(data_dir), str(tmp_path))
+  assert not os.path.exists(tmp_path / "results.json")
+  # Without grids the samples folder is not needed.
+  pipeline.check(tiny(data_dir, grid_samples=0), str(tmp_path))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root writes to read-only folders")
+def test_a_read_only_samples_folder_is_refused_before_any_work(
+    data_dir, tmp_path):
+  (tmp_path / "samples").mkdir()
+  os.chmod(tmp_path / "samples", 0o555)
+  try:
+    with pytest.raises(ValueError, match="cannot be written"):
+      pipeline.check(tiny(data_dir), str(tmp_path))
+  finally:
+    os.chmod(tmp_path / "samples", 0o755)
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_workdir_keep_every_row(data_dir, tmp_path):
+  # The second run waits for the first, then computes only what is still
+  # missing: no point twice, no row lost.
+  import threading  # pylint: disable=g-import-not-at-top
+  calls, errors = [], []
+  original = pipeline.Stages.point
+
+  def counted(self, name, transform):
+    calls.append(name)
+    return original(self, name, transform)
+
+  configs = (tiny(data_dir, points="quantize(bits=4)", grid_samples=0),
+             tiny(data_dir, points="quantize(bits=4);quantize(bits=2)",
+                  grid_samples=0))
+
+  def run(config):
+    try:
+      pipeline.run(config, str(tmp_path))
+    except Exception as err:  # pylint: disable=broad-except
+      errors.append(err)
+
+  pipeline.Stages.point = counted
+  try:
+    threads = [threading.Thread(target=run, args=(c,)) for c in configs]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  finally:
+    pipeline.Stages.point = original
+  assert not errors
+  assert sorted(calls) == ["baseline", "quantize(bits=2)", "quantize(bits=4)"]
+  with open(tmp_path / "results.json") as f:
+    assert sorted(r["point"] for r in json.load(f)["rows"]) == [
+        "baseline", "quantize(bits=2)", "quantize(bits=4)"]
+
+
+def test_a_data_dir_that_is_a_file_is_refused(data_dir, tmp_path,
+                                              monkeypatch):
+  (tmp_path / "file").write_text("")
+  monkeypatch.setattr(pipeline, "Stages", None)
+  with pytest.raises(ValueError, match=r"config.data_dir '.*file' is a file, "
+                     "not a folder"):
+    pipeline.run(tiny(str(tmp_path / "file")), str(tmp_path / "w"))
