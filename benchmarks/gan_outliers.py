@@ -226,8 +226,7 @@ def table(results) -> str:
 
 
 def figure(results, path: str) -> None:
-  plt = report.pyplot()
-  fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, sharey=True)
+  fig, axes = report.subplots(2, 2, figsize=(11, 8), sharex=True, sharey=True)
   for i, side in enumerate(SIDES):
     for j, source in enumerate(SOURCES):
       ax = axes[i, j]

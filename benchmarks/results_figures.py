@@ -200,9 +200,8 @@ def _errorbar(ax, xs, rows, metric, **kwargs):
 
 
 def sweep_bits_figure(summaries, path):
-  plt = report.pyplot()
   names = list(summaries)
-  fig, axes = plt.subplots(len(names), 3, figsize=(15, 3.2 * len(names)),
+  fig, axes = report.subplots(len(names), 3, figsize=(15, 3.2 * len(names)),
                            squeeze=False)
   for i, name in enumerate(names):
     for kind, style in (("per tensor", "-"), ("per channel", "--")):
@@ -237,9 +236,8 @@ def sweep_bits_figure(summaries, path):
 
 
 def sweep_clip_prune_figure(summaries, path):
-  plt = report.pyplot()
   names = list(summaries)
-  fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.2 * len(names)),
+  fig, axes = report.subplots(len(names), 2, figsize=(11, 3.2 * len(names)),
                            squeeze=False)
   shown = (("knn_precision", "KNN P", "C0", "-"),
            ("knn_recall", "KNN R", "C0", "--"),
@@ -273,9 +271,8 @@ def sweep_clip_prune_figure(summaries, path):
 
 
 def tradeoff_figure(summaries, path):
-  plt = report.pyplot()
   names = list(summaries)
-  fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 4.2),
+  fig, axes = report.subplots(1, len(names), figsize=(4 * len(names), 4.2),
                            squeeze=False)
   for ax, name in zip(axes[0], names):
     fam = family(summaries[name], "per tensor")
@@ -307,8 +304,7 @@ def samples_figure(path):
   from lsh_gan import compress  # pylint: disable=g-import-not-at-top
   from lsh_gan import data  # pylint: disable=g-import-not-at-top
   from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
-  plt = report.pyplot()
-  fig, axes = plt.subplots(len(GENERATORS), len(SAMPLE_BITS),
+  fig, axes = report.subplots(len(GENERATORS), len(SAMPLE_BITS),
                            figsize=(2.6 * len(SAMPLE_BITS),
                                     2.7 * len(GENERATORS)), squeeze=False)
   for i, name in enumerate(GENERATORS):
@@ -337,9 +333,8 @@ def cost_figure(fixed_m, equal_m, path):
   """Three rows per d: µs per sample scoring m = 1,000 samples against a
   built reference of n (cost_per_sample.py); µs per sample of a one-shot
   call on n real and n fake (metrics_bench.py); that call's peak memory."""
-  plt = report.pyplot()
   dims = sorted({int(k.split(",")[2]) for k in fixed_m})
-  fig, axes = plt.subplots(3, len(dims), figsize=(6 * len(dims), 12),
+  fig, axes = report.subplots(3, len(dims), figsize=(6 * len(dims), 12),
                            squeeze=False)
   styles = {"exact": ("exact KNN", "C0"), "lsh_knn": ("LSH+KNN", "C1"),
             "lsh": ("LSH-only", "C2"), "prdc": ("prdc", "C3")}

@@ -16,6 +16,7 @@ that this embedding scores as precise; see the README).
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 # The default sweep, as transform strings (see lsh_gan.compress.parse).
 POINTS = (
@@ -30,9 +31,10 @@ POINTS = (
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.generator = "dcgan_mnist5k"  # a name of lsh_gan.pretrained
-  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
+  config.data_dir = config_dict.placeholder(str)
   config.split = "train"  # the reference: the split the GAN was trained on
-  config.num_reference = None  # None: the whole split
+  config.num_reference = config_dict.placeholder(int)  # None: whole split
   config.num_samples = 5000  # generated per sweep point
   config.k = 3  # KNN precision/recall and LSH+KNN
   config.density_k = 5  # density and coverage

@@ -8,12 +8,14 @@ accuracy 0.978 on the 359 held-out digits.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.dataset = "digits"
-  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
+  config.data_dir = config_dict.placeholder(str)
   config.features = (32, 64)
   config.embed_dim = 64
   config.num_classes = 10

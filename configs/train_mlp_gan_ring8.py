@@ -13,12 +13,14 @@ precision 0.83, recall 0.98 against the 10,000 training points.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.dataset = "ring8"
-  config.data_dir = None  # $LSH_GAN_DATA_DIR or ~/tensorflow_datasets
+  # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
+  config.data_dir = config_dict.placeholder(str)
   config.architecture = "mlp_gan"
   config.loss = "wgan_gp"
   config.gp_weight = 0.1

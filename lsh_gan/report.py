@@ -1,34 +1,39 @@
 """Figures: sample grids (and, with the launcher, metric plots).
 
-matplotlib with the Agg backend: files only, no display needed. Every
-figure is written to a temporary file and renamed, so an interrupted run
-never leaves a half-written PNG.
+Figures are `matplotlib.figure.Figure` objects drawn straight to files: no
+pyplot, no backend switch, so a notebook's backend and open figures are left
+as they were. Every figure is written to a temporary file and renamed, so an
+interrupted run never leaves a half-written PNG.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
 import numpy as np
 
+from lsh_gan import _files
 
-def pyplot():
-  """matplotlib.pyplot on the Agg backend (files only, no display)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+  """(figure, axes) like `pyplot.subplots`, on a bare `Figure` that no
+  pyplot state tracks: `figsize` goes to the figure, the other keywords
+  (sharex, squeeze, ...) to `Figure.subplots`."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  figure_kwargs = {k: kwargs.pop(k) for k in ("figsize", "dpi")
+                   if k in kwargs}
+  fig = Figure(**figure_kwargs)
+  return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def save_figure(fig, path: str) -> str:
-  """Writes `fig` to `path` atomically (PNG, 100 dpi) and closes it."""
+  """Writes `fig` to `path` atomically (PNG, 100 dpi); returns the path."""
   path = os.path.abspath(path)
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=100, bbox_inches="tight")
-  pyplot().close(fig)
-  os.replace(tmp, path)
+  _files.write_with(path, lambda tmp: fig.savefig(tmp, dpi=100,
+                                                  bbox_inches="tight"))
   return path
 
 
@@ -56,13 +61,12 @@ def sample_grid(samples: np.ndarray, path: str, *, title: str | None = None,
   Images (n, H, W, C) in [-1, 1] are tiled `cols` per row; 2-D points (n, 2)
   are drawn as a scatter plot, with the mixture's `modes` (k, 2) marked.
   """
-  plt = pyplot()
   samples = np.asarray(samples)
   if samples.ndim == 2 and samples.shape[1] == 2:
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = subplots(figsize=(4, 4))
   else:
     height, width = tile(samples, cols=cols).shape[:2]  # the aspect ratio
-    fig, ax = plt.subplots(figsize=(4, max(4 * height / width, 0.5)))
+    fig, ax = subplots(figsize=(4, max(4 * height / width, 0.5)))
   draw_samples(ax, samples, modes=modes, cols=cols)
   if title:
     ax.set_title(title, fontsize=9)
@@ -117,11 +121,10 @@ def sweep_plots(rows: list[dict], directory: str, *,
   precision_recall.png: the precision-recall plane of each family, one
   marker per sweep point.
   """
-  plt = pyplot()
   paths = []
   families = _families(rows)
   if families:
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+    fig, axes = subplots(1, 3, figsize=(13, 3.8), sharex=True)
     panels = (("precision", [f"{p}_precision" for p, _ in _PAIRS] +
                ["density"]),
               ("recall", [f"{p}_recall" for p, _ in _PAIRS] + ["coverage"]),
@@ -145,7 +148,7 @@ def sweep_plots(rows: list[dict], directory: str, *,
     fig.suptitle(f"{title}: metrics against quantization bits", fontsize=10)
     paths.append(save_figure(fig, os.path.join(directory,
                                                "metrics_vs_bits.png")))
-  fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharex=True, sharey=True)
+  fig, axes = subplots(1, 3, figsize=(13, 4.2), sharex=True, sharey=True)
   for ax, (prefix, label) in zip(axes, _PAIRS):
     for i, r in enumerate(rows):
       x, y = r[f"{prefix}_recall"], r[f"{prefix}_precision"]
@@ -173,38 +176,75 @@ def markdown_table(head, rows) -> str:
                     *(line(cells) for cells in rows)])
 
 
-def summary_table(rows: list[dict]) -> str:
-  """A markdown table of the sweep: one row per point."""
-  head = ("point", "bits", "ratio", "KNN P", "KNN R", "density", "coverage",
-          "LSH P", "LSH R", "LSH+KNN P", "LSH+KNN R", "FID", "KID", "s")
+# The printed summary: fits an 80-column terminal; results.csv has it all.
+_NAME_WIDTH = 24
+_PRINTED = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+            ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
+            ("L+K P", "lsh_knn_precision"), ("L+K R", "lsh_knn_recall"))
+SUMMARY_NOTES = (
+    "bits: the fewest quantization bits of the point (32: not quantized).\n"
+    "ratio: bytes of the uncompressed variables / bytes stored; pruning and\n"
+    "  clipping keep dense float32 storage, so they read 1.0x.\n"
+    "KNN, LSH, L+K (LSH+KNN): precision P and recall R. FID: Frechet\n"
+    "  distance in the embedding. In results.csv: density, coverage, KID\n"
+    "  (unbiased MMD^2, cubic kernel, in embedding units, not x1000) and\n"
+    "  the seconds of each stage.")
+
+
+def _fid_cell(value: float) -> str:
+  if not math.isfinite(value):
+    return str(value)
+  if abs(value) >= 1000:
+    return f"{value:.0f}"
+  if abs(value) >= 10:
+    return f"{value:.1f}"
+  if abs(value) >= 0.01 or value == 0:
+    return f"{value:.3f}"
+  return f"{value:.1e}"
+
+
+def _text_rows(head_cells, rows_of_cells) -> str:
+  """Fixed-width lines: the point's name left, the other cells right; a
+  name too long for its column gets a line of its own."""
+  widths = (5, 6) + (6,) * len(_PRINTED) + (9,)
+
+  def line(name, cells):
+    text = "".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+    if len(name) > _NAME_WIDTH:
+      return f"{name}\n{'':<{_NAME_WIDTH}}{text}"
+    return f"{name:<{_NAME_WIDTH}}{text}"
+
+  return "\n".join([line(head_cells[0], head_cells[1:]),
+                    *(line(n, c) for n, c in rows_of_cells)])
+
+
+def summary_table(rows: list[dict], *, notes: bool = True) -> str:
+  """The sweep as fixed-width text for an 80-column terminal: one line per
+  point (precision and recall of each family, FID), then what the columns
+  mean (`notes`). Every column is in results.csv."""
+  head = ("point", "bits", "ratio", *(c for c, _ in _PRINTED), "FID")
   lines = []
   for r in rows:
-    seconds = sum(v for k, v in r.items() if k.endswith("_s"))
-    cells = [r["point"], str(r["bits"]), f"{r['compression_ratio']:.1f}x",
-             *(f"{r[k]:.3f}" for k in ("knn_precision", "knn_recall",
-                                       "density", "coverage",
-                                       "lsh_precision", "lsh_recall",
-                                       "lsh_knn_precision",
-                                       "lsh_knn_recall")),
-             f"{r['fid']:.2f}", f"{r['kid']:.4f}", f"{seconds:.1f}"]
-    lines.append(cells)
-  return markdown_table(head, lines)
+    lines.append((r["point"], [str(r["bits"]),
+                               f"{r['compression_ratio']:.1f}x",
+                               *(f"{r[k]:.3f}" for _, k in _PRINTED),
+                               _fid_cell(r["fid"])]))
+  table = _text_rows(head, lines)
+  return f"{table}\n\n{SUMMARY_NOTES}" if notes else table
 
 
-def seeds_table(rows: list[dict]) -> str:
-  """A markdown table of `pipeline.run_seeds` rows: mean ± std per metric."""
-  columns = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
-             ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
-             ("LSH+KNN P", "lsh_knn_precision"),
-             ("LSH+KNN R", "lsh_knn_recall"), ("FID", "fid"))
-  head = ("point", "bits", *(c for c, _ in columns))
+def seeds_table(rows: list[dict], *, notes: bool = True) -> str:
+  """`pipeline.run_seeds` rows as text for an 80-column terminal: per
+  point a line of means, then a line of standard deviations (± ...)."""
+  head = ("point", "bits", "ratio", *(c for c, _ in _PRINTED), "FID")
   lines = []
   for r in rows:
-    cells = [r["point"], str(r["bits"])]
-    for _, key in columns:
-      digits = 1 if key == "fid" else 3
-      cells.append(f"{r[key + '_mean']:.{digits}f} ± "
-                   f"{r[key + '_std']:.{digits}f}")
-    lines.append(cells)
-  return markdown_table(head, lines)
-
+    lines.append((r["point"], [
+        str(r["bits"]), f"{r['compression_ratio']:.1f}x",
+        *(f"{r[k + '_mean']:.3f}" for _, k in _PRINTED),
+        _fid_cell(r["fid_mean"])]))
+    lines.append(("  ± std over seeds", [
+        "", "", *(f"{r[k + '_std']:.3f}" for _, k in _PRINTED),
+        _fid_cell(r["fid_std"])]))
+  table = _text_rows(head, lines)
+  return f"{table}\n\n{SUMMARY_NOTES}" if notes else table

@@ -48,10 +48,23 @@ def test_sample_grids_and_sweep_plots_are_written(tmp_path):
     with open(path, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp.png")]
-  table = report.summary_table(rows).splitlines()
-  assert len(table) == 2 + len(rows)
-  assert table[3].startswith("| quantize(bits=4) | 4 | 8.0x | ")
-  assert table[2].endswith(" | 1.0 |")  # the stage seconds summed
+  table = report.summary_table(rows, notes=False).splitlines()
+  assert len(table) == 1 + len(rows)
+  assert table[2].split() == ["quantize(bits=4)", "4", "8.0x",
+                              *(f"{rows[1][k]:.3f}" for k in (
+                                  "knn_precision", "knn_recall",
+                                  "lsh_precision", "lsh_recall",
+                                  "lsh_knn_precision", "lsh_knn_recall")),
+                              f"{rows[1]['fid']:.3f}"]
+  rows[3]["point"] = "clip(percentile=99.9)+quantize(bits=3,axis=-1)"
+  rows[0]["fid"] = 1880.4
+  printed = report.summary_table(rows)
+  # An 80-column terminal: a long point name gets a line of its own.
+  assert max(len(line) for line in printed.splitlines()) <= 80
+  assert "\nclip(percentile=99.9)+quantize(bits=3,axis=-1)\n " in printed
+  assert printed.splitlines()[1].split()[-1] == "1880"
+  assert "pruning and\n  clipping keep dense float32 storage" in printed
+  assert "KID\n  (unbiased MMD^2" in printed
 
 
 def test_markdown_table():
