@@ -1,17 +1,25 @@
 """Logging shared by the training loop, the model zoo and the pipeline."""
 
+import contextlib
 import logging
 
 
 def _drop_orbax_info(record) -> bool:
   """Keeps Orbax's warnings but drops the many INFO lines of each save and
   restore, which would bury the progress lines."""
-  return record.levelno >= 30 or "orbax" not in record.pathname
+  return record.levelno >= logging.WARNING or "orbax" not in record.pathname
 
 
-def quiet_orbax() -> None:
-  """Installs the filter on the "absl" logger, which Orbax logs through
-  (once; it applies whichever handler prints the records)."""
+@contextlib.contextmanager
+def quiet_orbax():
+  """Drops Orbax's INFO records on the "absl" logger (which Orbax logs
+  through) inside the block only, so a user's logging is left as it was."""
   logger = logging.getLogger("absl")
-  if _drop_orbax_info not in logger.filters:
+  added = _drop_orbax_info not in logger.filters
+  if added:
     logger.addFilter(_drop_orbax_info)
+  try:
+    yield
+  finally:
+    if added:
+      logger.removeFilter(_drop_orbax_info)

@@ -64,7 +64,6 @@ def classifier_model(config: ml_collections.ConfigDict) -> models.Classifier:
 
 def _checkpoint_manager(workdir: str, keep: int = 2):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  _logging.quiet_orbax()
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
@@ -420,7 +419,8 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     The metrics (without parameters), plus "exported_to" when exported.
   """
   gan = is_gan(config)
-  metrics = (train_gan if gan else train_classifier)(config, workdir)
+  with _logging.quiet_orbax():
+    metrics = (train_gan if gan else train_classifier)(config, workdir)
   params = metrics.pop("variables" if gan else "params")
   if export:
     from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top

@@ -74,7 +74,7 @@ def test_sampler_is_a_pure_function_compiled_once_per_num():
                                                    (4, 6))[:1]),
       a[:1], rtol=1e-5, atol=1e-6)
   sample(variables, jax.random.key(5), 4)
-  assert sample._cache_size() == 1  # pylint: disable=protected-access
+  assert sample.jitted._cache_size() == 1  # pylint: disable=protected-access
 
 
 def test_bad_architectures_and_shapes_are_named():

@@ -94,11 +94,27 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None,
 
   Raises:
     ValueError: an unknown name (the message lists the valid ones), a split
-      other than train/test, or a bad limit.
+      other than train/test, a bad limit, or a data_dir that is a file.
   """
   _check(name, split, limit)
+  data_dir = checked_data_dir(data_dir)
   from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
-  return _tfds.load(name, split, data_dir or default_data_dir(), limit)
+  return _tfds.load(name, split, data_dir, limit)
+
+
+def checked_data_dir(data_dir) -> str:
+  """data_dir, or the default; a folder, or a path where one can be made."""
+  if data_dir is None:
+    data_dir, what = default_data_dir(), "the default data_dir"
+  else:
+    what = "data_dir"
+  if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir):
+    raise ValueError(f"data_dir={data_dir!r} must be a folder path or None")
+  data_dir = os.fspath(data_dir)
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ValueError(f"{what} {data_dir!r} is a file, not a folder; give "
+                     "a folder where datasets are (or will be) prepared")
+  return data_dir
 
 
 def images(name: str, split: str = "train", *, data_dir: str | None = None,

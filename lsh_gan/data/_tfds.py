@@ -6,9 +6,8 @@ GPUs hidden from it) and tensorflow-datasets.
 
 from __future__ import annotations
 
+import logging
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -22,6 +21,20 @@ except RuntimeError:  # already initialized by the caller
   pass
 
 _VERSION = tfds.core.Version("1.0.0")
+_log = logging.getLogger(__name__)
+
+
+class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Says that a dataset is being prepared through lsh_gan's logger, in
+  place of TFDS's bold lines on stdout ("Downloading and preparing dataset
+  Unknown size ...": nothing is downloaded here)."""
+
+  def _log_download_bytes(self) -> None:
+    _log.info("preparing dataset %s in %s (first use only)", self.name,
+              self.data_dir)
+
+  def _log_download_done(self) -> None:
+    _log.info("dataset %s prepared", self.name)
 
 
 def _stratified(labels: np.ndarray, test_of) -> dict[str, np.ndarray]:
@@ -35,7 +48,7 @@ def _stratified(labels: np.ndarray, test_of) -> dict[str, np.ndarray]:
   return {"train": np.setdiff1d(np.arange(labels.size), test), "test": test}
 
 
-class _Images(tfds.core.GeneratorBasedBuilder):
+class _Images(_Builder, skip_registration=True):
   """Labelled uint8 images from arrays in memory, split by `_stratified`.
 
   Subclasses set `name`, SHAPE and DESCRIPTION and define `_arrays()` ->
@@ -107,7 +120,7 @@ def mixture_modes(name: str) -> tuple[np.ndarray, float]:
   return np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2), 0.05
 
 
-class _Mixture(tfds.core.GeneratorBasedBuilder):
+class _Mixture(_Builder, skip_registration=True):
   """Points of a 2-D Gaussian mixture: train 10,000 (seed 0), test 2,000."""
 
   VERSION = _VERSION

@@ -72,10 +72,23 @@ def sampler(generator, latent_dim: int):
   """
   import jax  # pylint: disable=g-import-not-at-top
 
+  import functools  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
   def sample(variables, key, num):
     z = jax.random.normal(key, (num, latent_dim), jax.numpy.float32)
     return generator.apply(variables, z).astype(jax.numpy.float32)
-  return jax.jit(sample, static_argnums=2)
+  jitted = jax.jit(sample, static_argnums=2)
+
+  @functools.wraps(sample)
+  def checked(variables, key, num):
+    if isinstance(num, (bool, np.bool_)) or not isinstance(
+        num, (int, np.integer)) or num < 1:
+      raise ValueError(f"num={num!r} must be a positive integer (the number "
+                       "of samples)")
+    return jitted(variables, key, int(num))
+  checked.jitted = jitted
+  return checked
 
 
 __all__ = ("ARCHITECTURES", "Classifier", "DCGANDiscriminator",

@@ -78,10 +78,10 @@ def info(name: str) -> dict:
 def _params(name: str):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
-  _logging.quiet_orbax()
   path = os.path.join(_check(name), "params")
   try:
-    params = ocp.StandardCheckpointer().restore(path)
+    with _logging.quiet_orbax():
+      params = ocp.StandardCheckpointer().restore(path)
   except Exception as err:  # pylint: disable=broad-except
     # Orbax raises many types (FileNotFoundError, ValueError, tensorstore
     # errors) for missing or damaged files; all mean the same to a user.
@@ -147,13 +147,15 @@ def embedder(dataset: str):
       lists the ones there are).
   """
   if dataset in MIXTURES:
-    return (lambda params, points: jax.numpy.asarray(points,
-                                                     jax.numpy.float32)), None
+    return _checked_embed_fn(
+        lambda params, points: jax.numpy.asarray(points, jax.numpy.float32),
+        dataset, (2,)), None
   name = f"embedder_{dataset}"
   if name not in names():
     have = [n[len("embedder_"):] for n in names() if n.startswith("embedder_")]
     raise ValueError(f"dataset={dataset!r} has no pre-trained embedder; "
                      f"embedders exist for: {', '.join(have + list(MIXTURES))}")
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
   from lsh_gan import models  # pylint: disable=g-import-not-at-top
   config = info(name)["config"]
   model = models.Classifier(features=tuple(config["features"]),
@@ -161,7 +163,24 @@ def embedder(dataset: str):
                             num_classes=config["num_classes"])
   embed_fn = jax.jit(lambda params, images: model.apply(params, images,
                                                         method=model.embed))
-  return embed_fn, params(name)
+  return _checked_embed_fn(embed_fn, dataset,
+                           data.sample_shape(dataset)), params(name)
+
+
+def _checked_embed_fn(embed_fn, dataset: str, sample_shape: tuple):
+  """embed_fn behind a shape check: a batch of another size would otherwise
+  fail deep inside Flax with a parameter-shape error."""
+
+  def checked(params, samples):
+    shape = tuple(getattr(samples, "shape", np.shape(samples)))
+    if len(shape) != len(sample_shape) + 1 or shape[1:] != sample_shape:
+      raise ValueError(
+          f"samples: the {dataset} embedder takes (n, "
+          f"{', '.join(map(str, sample_shape))}) arrays, got shape {shape}")
+    return embed_fn(params, samples)
+
+  checked.jitted = embed_fn
+  return checked
 
 
 def embed_all(embed_fn, params, samples, batch: int = 500) -> np.ndarray:

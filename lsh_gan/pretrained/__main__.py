@@ -1,13 +1,14 @@
 r"""Lists the pre-trained models and draws their sample grids.
 
   python -m lsh_gan.pretrained                 # the table, as markdown
-  python -m lsh_gan.pretrained --grids=docs/samples
+  python -m lsh_gan.pretrained --grids=docs/samples   # grids; their paths on stderr
 
 Each generator's grid shows 64 samples (key 0) of its committed variables;
 the 2-D mixtures show 2,000 points with the mixture's modes.
 """
 
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -51,7 +52,8 @@ training data (real_<dataset>.png); returns the paths."""
     paths.append(report.sample_grid(
         samples, os.path.join(directory, f"{name}.png"), modes=modes,
         title=name))
-    real_path = os.path.join(directory, f"real_{dataset}.png")
+    # report.sample_grid returns absolute paths: compare like with like.
+    real_path = os.path.abspath(os.path.join(directory, f"real_{dataset}.png"))
     if real_path not in paths:  # the training data, for comparison
       real = data.images(dataset, "train")
       real = real[np.random.default_rng(0).choice(len(real), len(samples),
@@ -65,8 +67,9 @@ def main(argv):
   del argv
   print(table())
   if _GRIDS.value:
+    # On stderr, so that stdout is the markdown table alone.
     for path in sample_grids(_GRIDS.value):
-      print("wrote", path)
+      print("wrote", os.path.relpath(path), file=sys.stderr)
 
 
 if __name__ == "__main__":
