@@ -267,11 +267,10 @@ class Stages:
     notes = ""
     try:
       lsh = ref.lsh_precision_recall(fake, **family)
-    except ValueError as err:
-      if "k-NN distance is 0" not in str(err):
-        raise
+    except metrics.DegenerateError:
       # A collapsed fake set (mostly identical samples) has no width of its
-      # own; both sets are then hashed at the real set's width.
+      # own; both sets are then hashed at the real set's width (a collapsed
+      # real set raises again here, saying so).
       lsh = ref.lsh_precision_recall(
           fake, bucket_width=ref.lsh_width(**family), **family)
       notes = "lsh: fake samples mostly identical, real width used"
