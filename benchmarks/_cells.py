@@ -29,9 +29,10 @@ def current_rss_gb() -> float:
 
 
 def load(path: str) -> dict:
+  """The results saved at path ({} if none); a damaged file is named."""
   if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
+    return _files.read_json(path, "benchmark results", "move it away to "
+                            "measure every cell again")
   return {}
 
 

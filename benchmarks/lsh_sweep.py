@@ -33,6 +33,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan.metrics import lsh_knn  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -54,18 +56,12 @@ LSH_KNN_SEEDS = (0, 1)  # hash seeds; a cell reports the worse of the two
 
 
 def _load(path):
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  return {}
+  return _cells.load(path)
 
 
 def _save(path, results):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(results, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  _files.write_json(path, results, sort_keys=True)
 
 
 def _grid(grid):

@@ -419,7 +419,10 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     The metrics (without parameters), plus "exported_to" when exported.
   """
   gan = is_gan(config)
-  with _logging.quiet_orbax():
+  # Two trainings in one checkpoint folder would interleave their saves:
+  # a second run waits for the first, then resumes from its last step.
+  with _files.locked(workdir, on_wait=logging.warning), \
+      _logging.quiet_orbax():
     metrics = (train_gan if gan else train_classifier)(config, workdir)
   params = metrics.pop("variables" if gan else "params")
   if export:

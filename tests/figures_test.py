@@ -71,3 +71,17 @@ def test_markdown_table():
   assert report.markdown_table(("a", "b"), [["1", "2"], ["3", "4"]]) == (
       "| a | b |\n| --- | --- |\n| 1 | 2 |\n| 3 | 4 |")
   assert report.markdown_table(["x"], []) == "| x |\n| --- |"
+
+
+def test_figures_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  backend = matplotlib.get_backend()
+  matplotlib.use("svg")  # a user's choice
+  try:
+    figures = plt.get_fignums()
+    report.sample_grid(np.zeros((4, 2, 2, 1)), str(tmp_path / "a.png"))
+    assert matplotlib.get_backend() == "svg"
+    assert plt.get_fignums() == figures  # nothing left open in pyplot
+  finally:
+    matplotlib.use(backend)

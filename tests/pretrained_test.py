@@ -182,3 +182,66 @@ def test_the_model_table_lists_every_model_with_its_metrics():
   assert len(lines) == 2 + len(pretrained.names())
   row = next(l for l in lines if l.startswith("| embedder_digits |"))
   assert "| digits | 3,000 | 12 | test_accuracy 0.9777" in row
+
+
+def test_bad_sample_counts_and_shapes_get_a_clear_error():
+  sample_fn, variables = pretrained.generator("dcgan_digits")
+  for num in (-5, 0, 2.5, True, "3"):
+    with pytest.raises(ValueError, match=f"num={num!r} must be a positive "
+                       "integer"):
+      sample_fn(variables, jax.random.key(0), num)
+  assert sample_fn(variables, jax.random.key(0), np.int64(2)).shape == (
+      2, 8, 8, 1)
+  embed_fn, params = pretrained.embedder("digits")
+  with pytest.raises(ValueError, match=r"samples: the digits embedder takes "
+                     r"\(n, 8, 8, 1\) arrays, got shape \(2, 28, 28, 1\)"):
+    embed_fn(params, np.zeros((2, 28, 28, 1), np.float32))
+  points_fn, _ = pretrained.embedder("ring8")
+  with pytest.raises(ValueError, match=r"takes \(n, 2\) arrays, got shape "
+                     r"\(4, 3\)"):
+    points_fn(None, np.zeros((4, 3)))
+
+
+def test_loading_models_leaves_the_logging_setup_alone():
+  import logging  # pylint: disable=g-import-not-at-top
+  pretrained._params.cache_clear()  # pylint: disable=protected-access
+  pretrained.params("embedder_digits")
+  assert logging.getLogger("absl").filters == []
+
+
+def test_export_swaps_a_whole_model_in_and_a_failed_one_leaves_the_old(
+    tmp_path, monkeypatch):
+  params = {"dense": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}}
+  path = pretrained.export("m", params, {"steps": 1}, str(tmp_path))
+  assert os.listdir(tmp_path) == ["m"]
+  monkeypatch.setattr(pretrained, "CHECKPOINTS", str(tmp_path))
+  pretrained.export("m", {"dense": {"kernel": params["dense"]["kernel"] * 2}},
+                    {"steps": 2}, str(tmp_path))
+  assert pretrained.info("m")["steps"] == 2
+  np.testing.assert_array_equal(pretrained.params("m")["dense"]["kernel"],
+                                params["dense"]["kernel"] * 2)
+
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+
+  def full_disk(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+  monkeypatch.setattr(_files, "write_json", full_disk)
+  with pytest.raises(OSError, match="No space left"):
+    pretrained.export("m", params, {"steps": 3}, str(tmp_path))
+  assert os.listdir(tmp_path) == ["m"]  # no half-written folder left
+  assert pretrained.info("m")["steps"] == 2
+  assert path == str(tmp_path / "m")
+  pretrained._params.cache_clear()  # pylint: disable=protected-access
+
+
+def test_the_sample_grids_list_each_file_once(tmp_path, monkeypatch,
+                                              data_dir):
+  # Two generators of one dataset share its real_<dataset>.png.
+  from lsh_gan.pretrained import __main__ as cli  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv("LSH_GAN_DATA_DIR", data_dir)
+  monkeypatch.setattr(pretrained, "generators",
+                      lambda: ("dcgan_digits", "dcgan_digits"))
+  paths = cli.sample_grids(str(tmp_path))
+  assert sorted(os.path.basename(p) for p in paths) == [
+      "dcgan_digits.png", "dcgan_digits.png", "real_digits.png"]

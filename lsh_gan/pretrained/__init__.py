@@ -34,9 +34,11 @@ def names() -> tuple[str, ...]:
   """Names of the committed models."""
   if not os.path.isdir(CHECKPOINTS):
     return ()
+  # Hidden folders are exports still being written (see `export`).
   return tuple(sorted(n for n in os.listdir(CHECKPOINTS)
-                      if os.path.exists(os.path.join(CHECKPOINTS, n,
-                                                     "info.json"))))
+                      if not n.startswith(".") and
+                      os.path.exists(os.path.join(CHECKPOINTS, n,
+                                                  "info.json"))))
 
 
 class CheckpointError(RuntimeError):
@@ -203,13 +205,33 @@ def export(name: str, params_tree, metadata: dict,
   """Writes a model's parameters and info.json under directory/name."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
-  path = os.path.join(os.path.abspath(directory), name)
-  if os.path.exists(path):
-    shutil.rmtree(path)
-  os.makedirs(path)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.join(path, "params"), params_tree)
-  checkpointer.wait_until_finished()
+  import tempfile  # pylint: disable=g-import-not-at-top
   from lsh_gan import _files  # pylint: disable=g-import-not-at-top
-  _files.write_json(os.path.join(path, "info.json"), metadata, sort_keys=True)
+  from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
+  directory = os.path.abspath(directory)
+  path = os.path.join(directory, name)
+  os.makedirs(directory, exist_ok=True)
+  # Written whole in a temporary folder, then swapped in: a failed export
+  # leaves the previous model as it was.
+  staging = tempfile.mkdtemp(prefix=f".{name}.", dir=directory)
+  try:
+    with _logging.quiet_orbax():
+      checkpointer = ocp.StandardCheckpointer()
+      checkpointer.save(os.path.join(staging, "params"), params_tree)
+      checkpointer.wait_until_finished()
+    _files.write_json(os.path.join(staging, "info.json"), metadata,
+                      sort_keys=True)
+    os.chmod(staging, 0o755)
+    old = None
+    if os.path.exists(path):
+      old = tempfile.mkdtemp(prefix=f".{name}.old.", dir=directory)
+      os.replace(path, os.path.join(old, name))
+    os.replace(staging, path)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  if old is not None:
+    shutil.rmtree(old, ignore_errors=True)
+  _params.cache_clear()
+  _sampler.cache_clear()
   return path
