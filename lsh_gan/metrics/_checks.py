@@ -3,11 +3,14 @@
 Also the units metrics compute in. Precision, recall, density and coverage do
 not depend on the scale of the embeddings, but float32 squared distances
 overflow above about 1e19 and lose everything below about 1e-19. A set whose
-largest magnitude lies outside [2^-SAFE_EXPONENT, 2^SAFE_EXPONENT] is
-therefore divided by a power of two, 2^e with e = round(log2(max |x|)), before
-anything is computed: an exact operation in binary floating point, so the
-numbers are those of the unscaled computation, only without overflow or
-underflow. Sets inside that range are used as they are (no copy).
+largest magnitude lies outside [2^-SMALL_EXPONENT, 2^LARGE_EXPONENT] is
+therefore divided by a power of two 2^e before anything is computed: an exact
+operation in binary floating point, so the numbers are those of the unscaled
+computation, only without overflow or underflow. The division is as small as
+keeps squares finite (a huge set's largest value lands near
+2^LARGE_EXPONENT, a tiny set's near 1), so the bulk of a set with a few huge
+outliers keeps its resolution. Sets inside the range are used as they are (no
+copy).
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import numbers
 import jax
 import numpy as np
 
-# Magnitudes up to 2^20 keep float32 squared distances of any d below 1e38;
-# down to 2^-20 they keep structure a million times finer than the set's
-# extent above float32's smallest normal number.
-SAFE_EXPONENT = 20
+# Magnitudes up to 2^50 keep float32 squared norms below 2^(101 + log2 d),
+# finite for any d < 2^26; down to 2^-20 they keep structure 2^40 times
+# finer than the set's extent above float32's smallest normal number.
+LARGE_EXPONENT = 50
+SMALL_EXPONENT = 20
 # Two sets whose magnitudes differ by more than this factor cannot share one
-# float32 computation: the smaller is below the larger's resolution and the
-# centre of one, expressed in the other's units, can overflow.
+# float32 computation: the centre of one, expressed in the other's units,
+# could overflow.
 MAX_EXPONENT_GAP = 100
 
 
@@ -89,7 +93,9 @@ def magnitude_exponent(max_abs: float) -> int:
 def unit_exponent(max_abs: float) -> int:
   """e such that a set is computed as x / 2^e: 0 inside the safe range."""
   e = magnitude_exponent(max_abs)
-  return 0 if abs(e) <= SAFE_EXPONENT else e
+  if e > LARGE_EXPONENT:
+    return e - LARGE_EXPONENT
+  return e if e < -SMALL_EXPONENT else 0
 
 
 def to_units(arr: np.ndarray, exponent: int) -> jax.Array:
@@ -112,9 +118,11 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
   Returns (x / 2^(real_exponent + shift), shift, own_exponent): shift is 0
   unless x is so much larger than the reference that its squared distances
   would overflow in the reference's units; then both sets are computed in
-  x's units and the reference's cached quantities are divided by 2^shift
-  (exact). own_exponent is x's magnitude in the same units, for quantities
-  read from x alone (an LSH width), which need x's own scale.
+  units 2^shift larger, just enough to keep x's values below
+  2^LARGE_EXPONENT, and the reference's cached quantities are divided by
+  2^shift (exact). own_exponent is round(log2(max |x|)) in those units: a
+  set far smaller than the reference (own_exponent < -SMALL_EXPONENT) needs
+  its own scale for quantities read from it alone (an LSH width).
 
   Raises:
     ValueError: bad input, a feature size other than `dim`, or magnitudes
@@ -130,7 +138,7 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
         f"{name}: its largest value ({max_abs:.3g}) is about 2^{relative} "
         f"times the real set's; sets more than 2^{MAX_EXPONENT_GAP} apart in "
         "scale cannot be compared in float32")
-  shift = relative if relative > SAFE_EXPONENT else 0
+  shift = max(0, relative - LARGE_EXPONENT)
   return to_units(arr, real_exponent + shift), shift, relative - shift
 
 

@@ -242,8 +242,7 @@ def kernel_distance_in_units(real: jax.Array, real_exponent: int,
   real_idx = np.concatenate([real_idx, real_idx[:pad]])
   fake_idx = np.concatenate([fake_idx, fake_idx[:pad]])
   # One unit for both sets: the larger magnitude. The smaller set's factor
-  # is >= 2^-(MAX_EXPONENT_GAP + SAFE_EXPONENT + 1) (`_checks.fake_set`), a
-  # normal float32.
+  # is >= about 2^-MAX_EXPONENT_GAP (`_checks.fake_set`), a normal float32.
   unit = max(_max_exponent(real, real_exponent),
              _max_exponent(fake, fake_exponent))
   real_factor = np.float32(2.0 ** (real_exponent - unit))

@@ -255,8 +255,13 @@ def _project_and_sample(rows, start, num_valid, centre, shift, weights,
   # r.s and c.s are rounded at the scale |r| <= |r - c| + |c|, not at the
   # centred one: a tight set far from the origin (a collapsed generator's
   # copies of one point) would otherwise show rounding noise as distance.
-  noise = 4.0 * jnp.linalg.norm(centre) * (
-      jnp.sqrt(sample_sq)[:, None] + jnp.sqrt(rows_sq)[None, :])
+  # Their rounding error stays under about eps |c| (|s| + |r - c|) in
+  # practice (blocked sums): sqrt(d + 2) times that is the threshold. The
+  # worst-case (d + 2) eps used for the norms would call real neighbours of
+  # a set far from the origin duplicates.
+  noise = jnp.linalg.norm(centre) * (
+      jnp.sqrt(sample_sq)[:, None] + jnp.sqrt(rows_sq)[None, :]) / math.sqrt(
+          rows.shape[1] + 2)
   d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1], noise)
   index = start + jnp.arange(rows.shape[0])
   excluded = (index[None, :] >= num_valid) | (
@@ -407,7 +412,8 @@ def default_width(projected: Projected, name: str,
   if width <= 0:
     raise _checks.DegenerateError(
         f"{name}: the set's median k-NN distance is 0 at float32 resolution "
-        "(mostly duplicate points); pass bucket_width")
+        "(mostly duplicate points, or most points within rounding of each "
+        "other next to far larger ones); pass bucket_width")
   return width
 
 

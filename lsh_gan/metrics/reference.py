@@ -24,10 +24,10 @@ The module-level functions (`knn_precision_recall`, `lsh_precision_recall`,
 Units: the real set is kept divided by 2^exponent when its magnitude is
 outside float32's comfortable range (`_checks.reference_set`), and every fake
 set is divided by the same power of two, so the scale-invariant metrics give
-the same numbers at any scale. A fake set more than 2^20 times larger than
-the reference is computed in its own units instead, the cached real side
-divided by the matching power of two for that call (exact; nothing is
-recomputed); sets more than 2^100 apart raise a ValueError.
+the same numbers at any scale. A fake set whose values exceed 2^50 in those
+units is computed in units large enough for it, the cached real side divided
+by the matching power of two for that call (exact; nothing is recomputed);
+sets more than 2^100 apart raise a ValueError.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class Reference:
     Its 3-NN distances are read at its own scale: a set far smaller than
     the reference would lose them to underflow in the reference's units.
     """
-    if abs(own) > _checks.SAFE_EXPONENT:
+    if own < -_checks.SMALL_EXPONENT:
       own_scale = family.project(knn.times_power_of_two(fake, -own),
                                  radii_seed=seed)
       return math.ldexp(lsh.default_width(own_scale, "fake"), own)
@@ -187,7 +187,7 @@ class Reference:
       real_proj = real_proj.rescaled(-shift)
       real_tables = real_tables.rescaled(-shift)
     # Recall reads the fake set's own structure: its width, its tables.
-    own_width = bucket_width is None and abs(own) <= _checks.SAFE_EXPONENT
+    own_width = bucket_width is None and own >= -_checks.SMALL_EXPONENT
     fake_proj = family.project(fake, self._centre(shift),
                                radii_seed=seed if own_width else None)
     fake_width = self._in_units(bucket_width, shift)
