@@ -20,7 +20,11 @@ def test_one_bucket_and_enough_candidates_equal_exact_knn(k):
   fake = (rng.normal(size=(120, 6)) * 1.3 + 0.3).astype(np.float32)
   got = metrics.lsh_knn_precision_recall(real, fake, k=k, bucket_width=1e6,
                                          max_candidates=2 * 270, num_tables=2)
-  assert got == metrics.knn_precision_recall(real, fake, k=k)
+  want = metrics.knn_precision_recall(real, fake, k=k)
+  # Both compute every distance, in different blocks: a distance within
+  # rounding of a radius may fall either way (one point at most, here).
+  assert got["precision"] == pytest.approx(want["precision"], abs=1.5 / 120)
+  assert got["recall"] == pytest.approx(want["recall"], abs=1.5 / 150)
 
 
 def test_radii_bound_exact_radii_and_isolated_points_are_flagged():
@@ -58,7 +62,7 @@ def test_identical_far_and_deterministic():
   # Each point lies in its own twin's ball unless the twin is isolated (fewer
   # than k candidates in all L = 4 tables of K = 8 functions: under 1% here).
   same = metrics.lsh_knn_precision_recall(real, real)
-  assert same["precision"] == same["recall"] >= 0.99
+  assert same["precision"] >= 0.99 and same["recall"] >= 0.99
   assert metrics.lsh_knn_precision_recall(real, real, num_tables=16) == {
       "precision": 1.0, "recall": 1.0}
   assert metrics.lsh_knn_precision_recall(real, real + 1e3) == {

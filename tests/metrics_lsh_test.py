@@ -44,6 +44,22 @@ def test_distinct_code_vectors_do_not_share_keys():
   assert len(set(np.asarray(key1[:, 0]).tolist())) > 0.999 * grid.shape[0]
 
 
+def test_points_beyond_the_int32_code_range_share_no_bucket():
+  family = lsh.HashFamily.create(dim=2, num_tables=2, num_hashes=2, seed=0)
+  family = lsh.HashFamily(jnp.tile(jnp.eye(2, dtype=jnp.float32), (1, 2)),
+                          jnp.zeros(4, jnp.float32), family.seeds,
+                          family.multipliers, 2, 2)
+  # Far apart, both past 2^31 widths on the same side: saturated codes would
+  # put them in one bucket.
+  far = np.array([[3e9, 3e9], [9e9, 7e9], [1.0, 2.0]], np.float32)
+  tables = lsh.Tables(family.project(jnp.asarray(far[:1])), family, 1.0)
+  counts = np.asarray(tables.counts(family.project(jnp.asarray(far))))
+  np.testing.assert_array_equal(counts, [[0, 0], [0, 0], [0, 0]])
+  near = lsh.Tables(family.project(jnp.asarray(far[2:])), family, 1.0)
+  np.testing.assert_array_equal(
+      np.asarray(near.counts(family.project(jnp.asarray(far[2:])))), [[1, 1]])
+
+
 def test_bucket_counts_equal_brute_force():
   rng = np.random.default_rng(1)
   points = jnp.asarray(rng.normal(size=(3000, 5)), jnp.float32)
@@ -171,5 +187,8 @@ def test_bad_input_names_the_set():
     metrics.lsh_precision_recall(np.where(x > 1, np.nan, x), x)
   with pytest.raises(ValueError, match="too small to read a default bucket"):
     metrics.lsh_precision_recall(x, x[:3])
-  with pytest.raises(ValueError, match="median k-NN distance is 0"):
+  with pytest.raises(metrics.DegenerateError,
+                     match="median k-NN distance is 0"):
     metrics.lsh_precision_recall(x, np.zeros((10, 3)))
+  with pytest.raises(ValueError, match="seed=2.5 must be an integer"):
+    metrics.lsh_precision_recall(x, x, seed=2.5)

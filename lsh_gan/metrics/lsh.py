@@ -24,8 +24,9 @@ its own cell, where a k-NN ball around an outlier grows with its isolation.
 The width is data-driven by default and read per side, as the KNN radii are:
 precision hashes with the real set's width, recall with the fake set's,
 w = 4 * median NND_k of the set (k = 3), computed exactly for a random
-sample of at most 256 of its points (sample x n x d work), in the same pass
-over the set as its projections.
+sample of at most WIDTH_SAMPLE = 128 of its points (sample x n x d work), in
+the same pass over the set as its projections. A median of 0 at float32
+resolution (a collapsed set) raises `DegenerateError`.
 
 Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
 and padded to a size class (at most max(1023, n/8) more rows, eight classes
@@ -449,7 +450,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
     num_hashes: K, hash functions per table (default 8).
     bucket_width: w for both sides; None (default) reads it per side: the
       real set's for precision, the fake set's for recall, each 4 times the
-      set's median 3-NN distance (computed for 256 sampled points).
+      set's median 3-NN distance (computed for 128 sampled points).
     min_count: m, points a bucket must hold to cover a query (default 1).
     seed: seed of the hash functions and the width sample (an integer >= 0).
 
