@@ -141,24 +141,29 @@ def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
 def _mmd2_batch(xs, ys, x_factor, y_factor):
   """(subsets, 3) unbiased MMD^2 of the kernels t, t^2, t^3, t = x.y / d.
 
-  Each subset pair is first multiplied by its factor (powers of two that
-  bring both sets to one O(1) scale).
+  The products are multiplied by the sets' factors (powers of two that
+  bring both sets to one O(1) scale; one at a time, as their product can be
+  below float32's range). The three kernels share one product and one pass
+  of reductions over it; the 1 / d^p is applied to the sums.
   """
+  powers = jnp.arange(1.0, 4.0)
+
+  def mean_power(a, b, a_factor, b_factor, off_diagonal):
+    dots = jnp.dot(a, b.T, precision=_HIGHEST) * a_factor * b_factor
+    squares = dots * dots
+    sums = jnp.stack([jnp.sum(dots), jnp.sum(squares),
+                      jnp.sum(squares * dots)])
+    m = a.shape[0]
+    if off_diagonal:
+      diagonal = jnp.diagonal(dots)
+      sums = sums - jnp.sum(diagonal[None, :] ** powers[:, None], axis=1)
+      return sums / (m * (m - 1)) / jnp.float32(a.shape[1]) ** powers
+    return sums / (m * m) / jnp.float32(a.shape[1]) ** powers
 
   def one(x, y):
-    x, y = x * x_factor, y * y_factor
-    d = x.shape[1]
-    m = x.shape[0]
-
-    def powers(a, b):
-      t = jnp.dot(a, b.T, precision=_HIGHEST) / d
-      t2 = t * t
-      return t, t2, t2 * t
-
-    off = lambda k: (jnp.sum(k) - jnp.trace(k)) / (m * (m - 1))
-    return jnp.stack([off(k_xx) + off(k_yy) - 2.0 * jnp.mean(k_xy)
-                      for k_xx, k_yy, k_xy in zip(powers(x, x), powers(y, y),
-                                                  powers(x, y))])
+    return (mean_power(x, x, x_factor, x_factor, True) +
+            mean_power(y, y, y_factor, y_factor, True) -
+            2.0 * mean_power(x, y, x_factor, y_factor, False))
 
   return jax.vmap(one)(xs, ys)
 
