@@ -77,14 +77,6 @@ def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
   return arr, max(-float(low), float(high))
 
 
-def embeddings(x, name: str) -> jax.Array:
-  """`x` as a finite float32 (n, d) device array, or ValueError naming `name`."""
-  arr, _ = host_embeddings(x, name)
-  # device_put: on CPU one copy (none for 64-byte aligned arrays), where
-  # jnp.asarray makes two.
-  return jax.device_put(arr)
-
-
 def magnitude_exponent(max_abs: float) -> int:
   """round(log2(max_abs)), or 0 for an all-zero set."""
   return round(math.log2(max_abs)) if max_abs > 0 else 0
@@ -102,6 +94,8 @@ def to_units(arr: np.ndarray, exponent: int) -> jax.Array:
   """arr / 2^exponent on the device (exact for normal numbers)."""
   if exponent:
     arr = np.ldexp(arr, -exponent).astype(np.float32, copy=False)
+  # device_put: on CPU one copy (none for 64-byte aligned arrays), where
+  # jnp.asarray makes two.
   return jax.device_put(arr)
 
 
@@ -142,12 +136,6 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
   return to_units(arr, real_exponent + shift), shift, relative - shift
 
 
-def same_dim(real: jax.Array, fake: jax.Array) -> None:
-  if real.shape[1] != fake.shape[1]:
-    raise ValueError(f"fake: has {fake.shape[1]} features per point, real has "
-                     f"{real.shape[1]}; feature sizes must match")
-
-
 def positive_int(value, name: str) -> int:
   if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
       value < 1):
@@ -167,13 +155,3 @@ def enough_points(n: int, k: int, name: str) -> None:
   if n < k + 1:
     raise ValueError(f"{name}: has {n} points; k={k} needs at least k + 1 = "
                      f"{k + 1}")
-
-
-def pair(real, fake, k: int = 0):
-  """Both sets validated: finite 2-D float32, same feature size, > k points."""
-  real = embeddings(real, "real")
-  fake = embeddings(fake, "fake")
-  same_dim(real, fake)
-  enough_points(real.shape[0], k, "real")
-  enough_points(fake.shape[0], k, "fake")
-  return real, fake

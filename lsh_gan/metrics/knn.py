@@ -291,9 +291,6 @@ class KNNReference:
 
 def _all_four(real, fake, k) -> dict[str, float]:
   k = _checks.positive_int(k, "k")
-  real, fake = _checks.pair(real, fake, k)
-  # KNNReference picks the units; the arrays are already validated on the
-  # device, so this reads them back as a view on CPU.
   return KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
 
 
