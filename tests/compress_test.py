@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from lsh_gan import compress
+from lsh_gan.compress import _base
+from compress_common_test import assert_close_to_scale
 import conftest
 
 RNG = np.random.default_rng(42)
@@ -74,13 +76,13 @@ def np_quantize_asymmetric(w, bits, axis=None):
   return variants
 
 
-def assert_matches_reference(got, reference):
+def assert_matches_reference(got, reference, rtol=1e-6):
   """Every entry equals the reference; entries at a rounding tie may take
   either neighbouring level. `reference` may list variants (tied zero points);
-  an entry must match one of them."""
+  an entry must match one of them. Zero levels must be exact."""
   variants = reference if isinstance(reference, list) else [reference]
   got = np.asarray(got, np.float64)
-  close = lambda a: np.isclose(got, a, rtol=1e-6, atol=1e-12)
+  close = lambda a: np.isclose(got, a, rtol=rtol, atol=0)
   ok = np.zeros(got.shape, bool)
   for want, lower, upper, near in variants:
     ok |= np.where(near, close(lower) | close(upper), close(want))
@@ -88,9 +90,9 @@ def assert_matches_reference(got, reference):
                       f"{got[~ok][:5]} vs {variants[0][0][~ok][:5]}")
 
 
-def np_prune(arrays, sparsity):
+def np_prune(arrays, sparsity, dtype=np.float32):
   """Zero the round(n*s) smallest |w| jointly; ties to the lower index."""
-  flat = np.concatenate([np.abs(a.astype(np.float32)).ravel() for a in arrays])
+  flat = np.concatenate([np.abs(a.astype(dtype)).ravel() for a in arrays])
   k = round(flat.size * sparsity)
   drop = np.zeros(flat.size, bool)
   drop[np.argsort(flat, kind="stable")[:k]] = True
@@ -167,8 +169,11 @@ def test_quantize_is_idempotent(bits, symmetric, axis):
   once = _apply(t, w)
   twice = _apply(t, once)
   # Scales recomputed from the quantized tensor agree to float32 rounding
-  # (for 1 bit, the float32 sum behind mean|w|).
-  np.testing.assert_allclose(twice, once, rtol=1e-6, atol=0)
+  # (for 1 bit, the float32 sum behind mean|w|): every value moves by a few
+  # ulps of the tensor's scale at most, and no two levels merge.
+  np.testing.assert_allclose(twice, once, rtol=0,
+                             atol=8 * np.finfo(np.float32).eps *
+                             np.max(np.abs(once)))
   assert np.unique(twice).size == np.unique(once).size
 
 
@@ -322,7 +327,9 @@ def test_chain_equals_sequential_application():
   tree = conftest.linen_variables()
   a, b, c = (compress.clip(percentile=97), compress.prune(0.3),
              compress.quantize(3, axis=-1))
-  chex.assert_trees_all_equal(compress.chain(a, b, c)(tree), c(b(a(tree))))
+  # One compiled program against three: XLA may round differently in the
+  # last bit, and so, at a quantization tie, choose the other level.
+  assert_close_to_scale(compress.chain(a, b, c)(tree), c(b(a(tree))))
   chex.assert_trees_all_equal(compress.chain(compress.chain(a, b), c)(tree),
                               compress.chain(a, compress.chain(b, c))(tree))
   assert str(compress.chain(a, compress.chain(b, c))) == (
@@ -343,8 +350,8 @@ def _assert_only_selected_changed(tree, out, selected_paths, transform):
   for (path, x), y in zip(flat, jax.tree_util.tree_leaves(out)):
     name = compress._tree.path_str(path)  # pylint: disable=protected-access
     if name in selected_paths:
-      want = transform({"kernel": x})["kernel"]
-      np.testing.assert_array_equal(np.asarray(y), np.asarray(want))
+      # Compiled alone or within the whole tree: last-bit rounding may differ.
+      assert_close_to_scale(y, transform({"kernel": x})["kernel"])
     else:
       np.testing.assert_array_equal(np.asarray(y), np.asarray(x))
 
@@ -484,3 +491,125 @@ def test_parse_accepts_positional_bare_and_spaced_forms():
   assert str(compress.masked(compress.quantize(4), lambda p, x: True)).startswith(
       "masked(quantize(bits=4),mask=<callable")
   assert not compress.masked(compress.quantize(4), lambda p, x: True).representable()
+
+
+def test_parse_names_a_missing_required_argument():
+  with pytest.raises(ValueError, match=r"quantize\(\) in 'quantize' needs the "
+                     r"argument\(s\) bits"):
+    compress.parse("quantize")
+  with pytest.raises(ValueError, match=r"needs the argument\(s\) sparsity"):
+    compress.parse("clip(1.0)+prune")
+  with pytest.raises(ValueError, match=r"needs the argument\(s\) mask"):
+    compress.parse("masked(quantize(4))")
+
+
+@pytest.mark.parametrize("spec", [
+    "masked(quantize(4), mask=1)", "masked(quantize(4), mask=[1, 2])",
+    "masked(quantize(4), mask={})", "masked(quantize(4), mask=prune(0.5))",
+    "masked(quantize(4), mask=None)"])
+def test_parse_rejects_bad_masks_before_applying(spec):
+  with pytest.raises(ValueError, match=r"mask"):
+    compress.parse(spec)
+
+
+@pytest.mark.parametrize("mask", [1, 2.5, [True, 3], None, compress.prune(0.5),
+                                  lambda path: True])
+def test_masked_rejects_bad_masks_at_construction(mask):
+  with pytest.raises(ValueError, match=r"mask"):
+    compress.masked(compress.quantize(4), mask)
+
+
+@pytest.mark.parametrize("make,canonical", [
+    (lambda: compress.prune(np.float32(0.5)), "prune(sparsity=0.5)"),
+    (lambda: compress.prune(np.float64(0.25), scope="global"),
+     "prune(sparsity=0.25,scope='global')"),
+    (lambda: compress.quantize(np.int64(4), symmetric=np.bool_(False),
+                               axis=np.int32(-1)),
+     "quantize(bits=4,symmetric=False,axis=-1)"),
+    (lambda: compress.clip(np.float64(0.5)), "clip(threshold=0.5)"),
+    (lambda: compress.clip(percentile=np.float32(99.5)),
+     "clip(percentile=99.5)"),
+    (lambda: compress.clip(num_std=np.int64(3)), "clip(num_std=3)"),
+])
+def test_numpy_arguments_give_parseable_strings(make, canonical):
+  t = make()
+  assert str(t) == canonical
+  assert compress.parse(str(t)) == t
+
+
+def test_float32_arguments_round_trip_exactly():
+  t = compress.prune(np.float32(0.1))
+  assert compress.parse(str(t)) == t
+  assert t.args["sparsity"] == float(np.float32(0.1))
+
+
+def test_register_refuses_to_overwrite_unless_asked(monkeypatch):
+  monkeypatch.setattr(_base, "_REGISTRY", dict(_base._REGISTRY))  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=r"name='quantize' is already registered"
+                     r".*replace=True"):
+    compress.register("quantize", compress.prune)
+  assert compress.get("quantize") is compress.quantize
+  compress.register("quantize", compress.prune, replace=True)
+  assert compress.get("quantize") is compress.prune
+  compress.register("sparsify", compress.prune)
+  assert str(compress.parse("sparsify(0.5)")) == "prune(sparsity=0.5)"
+  with pytest.raises(ValueError, match=r"name='not a name'"):
+    compress.register("not a name", compress.prune)
+  with pytest.raises(ValueError, match=r"factory=3"):
+    compress.register("three", 3)
+
+
+# -- dtypes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("axis", [None, -1])
+def test_float64_quantize_is_computed_in_float64(bits, axis):
+  w = RNG.normal(size=(9, 13))
+  for scale in (1.0, 1e300, 1e-300):
+    got = _apply(compress.quantize(bits, axis=axis), w * scale)
+    assert got.dtype == np.float64
+    assert_matches_reference(got, np_quantize_symmetric(w * scale, bits, axis),
+                             rtol=1e-12)
+    got = _apply(compress.quantize(bits, symmetric=False, axis=axis), w * scale)
+    assert_matches_reference(
+        got, np_quantize_asymmetric(w * scale, bits, axis), rtol=1e-12)
+
+
+def test_float64_clip_and_prune_keep_the_untouched_values_exactly():
+  w = RNG.normal(size=(30, 20)) * 1e-3
+  w[0, 0] = 1e300  # no float32 overflow
+  out = _apply(compress.clip(0.002), w)
+  assert out.dtype == np.float64
+  np.testing.assert_array_equal(out, np.clip(w, -0.002, 0.002))
+  c = np.percentile(np.abs(w), 90)
+  np.testing.assert_allclose(_apply(compress.clip(percentile=90), w),
+                             np.clip(w, -c, c), rtol=1e-12, atol=0)
+  # Magnitudes that float32 cannot tell apart are still ranked exactly.
+  w = 1 + RNG.random((20, 20)) * 1e-9
+  out = _apply(compress.prune(0.5), w)
+  np.testing.assert_array_equal(out, np_prune([w], 0.5, np.float64)[0])
+
+
+def test_float64_pack_round_trips_in_float64(tmp_path):
+  params = {"kernel": RNG.normal(size=(6, 40)) * 1e200}
+  t = compress.quantize(5, symmetric=False, axis=-1)
+  packed = t.pack(params)
+  assert packed["kernel"].scale.dtype == np.float64
+  chex.assert_trees_all_equal(compress.unpack(packed), t(params))
+  compress.save(tmp_path / "ckpt", packed)
+  restored = compress.restore(tmp_path / "ckpt")
+  chex.assert_trees_all_equal(compress.unpack(restored), t(params))
+
+
+def test_zero_size_leaves_pass_through_every_factory_and_report():
+  params = {"kernel": np.zeros((0, 5), np.float32), "w": _kernel(4, 5)}
+  for t in (compress.quantize(4), compress.clip(percentile=90),
+            compress.clip(num_std=2.0), compress.prune(0.5),
+            compress.prune(0.5, scope="global"),
+            compress.masked(compress.quantize(2), ".*")):
+    out = t(params)
+    assert out["kernel"].shape == (0, 5)
+    assert out["kernel"].dtype == np.float32
+  r = compress.report(params, compress.pack(params, 4))
+  assert r.leaves[0].num_params == 0 and r.leaves[0].relative_l2_error == 0

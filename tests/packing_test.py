@@ -133,3 +133,78 @@ def test_pack_rejects_bad_arguments():
     compress.pack({"k": np.ones((2, 2), np.float32)}, 0)
   with pytest.raises(ValueError, match="mask='zzz' selects no"):
     compress.pack({"k": np.ones((2, 2), np.float32)}, 4, mask="zzz")
+
+
+def _packed_leaf(**changes):
+  p = compress.pack({"kernel": RNG.normal(size=(6, 7)).astype(np.float32)}, 4,
+                    symmetric=False, axis=-1)["kernel"]
+  fields = dict(codes=p.codes, scale=p.scale, zero_point=p.zero_point,
+                shape=p.shape, dtype=p.dtype, bits=p.bits,
+                symmetric=p.symmetric, axis=p.axis)
+  fields.update(changes)
+  return compress.PackedArray(
+      fields.pop("codes"), fields.pop("scale"), fields.pop("zero_point"),
+      **fields)
+
+
+@pytest.mark.parametrize("changes,match", [
+    (dict(bits=0), r"bits=0 is outside 1\.\.16"),
+    (dict(bits=17), r"bits=17"),
+    (dict(bits=5), r"codes hold 8 words.*needs 10"),
+    (dict(shape=(6, 70)), r"codes hold 8 words.*needs 56"),
+    (dict(codes=np.zeros(8, np.int32)), r"codes hold 8 words of int32"),
+    (dict(scale=np.ones(6, np.float32)), r"scale has shape \(6,\), expected "
+     r"\(7,\)"),
+    (dict(axis=2), r"axis=2 is out of range"),
+    (dict(zero_point=None), r"zero point is missing"),
+    (dict(zero_point=np.zeros(3, np.int32)), r"zero_point has shape \(3,\)"),
+    (dict(dtype=np.int32), r"dtype=int32 is not a floating"),
+])
+def test_unpack_names_the_leaf_and_the_inconsistent_field(changes, match):
+  tree = {"params": {"kernel": _packed_leaf(**changes)}}
+  with pytest.raises(ValueError, match=r"packed leaf 'params/kernel' is "
+                     r"inconsistent.*" + match):
+    compress.unpack(tree)
+  with pytest.raises(ValueError, match=r"PackedArray is inconsistent"):
+    tree["params"]["kernel"].unpack()
+
+
+def _saved(tmp_path):
+  params = {"kernel": RNG.normal(size=(6, 7)).astype(np.float32),
+            "bias": np.ones(7, np.float32)}
+  compress.save(tmp_path / "ckpt", compress.pack(params, 4, axis=-1))
+  return tmp_path / "ckpt"
+
+
+# Orbax's reader leaves an asyncio callback behind when tensorstore fails.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("damage", ["metadata_json", "array_data",
+                                    "missing_data"])
+def test_restore_of_a_damaged_checkpoint_names_the_folder(tmp_path, damage):
+  path = _saved(tmp_path)
+  if damage == "metadata_json":
+    (path / "_METADATA").write_text("{ not json")
+  else:
+    data = [f for f in path.rglob("*") if f.is_file() and f.parent.name == "d"]
+    assert data
+    for f in data:
+      if damage == "array_data":
+        f.write_bytes(b"\x00garbage" * 7)
+      else:
+        f.unlink()
+  with pytest.raises(compress.DamagedCheckpointError,
+                     match=rf"checkpoint '{path}' is damaged") as info:
+    compress.restore(path)
+  assert isinstance(info.value, ValueError)
+  assert info.value.path == str(path)
+
+
+def test_restore_checks_the_packed_leaves_it_rebuilds(tmp_path):
+  packed = compress.pack({"kernel": RNG.normal(size=(6, 7)).astype(
+      np.float32)}, 4)
+  storable = {"kernel": _packing._to_storable(packed["kernel"])}  # pylint: disable=protected-access
+  storable["kernel"][_packing._MARKER][0] = 0  # pylint: disable=protected-access
+  compress.save(tmp_path / "ckpt", storable)
+  with pytest.raises(compress.DamagedCheckpointError,
+                     match=r"is damaged.*packed leaf 'kernel'.*bits=0"):
+    compress.restore(tmp_path / "ckpt")

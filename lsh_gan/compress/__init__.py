@@ -24,6 +24,7 @@ from lsh_gan.compress._base import names
 from lsh_gan.compress._base import parse
 from lsh_gan.compress._base import register
 from lsh_gan.compress._base import Transform
+from lsh_gan.compress._packing import DamagedCheckpointError
 from lsh_gan.compress._packing import PackedArray
 from lsh_gan.compress._packing import restore
 from lsh_gan.compress._packing import save
@@ -40,6 +41,7 @@ from lsh_gan.compress._transforms import quantize
 __all__ = (
     "chain",
     "clip",
+    "DamagedCheckpointError",
     "get",
     "identity",
     "LeafReport",

@@ -12,22 +12,61 @@ from __future__ import annotations
 import ast
 import collections
 import inspect
+import numbers
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lsh_gan.compress import _packing
 from lsh_gan.compress import _tree
 
-# What a transform sees besides the leaves: their paths and the tree structure
-# (the latter for pytree masks).
-Context = collections.namedtuple("Context", ["paths", "treedef"])
+# What a transform sees besides the leaves: their paths, the tree structure
+# (for pytree masks) and the values of its callable masks, which are evaluated
+# on the caller's leaves before compiling (keyed by the id of the `_Masked`
+# node that holds the callable).
+Context = collections.namedtuple("Context", ["paths", "treedef", "masks"])
+
+# Compiled kernels of representable transforms, shared by equal transforms:
+# (kernel identity, call key) -> jitted function. Bounded, least recently used
+# first out.
+_KERNELS: collections.OrderedDict = collections.OrderedDict()
+_MAX_KERNELS = 256
+
+# Counts kernel traces; tests read it to check that a repeated call with the
+# same tree structure compiles nothing new.
+_TRACE_COUNT = 0
 
 
 @jax.jit
 def _all_finite(leaves):
   return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def _build_kernel(transform: "Transform", key) -> Callable:
+  """A jitted pure function of the array leaves, built from `key` alone.
+
+  Everything the trace depends on besides the array values is in `key`: the
+  pack flag, the tree structure, the leaf paths, which leaves are arrays
+  (with their shapes and dtypes) and the values of callable masks. Non-array
+  leaves enter as a placeholder that no selection picks, and the caller puts
+  its own non-array leaves back into the output.
+  """
+  pack, treedef, paths, signatures, mask_values = key
+  ctx = Context(paths, treedef, dict(mask_values))
+  array_index = [i for i, sig in enumerate(signatures) if sig is not None]
+
+  def apply_arrays(arrays):
+    global _TRACE_COUNT
+    _TRACE_COUNT += 1
+    full = [_tree.STATIC] * len(signatures)
+    for i, x in zip(array_index, arrays):
+      full[i] = x
+    out = transform._apply(full, ctx, None, pack)  # pylint: disable=protected-access
+    return [out[i] for i in array_index]
+
+  return jax.jit(apply_arrays)
 
 
 class Transform:
@@ -36,19 +75,29 @@ class Transform:
   Call it on a parameter tree (a Flax Linen ``params`` dict, a Flax NNX
   ``State``, or nested dicts/lists/tuples of arrays) to get the compressed
   tree; call `pack` to get the same values in real low-bit storage. ``str(t)``
-  is the canonical string that `parse` reads back.
+  is the canonical string that `parse` reads back, and transforms with the
+  same string are equal and behave the same.
 
-  Eager calls run a jitted kernel that is compiled once per tree structure and
-  leaf shapes; ``jax.jit(t)`` works too. Eager calls also check that the
-  leaves the transform touches are finite and raise ``ValueError`` otherwise;
-  under an outer ``jax.jit`` that check cannot run.
+  Eager calls run a jitted kernel compiled once per tree structure, leaf
+  paths, leaf shapes and dtypes (and callable-mask values); equal transforms
+  share it. ``jax.jit(t)`` works too. Array leaves keep their dtype: float64
+  leaves are computed in float64, with JAX's 64-bit types enabled for the
+  call. Non-array leaves (Python numbers, strings) pass through. Eager calls
+  also check that the leaves the transform touches are finite and raise
+  ``ValueError`` otherwise; under an outer ``jax.jit`` that check cannot run.
   """
 
   name: str = "transform"
 
   def __init__(self, args: dict[str, Any] | None = None):
-    self.args = dict(args or {})
-    self._compiled: dict[Any, Callable] = {}
+    self._args = dict(args or {})
+    self._kernels: dict[Any, Callable] = {}
+
+  @property
+  def args(self) -> dict[str, Any]:
+    """The arguments that differ from the factory's defaults (a copy: equal
+    transforms share compiled kernels, so a transform never changes)."""
+    return dict(self._args)
 
   # -- what subclasses implement ------------------------------------------
   def _selection(self, leaves, ctx: Context, selected) -> list[bool]:
@@ -59,6 +108,22 @@ class Transform:
     """Transforms a list of leaves; `selected` is None for the default rule."""
     raise NotImplementedError
 
+  def _children(self) -> tuple["Transform", ...]:
+    """The transforms this one is built from (for `chain` and `masked`)."""
+    return ()
+
+  def _identity(self):
+    """What decides this transform's behaviour, hashable; None if only itself.
+
+    Two transforms with the same identity trace to the same kernel, so they
+    may share compiled kernels and compare equal (``jax.jit`` relies on the
+    latter to reuse a trace). The default, the type and the canonical string,
+    fits any transform whose attributes are all spelled out in ``str``.
+    """
+    if not self.representable():
+      return None
+    return (type(self), str(self))
+
   # -- public behaviour ----------------------------------------------------
   def __call__(self, params):
     return self._run(params, pack=False)
@@ -67,39 +132,65 @@ class Transform:
     """Applies the transform and stores quantized leaves in low-bit form.
 
     Leaves that a `quantize` step wrote last come back as `PackedArray`
-    (bit-packed integer codes plus float32 scales); every other leaf comes
-    back as the dense array ``self(params)`` holds. ``unpack(t.pack(p))`` is
+    (bit-packed integer codes plus scales); every other leaf comes back as
+    the dense array ``self(params)`` holds. ``unpack(t.pack(p))`` is
     bit-identical to ``t(p)``.
     """
     return self._run(params, pack=True)
+
+  def _mask_values(self, leaves, paths) -> tuple:
+    """Evaluates every callable mask in this transform on the caller's leaves."""
+    values = []
+    stack = [self]
+    while stack:
+      t = stack.pop()
+      if isinstance(t, _Masked) and not isinstance(
+          t.mask, (str, _tree.PytreeMask)):
+        values.append((id(t), tuple(
+            bool(t.mask(p, x)) for p, x in zip(paths, leaves))))
+      stack.extend(t._children())  # pylint: disable=protected-access
+    return tuple(values)
+
+  def _kernel(self, key) -> Callable:
+    identity = self._identity()
+    if identity is None:
+      fn = self._kernels.get(key)
+      if fn is None:
+        fn = self._kernels[key] = _build_kernel(self, key)
+      return fn
+    full_key = (identity, key)
+    fn = _KERNELS.get(full_key)
+    if fn is None:
+      fn = _KERNELS[full_key] = _build_kernel(self, key)
+      if len(_KERNELS) > _MAX_KERNELS:
+        _KERNELS.popitem(last=False)
+    else:
+      _KERNELS.move_to_end(full_key)
+    return fn
 
   def _run(self, params, pack: bool):
     leaves, paths, treedef = _tree.flatten(params, is_leaf=_packing.is_packed)
     if any(_packing.is_packed(x) for x in leaves):
       raise ValueError("params: holds PackedArray leaves; call "
                        "lsh_gan.compress.unpack(params) first")
-    ctx = Context(paths, treedef)
-    array_index = [i for i, x in enumerate(leaves) if hasattr(x, "dtype")]
-    arrays = [leaves[i] for i in array_index]
-    if not any(isinstance(x, jax.core.Tracer) for x in arrays):
-      self._check_finite(leaves, ctx)
-    key = (treedef, pack)
-    fn = self._compiled.get(key)
-    if fn is None:
-      def apply_arrays(arrays):
-        full = list(leaves)
-        for i, x in zip(array_index, arrays):
-          full[i] = x
-        out = self._apply(full, ctx, None, pack)
-        return [out[i] for i in array_index]
-      fn = self._compiled[key] = jax.jit(apply_arrays)
-    out = list(leaves)
-    for i, x in zip(array_index, fn(arrays)):
-      out[i] = x
+    is_array = [_tree.is_array(x) for x in leaves]
+    arrays = [x for x, a in zip(leaves, is_array) if a]
+    signatures = tuple((tuple(x.shape), np.dtype(x.dtype)) if a else None
+                       for x, a in zip(leaves, is_array))
+    with _tree.x64_scope(arrays):
+      mask_values = self._mask_values(leaves, paths)
+      ctx = Context(paths, treedef, dict(mask_values))
+      if not any(isinstance(x, jax.core.Tracer) for x in arrays):
+        self._check_finite(
+            [x if a else _tree.STATIC for x, a in zip(leaves, is_array)], ctx)
+      fn = self._kernel((pack, treedef, paths, signatures, mask_values))
+      new_arrays = iter(fn(arrays))
+    out = [next(new_arrays) if a else x for x, a in zip(leaves, is_array)]
     return jax.tree_util.tree_unflatten(treedef, out)
 
   def _check_finite(self, leaves, ctx: Context) -> None:
-    touched = [i for i, s in enumerate(self._selection(leaves, ctx, None)) if s]
+    touched = [i for i, s in enumerate(self._selection(leaves, ctx, None))
+               if s and leaves[i].size]
     if not touched:
       return
     finite = _all_finite([leaves[i] for i in touched])
@@ -111,7 +202,7 @@ class Transform:
 
   # -- string form and identity ---------------------------------------------
   def __str__(self) -> str:
-    inner = ",".join(f"{k}={v!r}" for k, v in self.args.items())
+    inner = ",".join(f"{k}={v!r}" for k, v in self._args.items())
     return f"{self.name}({inner})"
 
   def __repr__(self) -> str:
@@ -124,12 +215,27 @@ class Transform:
   def __eq__(self, other) -> bool:
     if not isinstance(other, Transform):
       return NotImplemented
-    if self.representable() and other.representable():
-      return str(self) == str(other)
-    return self is other
+    mine = self._identity()
+    return self is other if mine is None else mine == other._identity()  # pylint: disable=protected-access
 
   def __hash__(self) -> int:
-    return hash(str(self))
+    identity = self._identity()
+    return id(self) if identity is None else hash(identity)
+
+
+def python_number(value):
+  """A numpy scalar as the Python number it holds; anything else unchanged.
+
+  Factories store their arguments this way so that ``str(t)`` spells
+  ``0.5``, not ``np.float32(0.5)``, and `parse` reads it back.
+  """
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if isinstance(value, numbers.Integral):
+    return int(value)
+  if isinstance(value, numbers.Real):
+    return float(value)
+  return value
 
 
 def _canonical_args(factory: Callable, **given) -> dict[str, Any]:
@@ -137,6 +243,7 @@ def _canonical_args(factory: Callable, **given) -> dict[str, Any]:
   params = inspect.signature(factory).parameters
   out = {}
   for name, value in given.items():
+    value = python_number(value)
     default = params[name].default
     if default is inspect.Parameter.empty or value != default or (
         type(value) is not type(default)):
@@ -161,7 +268,8 @@ class LeafTransform(Transform):
   def _apply(self, leaves, ctx, selected, pack):
     out = list(leaves)
     for i, s in enumerate(self._selection(leaves, ctx, selected)):
-      if s:
+      # A zero-size leaf has nothing to compress (and no scale to compute).
+      if s and leaves[i].size:
         x = leaves[i]
         if _packing.is_packed(x):
           x = x.unpack()
@@ -216,6 +324,13 @@ class _Chain(Transform):
   def representable(self):
     return all(t.representable() for t in self.transforms)
 
+  def _children(self):
+    return self.transforms
+
+  def _identity(self):
+    parts = tuple(t._identity() for t in self.transforms)  # pylint: disable=protected-access
+    return None if None in parts else (_Chain, parts)
+
 
 def chain(*transforms: Transform) -> Transform:
   """Applies transforms in order: ``chain(a, b)(p) == b(a(p))``.
@@ -263,8 +378,20 @@ class _Masked(Transform):
     self.inner = inner
     self.mask = mask
 
+  def _children(self):
+    return (self.inner,)
+
+  def _identity(self):
+    inner = self.inner._identity()  # pylint: disable=protected-access
+    if inner is None or not isinstance(self.mask, str):
+      return None
+    return (_Masked, self.mask, inner)
+
   def _narrow(self, leaves, ctx, selected):
-    chosen = _tree.resolve_mask(self.mask, leaves, ctx.paths, ctx.treedef)
+    if id(self) in ctx.masks:
+      chosen = ctx.masks[id(self)]
+    else:
+      chosen = _tree.resolve_mask(self.mask, leaves, ctx.paths, ctx.treedef)
     if selected is None:
       selected = [True] * len(leaves)
     return [s and c and _tree.is_floating(x)
@@ -283,10 +410,10 @@ class _Masked(Transform):
   def __str__(self):
     if isinstance(self.mask, str):
       mask = repr(self.mask)
-    elif callable(self.mask):
-      mask = f"<callable {getattr(self.mask, '__name__', '?')}>"
-    else:
+    elif isinstance(self.mask, _tree.PytreeMask):
       mask = "<pytree>"
+    else:
+      mask = f"<callable {getattr(self.mask, '__name__', '?')}>"
     return f"masked({self.inner},mask={mask})"
 
 
@@ -308,9 +435,15 @@ def masked(transform: Transform | str, mask: _tree.Mask) -> Transform:
     The masked transform. Only regex masks have a string form that `parse`
     reads back.
 
+  A callable mask is evaluated on the leaves of the tree passed in (arrays
+  as given eagerly, tracers under an outer ``jax.jit``), before any step of
+  the transform runs; a pytree mask is copied when the mask is built.
+
   Raises:
-    ValueError: for an invalid regex; when applied, for a regex that selects
-      no floating-point leaf (the message lists the leaf paths).
+    ValueError: for an invalid regex, a callable that cannot take
+      ``(path, leaf)``, a transform given as the mask, or any other value that
+      is not a pytree of bools; when applied, for a regex that selects no
+      floating-point leaf (the message lists the leaf paths).
 
   Examples:
     >>> from lsh_gan.compress import quantize
@@ -323,8 +456,11 @@ def masked(transform: Transform | str, mask: _tree.Mask) -> Transform:
   if not isinstance(transform, Transform):
     raise ValueError(f"transform: expected a transform, got "
                      f"{type(transform).__name__}")
-  _tree.validate_mask(mask)
-  return _Masked(transform, mask)
+  if isinstance(mask, Transform):
+    raise ValueError(f"mask={mask}: expected a regex, a callable "
+                     "(path, leaf) -> bool or a pytree of bools, got a "
+                     "transform (compose transforms with chain)")
+  return _Masked(transform, _tree.validate_mask(mask))
 
 
 # -- registry and string form --------------------------------------------------
@@ -332,8 +468,34 @@ def masked(transform: Transform | str, mask: _tree.Mask) -> Transform:
 _REGISTRY: dict[str, Callable[..., Transform]] = {}
 
 
-def register(name: str, factory: Callable[..., Transform]) -> None:
-  """Adds a transform factory to the registry that `parse` reads."""
+def register(name: str, factory: Callable[..., Transform], *,
+             replace: bool = False) -> None:
+  """Adds a transform factory to the registry that `parse` reads.
+
+  Args:
+    name: the name `parse` reads (a Python identifier).
+    factory: a callable returning a `Transform`.
+    replace: allow replacing a factory already registered under `name`.
+
+  Raises:
+    ValueError: if `name` is taken and `replace` is False, `name` is not an
+      identifier, or `factory` is not callable.
+
+  Examples:
+    >>> from lsh_gan.compress import quantize
+    >>> register("quantize", quantize)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: name='quantize' is already registered...
+  """
+  if not isinstance(name, str) or not name.isidentifier():
+    raise ValueError(f"name={name!r} must be a Python identifier")
+  if not callable(factory):
+    raise ValueError(f"factory={factory!r} must be callable")
+  if name in _REGISTRY and not replace:
+    raise ValueError(f"name={name!r} is already registered (to "
+                     f"{getattr(_REGISTRY[name], '__qualname__', '?')}); pass "
+                     "replace=True to replace it")
   _REGISTRY[name] = factory
 
 
@@ -354,37 +516,60 @@ def get(name: str) -> Callable[..., Transform]:
   return _REGISTRY[name]
 
 
+def _call_factory(name: str, args, kwargs, spec: str) -> Transform:
+  """Calls a registered factory, turning a signature mismatch into ValueError."""
+  factory = get(name)
+  signature = inspect.signature(factory)
+  try:
+    signature.bind(*args, **kwargs)
+  except TypeError as e:
+    valid = ", ".join(signature.parameters)
+    given = set(list(signature.parameters)[:len(args)]) | set(kwargs)
+    missing = [p.name for p in signature.parameters.values()
+               if p.default is inspect.Parameter.empty and p.kind in (
+                   p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and p.name not in given]
+    if missing and not set(kwargs) - set(signature.parameters):
+      raise ValueError(
+          f"{name}() in {spec!r} needs the argument(s) "
+          f"{', '.join(missing)}, e.g. {name}({missing[0]}=...); valid "
+          f"arguments: {valid}") from None
+    raise ValueError(f"bad arguments for {name}() in {spec!r}: {e}; "
+                     f"valid arguments: {valid}") from None
+  return factory(*args, **kwargs)
+
+
+# Arguments that `parse` reads as transforms rather than literals.
+_TRANSFORM_ARGS = {"chain": None, "masked": ("transform", 0)}
+
+
 def _parse_node(node: ast.AST, spec: str) -> Transform:
   if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
     return chain(_parse_node(node.left, spec), _parse_node(node.right, spec))
   if isinstance(node, ast.Name):
-    return get(node.id)()
+    return _call_factory(node.id, [], {}, spec)
   if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
     raise ValueError(
         f"cannot parse {ast.get_source_segment(spec, node)!r} in transform "
         f"string {spec!r}: expected name(arg=value, ...) joined by '+'")
-  factory = get(node.func.id)
+  name = node.func.id
 
-  def value(arg):
-    if isinstance(arg, (ast.Call, ast.BinOp, ast.Name)) and node.func.id in (
-        "masked", "chain"):
+  def value(arg, position):
+    if name in _TRANSFORM_ARGS and (_TRANSFORM_ARGS[name] is None or
+                                    position in _TRANSFORM_ARGS[name]):
+      if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return parse(arg.value)
       return _parse_node(arg, spec)
     try:
       return ast.literal_eval(arg)
     except ValueError:
       raise ValueError(
           f"argument {ast.get_source_segment(spec, arg)!r} of "
-          f"{node.func.id}() in {spec!r} is not a literal value") from None
+          f"{name}() in {spec!r} is not a literal value") from None
 
-  args = [value(a) for a in node.args]
-  kwargs = {k.arg: value(k.value) for k in node.keywords}
-  try:
-    inspect.signature(factory).bind(*args, **kwargs)
-  except TypeError as e:
-    valid = ", ".join(inspect.signature(factory).parameters)
-    raise ValueError(f"bad arguments for {node.func.id}() in {spec!r}: {e}; "
-                     f"valid arguments: {valid}") from None
-  return factory(*args, **kwargs)
+  args = [value(a, i) for i, a in enumerate(node.args)]
+  kwargs = {k.arg: value(k.value, k.arg) for k in node.keywords}
+  return _call_factory(name, args, kwargs, spec)
 
 
 def parse(spec: str | Transform) -> Transform:

@@ -1,7 +1,8 @@
 """Real low-bit storage: bit-packed integer codes plus float32 scales.
 
 A `PackedArray` stores a b-bit quantized tensor in ceil(n / 32) * b 32-bit
-words (b bits per weight, not one byte each), its float32 scale(s) and, for
+words (b bits per weight, not one byte each), its scale(s) (float32, float64
+for a float64 tensor) and, for
 the asymmetric grid, int32 zero point(s). It is a pytree node, so a packed
 parameter tree still flattens, jits and moves between devices; `size_bytes`
 counts what it really stores. `save` / `restore` write and read packed trees
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lsh_gan.compress import _quantize
+from lsh_gan.compress import _tree
 
 _WORD = 32
 
@@ -53,7 +55,8 @@ class PackedArray:
 
   Attributes:
     codes: uint32 words holding the bit-packed codes.
-    scale: float32 scale, shape () or (C,) with one per channel along `axis`.
+    scale: float32 scale (float64 for a float64 tensor), shape () or (C,)
+      with one per channel along `axis`.
     zero_point: int32 zero point(s) of the asymmetric grid, else None.
     shape, dtype: the dense tensor's shape and dtype.
     bits, symmetric, axis: the quantizer (see `lsh_gan.compress.quantize`).
@@ -91,8 +94,60 @@ class PackedArray:
                symmetric=symmetric, axis=axis)
 
   def unpack(self) -> jax.Array:
-    """The dense tensor, bit-identical to the fake-quantized one."""
-    return _unpack_jit(self)
+    """The dense tensor, bit-identical to the fake-quantized one.
+
+    Raises:
+      ValueError: if the fields are inconsistent (see `check`).
+    """
+    self.check()
+    with _tree.x64_scope([self.scale]):
+      return _unpack_jit(self)
+
+  def check(self, path: str | None = None) -> None:
+    """Checks that the fields describe one packed tensor.
+
+    Args:
+      path: the leaf's path, for the message.
+
+    Raises:
+      ValueError: naming the leaf and the inconsistent field: bits outside
+        1..16, a non-float dtype, an axis out of range, a codes length that
+        does not match the shape and bits, a scale or zero point of the wrong
+        shape, or a zero point missing or present against `symmetric`.
+    """
+    def fail(what):
+      where = "PackedArray" if path is None else f"packed leaf {path!r}"
+      raise ValueError(f"{where} is inconsistent (damaged?): {what}")
+
+    if not 1 <= self.bits <= 16:
+      fail(f"bits={self.bits} is outside 1..16")
+    if not jnp.issubdtype(self.dtype, jnp.floating):
+      fail(f"dtype={self.dtype.name} is not a floating-point type")
+    if any(s < 0 for s in self.shape):
+      fail(f"shape={self.shape} has a negative size")
+    if self.axis is not None and not 0 <= self.axis < self.ndim:
+      fail(f"axis={self.axis} is out of range for shape {self.shape}")
+    for name in ("codes", "scale"):
+      if not _tree.is_array(getattr(self, name)):
+        fail(f"{name} is a {type(getattr(self, name)).__name__}, not an array")
+    words = -(-self.size // _WORD) * self.bits
+    if self.codes.dtype != jnp.uint32 or self.codes.size != words:
+      fail(f"codes hold {self.codes.size} words of {self.codes.dtype}; shape "
+           f"{self.shape} at bits={self.bits} needs {words} uint32 words")
+    scale_shape = () if self.axis is None else (self.shape[self.axis],)
+    if tuple(self.scale.shape) != scale_shape:
+      fail(f"scale has shape {tuple(self.scale.shape)}, expected "
+           f"{scale_shape} for shape {self.shape} and axis={self.axis}")
+    if not jnp.issubdtype(self.scale.dtype, jnp.floating):
+      fail(f"scale has dtype {self.scale.dtype}, not floating-point")
+    if self.symmetric != (self.zero_point is None):
+      fail("a zero point is stored with a symmetric grid" if self.symmetric
+           else "the asymmetric grid's zero point is missing")
+    if self.zero_point is not None and (
+        not _tree.is_array(self.zero_point) or
+        tuple(self.zero_point.shape) != scale_shape):
+      fail(f"zero_point has shape {tuple(getattr(self.zero_point, 'shape', ()))}"
+           f", expected {scale_shape}")
 
   def storage(self) -> str:
     """A short description such as ``int4 sym axis=3``."""
@@ -135,9 +190,18 @@ def unpack(tree):
   Returns:
     The same tree with dense leaves; for ``tree = t.pack(params)`` it is
     bit-identical to ``t(params)``.
+
+  Raises:
+    ValueError: for a `PackedArray` whose fields are inconsistent (the
+      message names the leaf's path and the field).
   """
-  return jax.tree_util.tree_map(
-      lambda x: x.unpack() if is_packed(x) else x, tree, is_leaf=is_packed)
+  def one(path, x):
+    if not is_packed(x):
+      return x
+    x.check(_tree.path_str(path))
+    return x.unpack()
+
+  return jax.tree_util.tree_map_with_path(one, tree, is_leaf=is_packed)
 
 
 def size_bytes(tree) -> int:
@@ -175,15 +239,41 @@ def _to_storable(p: PackedArray) -> dict[str, Any]:
   return out
 
 
-def _from_storable(d: dict[str, Any]) -> PackedArray:
-  layout = [int(v) for v in np.asarray(d[_MARKER])]
-  bits, symmetric, axis, dtype = layout[:4]
-  return PackedArray(jnp.asarray(d["codes"]), jnp.asarray(d["scale"]),
-                     None if "zero_point" not in d else jnp.asarray(
-                         d["zero_point"]),
-                     shape=layout[4:], dtype=_DTYPES[dtype], bits=bits,
-                     symmetric=bool(symmetric),
-                     axis=None if axis < 0 else axis)
+def _from_storable(d: dict[str, Any], path: str) -> PackedArray:
+  """Rebuilds a `PackedArray`; raises ValueError naming `path` if inconsistent."""
+  layout = np.asarray(d[_MARKER])
+  extra = set(d) - {_MARKER, "codes", "scale", "zero_point"}
+  if (layout.ndim != 1 or layout.size < 4 or
+      not np.issubdtype(layout.dtype, np.integer) or "codes" not in d or
+      "scale" not in d or extra):
+    raise ValueError(f"packed leaf {path!r} is inconsistent (damaged?): "
+                     f"layout {layout.tolist()} with fields {sorted(d)}")
+  bits, symmetric, axis, dtype = (int(v) for v in layout[:4])
+  if not 0 <= dtype < len(_DTYPES):
+    raise ValueError(f"packed leaf {path!r} is inconsistent (damaged?): "
+                     f"dtype index {dtype} is not one of 0..{len(_DTYPES) - 1}")
+  packed = PackedArray(jnp.asarray(d["codes"]), jnp.asarray(d["scale"]),
+                       None if "zero_point" not in d else jnp.asarray(
+                           d["zero_point"]),
+                       shape=[int(v) for v in layout[4:]], dtype=_DTYPES[dtype],
+                       bits=bits, symmetric=bool(symmetric),
+                       axis=None if axis < 0 else axis)
+  packed.check(path)
+  return packed
+
+
+class DamagedCheckpointError(ValueError):
+  """A checkpoint folder that `restore` cannot read back.
+
+  Attributes:
+    path: the checkpoint folder.
+  """
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f"checkpoint {path!r} is damaged or was not written by "
+                     f"lsh_gan.compress.save: {reason}; write it again with "
+                     "lsh_gan.compress.save")
+    self.path = path
 
 
 def save(directory: str | os.PathLike, tree, *, force: bool = False) -> None:
@@ -217,21 +307,37 @@ def restore(directory: str | os.PathLike):
   """Reads a tree written by `save`, with its `PackedArray` leaves rebuilt.
 
   Containers come back as Orbax restores them without a template (nested
-  dicts and lists); leaves come back as arrays.
+  dicts and lists); leaves come back as arrays of their stored dtypes
+  (64-bit ones included).
+
+  Raises:
+    ValueError: if `directory` is not a folder.
+    DamagedCheckpointError: (a ValueError) if the checkpoint cannot be read
+      or a packed leaf in it is inconsistent; the message names the folder.
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top  # slow import; only storage needs it
   directory = os.path.abspath(os.fspath(directory))
   if not os.path.isdir(directory):
     raise ValueError(f"directory={directory!r} is not a checkpoint folder")
-  tree = ocp.StandardCheckpointer().restore(directory)
 
-  def rebuild(node):
+  def rebuild(node, path):
     if isinstance(node, dict):
       if _MARKER in node:
-        return _from_storable(node)
-      return {k: rebuild(v) for k, v in node.items()}
+        return _from_storable(node, "/".join(path))
+      return {k: rebuild(v, path + (str(k),)) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
-      return type(node)(rebuild(v) for v in node)
+      return type(node)(rebuild(v, path + (str(i),))
+                        for i, v in enumerate(node))
     return jnp.asarray(node)
 
-  return rebuild(tree)
+  # Stored float64 scales and leaves stay float64, as the dtype contract says.
+  with jax.enable_x64(True):
+    try:
+      tree = ocp.StandardCheckpointer().restore(directory)
+    except Exception as e:  # pylint: disable=broad-except  # Orbax, tensorstore and json raise many types
+      raise DamagedCheckpointError(
+          directory, f"{type(e).__name__}: {e}") from e
+    try:
+      return rebuild(tree, ())
+    except ValueError as e:
+      raise DamagedCheckpointError(directory, str(e)) from e

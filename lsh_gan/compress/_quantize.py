@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lsh_gan.compress import _order
+
 
 def normalize_axis(axis: int | None, shape, path: str) -> int | None:
   if axis is None:
@@ -44,14 +46,15 @@ _BLOCK = 256
 
 
 def accurate_mean(x, axis: int | None = None) -> jax.Array:
-  """float32 mean over all axes but `axis` (shape () or (C,)), summed blockwise.
+  """Mean over all axes but `axis` (shape () or (C,)), summed blockwise.
 
+  Computed in `_order.compute_dtype` of x (float32, or float64 for float64).
   XLA's CPU reductions accumulate almost sequentially, so a float32 mean over
   n entries drifts like n * eps (8e-6 relative at n = 1,200 already). Summing
   blocks of 256, then blocks of the block sums, keeps the error near
   sqrt(256) * eps per level at any n.
   """
-  x = x.astype(jnp.float32)
+  x = x.astype(_order.compute_dtype(x.dtype))
   rows = x.reshape(1, -1) if axis is None else jnp.moveaxis(x, axis, 0).reshape(
       x.shape[axis], -1)
   n = rows.shape[1]
@@ -64,20 +67,21 @@ def accurate_mean(x, axis: int | None = None) -> jax.Array:
 
 
 def quantize_codes(x, bits: int, symmetric: bool, axis: int | None):
-  """Integer codes and float32 scale (and zero point) of a tensor.
+  """Integer codes and scale (and zero point) of a tensor.
 
   Args:
-    x: the tensor (any float dtype; computed in float32).
+    x: the tensor (any float dtype; computed in float32, or in float64 for a
+      float64 tensor).
     bits: 1..16.
     symmetric: symmetric (zero-centred) or asymmetric (affine) grid.
     axis: a normalized axis with one scale per index along it, or None for one
       scale per tensor.
 
   Returns:
-    (codes uint32 of x's shape, scale float32 of shape () or (C,), zero point
-    int32 of the scale's shape or None when symmetric).
+    (codes uint32 of x's shape, scale of the compute dtype and shape () or
+    (C,), zero point int32 of the scale's shape or None when symmetric).
   """
-  x = x.astype(jnp.float32)
+  x = x.astype(_order.compute_dtype(x.dtype))
   axes = _reduce_axes(x.ndim, axis)
   zero_point = None
   if symmetric and bits == 1:
@@ -107,7 +111,7 @@ def quantize_codes(x, bits: int, symmetric: bool, axis: int | None):
 
 def dequantize(codes, scale, zero_point, bits: int, symmetric: bool,
                axis: int | None) -> jax.Array:
-  """Float32 values of integer codes (the inverse of `quantize_codes`)."""
+  """Values of integer codes in the scale's dtype (inverse of `quantize_codes`)."""
   ndim = codes.ndim
   s = _broadcast(scale, ndim, axis)
   if symmetric and bits == 1:
@@ -117,7 +121,7 @@ def dequantize(codes, scale, zero_point, bits: int, symmetric: bool,
   else:
     offset = _broadcast(zero_point, ndim, axis)
   # Integer subtraction, exact conversion, one rounding in the product.
-  return (codes.astype(jnp.int32) - offset).astype(jnp.float32) * s
+  return (codes.astype(jnp.int32) - offset).astype(s.dtype) * s
 
 
 def fake_quantize(x, bits: int, symmetric: bool, axis: int | None):

@@ -7,6 +7,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lsh_gan.compress import _base
 from lsh_gan.compress import _order
@@ -16,14 +17,18 @@ from lsh_gan.compress import _tree
 
 
 def _is_real(value) -> bool:
-  return isinstance(value, numbers.Real) and not isinstance(value, bool)
+  return isinstance(value, numbers.Real) and not isinstance(
+      value, (bool, np.bool_))
 
 
 # -- clip ----------------------------------------------------------------------
 
 
 def percentile_of_magnitude(x, percentile: float) -> jax.Array:
-  """The `percentile` of |x|, with numpy's default (linear) interpolation."""
+  """The `percentile` of |x|, with numpy's default (linear) interpolation.
+
+  In x's compute dtype (`_order.compute_dtype`); x must not be empty.
+  """
   n = x.size
   h = (n - 1) * percentile / 100.0
   i = math.floor(h)
@@ -46,15 +51,15 @@ class _Clip(_base.LeafTransform):
     self.num_std = num_std
 
   def _leaf(self, x, path):
-    x32 = x.astype(jnp.float32)
+    xc = x.astype(_order.compute_dtype(x.dtype))
     if self.threshold is not None:
-      c = jnp.float32(self.threshold)
+      c = jnp.asarray(self.threshold, xc.dtype)
     elif self.percentile is not None:
-      c = percentile_of_magnitude(x32, self.percentile)
+      c = percentile_of_magnitude(xc, self.percentile)
     else:
-      centred = x32 - _quantize.accurate_mean(x32)
+      centred = xc - _quantize.accurate_mean(xc)
       c = self.num_std * jnp.sqrt(_quantize.accurate_mean(centred * centred))
-    return jnp.clip(x32, -c, c).astype(x.dtype)
+    return jnp.clip(xc, -c, c).astype(x.dtype)
 
 
 def clip(threshold: float | None = None, *, percentile: float | None = None,
@@ -63,7 +68,8 @@ def clip(threshold: float | None = None, *, percentile: float | None = None,
 
   c is `threshold`, or per tensor the `percentile` of |w| (numpy's linear
   interpolation), or `num_std` times the tensor's standard deviation
-  (population, ddof=0). Give exactly one. Computed in float32, cast back.
+  (population, ddof=0). Give exactly one. Computed in float32 (float64 for
+  float64 leaves), cast back to the leaf dtype; zero-size leaves pass through.
 
   Args:
     threshold: absolute bound c >= 0.
@@ -92,6 +98,10 @@ def clip(threshold: float | None = None, *, percentile: float | None = None,
   (name, value), = given.items()
   if not _is_real(value) or not math.isfinite(value):
     raise ValueError(f"{name}={value!r} must be a finite real number")
+  value = _base.python_number(value)
+  given = {name: value}
+  threshold, percentile, num_std = (given.get(k) for k in (
+      "threshold", "percentile", "num_std"))
   if name == "threshold" and value < 0:
     raise ValueError(f"threshold={value!r} must be >= 0")
   if name == "percentile" and not 0 < value <= 100:
@@ -133,8 +143,8 @@ def quantize(bits: int, *, symmetric: bool = True,
   Asymmetric: the range [min(w, 0), max(w, 0)] on 2^b levels,
   s = (max - min) / (2^b - 1), integer zero point z = round(-min/s),
   w -> s * (clip(round(w/s) + z, 0, 2^b - 1) - z): zero exact.
-  Rounding is half to even. Computed in float32 and cast back to the leaf
-  dtype; as XLA does for a division by a broadcast scalar, w/s is evaluated
+  Rounding is half to even. Computed in float32 (float64 for float64 leaves)
+  and cast back to the leaf dtype; zero-size leaves pass through. As XLA does for a division by a broadcast scalar, w/s is evaluated
   as w * (1/s), which can differ from the exact quotient in the last bit (so
   at a rounding tie, rarely, by one level).
 
@@ -162,8 +172,9 @@ def quantize(bits: int, *, symmetric: bool = True,
   if not isinstance(bits, numbers.Integral) or isinstance(bits, bool) or not (
       1 <= bits <= 16):
     raise ValueError(f"bits={bits!r} must be an integer in 1..16")
-  if not isinstance(symmetric, bool):
+  if not isinstance(symmetric, (bool, np.bool_)):
     raise ValueError(f"symmetric={symmetric!r} must be True or False")
+  symmetric = bool(symmetric)
   if axis is not None and (not isinstance(axis, numbers.Integral) or
                            isinstance(axis, bool)):
     raise ValueError(f"axis={axis!r} must be an int or None")
@@ -222,7 +233,8 @@ def _prune_group(xs, sparsity: float):
   k = round(n * sparsity)
   if k == 0:
     return list(xs)
-  bits = [_order.magnitude_bits(x) for x in xs]
+  dtype = _order.compute_dtype(*(x.dtype for x in xs))
+  bits = [_order.magnitude_bits(x, dtype) for x in xs]
   threshold = _order.kth_smallest_bits(bits, [k])[0]
   n_below = sum(jnp.sum(b < threshold, dtype=jnp.int32) for b in bits)
   n_at_most = sum(jnp.sum(b <= threshold, dtype=jnp.int32) for b in bits)
@@ -260,7 +272,7 @@ class _Prune(_base.LeafTransform):
     if self.scope == "leaf":
       return super()._apply(leaves, ctx, selected, pack)
     chosen = [i for i, s in enumerate(self._selection(leaves, ctx, selected))
-              if s]
+              if s and leaves[i].size]
     out = list(leaves)
     dense = [leaves[i].unpack() if _packing.is_packed(leaves[i]) else leaves[i]
              for i in chosen]
@@ -276,6 +288,8 @@ def prune(sparsity: float, *, scope: str = "leaf") -> _base.Transform:
   selected tensors are ranked together by |w| (one threshold for the model).
   Ties at the threshold are broken by index (row-major, leaves in tree
   order): the lower index is pruned first. round() is half to even.
+  Magnitudes are ranked in float32 (float64 if a selected leaf is float64);
+  zero-size leaves pass through.
 
   Args:
     sparsity: fraction to zero, in [0, 1).
@@ -295,6 +309,7 @@ def prune(sparsity: float, *, scope: str = "leaf") -> _base.Transform:
   """
   if not _is_real(sparsity) or not 0 <= sparsity < 1:
     raise ValueError(f"sparsity={sparsity!r} must be a number in [0, 1)")
+  sparsity = _base.python_number(sparsity)
   if scope not in ("leaf", "global"):
     raise ValueError(f"scope={scope!r} must be 'leaf' or 'global'")
   args = _base._canonical_args(prune, sparsity=sparsity, scope=scope)  # pylint: disable=protected-access
