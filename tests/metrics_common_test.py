@@ -254,6 +254,26 @@ def _assert_knn_equals_numpy(got, real, fake):
     assert got[key] == pytest.approx(value, abs=1.5 / len(fake)), key
 
 
+@pytest.mark.parametrize("scale", [2.0 ** -170, 2.0 ** 170])
+def test_float64_embeddings_beyond_the_float32_range(scale, sets):
+  real, fake = (np.asarray(x, np.float64) * scale for x in sets)
+  for name in set(METRICS) - {"kernel_distance"}:
+    out = METRICS[name].fn(real, fake)
+    if METRICS[name].scale_power == 0:
+      assert out == _unscaled(name, sets), name
+    elif name == "frechet_distance":
+      assert out["fid"] == pytest.approx(
+          _unscaled(name, sets)["fid"] * scale ** 2, rel=1e-5)
+  # KID grows as s^6 at large scales: past float64's range, a clear error.
+  if scale > 1:
+    with pytest.raises(ValueError, match="kid: the distance exceeds the "
+                       "float64 range"):
+      METRICS["kernel_distance"].fn(real, fake)
+  else:
+    _assert_kid_equals_numpy(METRICS["kernel_distance"].fn(real, fake), real,
+                             fake)
+
+
 @pytest.mark.filterwarnings("ignore:Matrix is singular")
 @pytest.mark.parametrize("scale", [1e25, 1e-25])
 def test_a_reference_scores_fake_sets_of_another_scale(scale, sets):

@@ -42,7 +42,11 @@ class DegenerateError(ValueError):
 
 
 def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
-  """`x` as a finite float32 (n, d) numpy array and its largest |value|.
+  """`x` as a finite (n, d) numpy array and its largest |value|.
+
+  The array is float32, except a wider float array whose magnitude lies
+  outside float32's range, which is kept as it is for `to_units` to scale
+  before the conversion.
 
   Raises:
     ValueError naming `name` when x is not a finite 2-D array of numbers.
@@ -65,16 +69,20 @@ def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
   if not (np.issubdtype(arr.dtype, np.floating) or
           np.issubdtype(arr.dtype, np.integer)):
     raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
-  arr = arr.astype(np.float32, copy=False)
+  wide = np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > 4
+  values = arr if wide else arr.astype(np.float32, copy=False)
   # min and max propagate NaN and show inf without a temporary the size of
   # the data; only a failing set pays for locating the first bad row.
-  low, high = arr.min(), arr.max()
+  low, high = values.min(), values.max()
   if not (np.isfinite(low) and np.isfinite(high)):
-    bad = ~np.isfinite(arr)
+    bad = ~np.isfinite(values)
     row = int(np.argwhere(bad)[0][0])
     raise ValueError(f"{name}: contains NaN or inf ({int(bad.sum())} values; "
                      f"first in row {row})")
-  return arr, max(-float(low), float(high))
+  max_abs = max(-float(low), float(high))
+  if wide and max_abs and not 2.0 ** -100 <= max_abs <= 2.0 ** 100:
+    return arr, max_abs
+  return values.astype(np.float32, copy=False), max_abs
 
 
 def magnitude_exponent(max_abs: float) -> int:
@@ -93,10 +101,10 @@ def unit_exponent(max_abs: float) -> int:
 def to_units(arr: np.ndarray, exponent: int) -> jax.Array:
   """arr / 2^exponent on the device (exact for normal numbers)."""
   if exponent:
-    arr = np.ldexp(arr, -exponent).astype(np.float32, copy=False)
+    arr = np.ldexp(arr, -exponent)
   # device_put: on CPU one copy (none for 64-byte aligned arrays), where
   # jnp.asarray makes two.
-  return jax.device_put(arr)
+  return jax.device_put(arr.astype(np.float32, copy=False))
 
 
 def reference_set(x, name: str = "real") -> tuple[jax.Array, int]:
