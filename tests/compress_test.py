@@ -613,3 +613,12 @@ def test_zero_size_leaves_pass_through_every_factory_and_report():
     assert out["kernel"].dtype == np.float32
   r = compress.report(params, compress.pack(params, 4))
   assert r.leaves[0].num_params == 0 and r.leaves[0].relative_l2_error == 0
+
+
+def test_report_of_a_tree_with_string_and_scalar_leaves():
+  params = {"name": "generator", "step": 3, "kernel": _kernel(6, 5)}
+  r = compress.report(params, compress.quantize(4)(params))
+  rows = {row.path: row for row in r.leaves}
+  assert rows["name"].relative_l2_error == 0
+  assert rows["step"].relative_l2_error == 0
+  assert 0 < rows["kernel"].relative_l2_error < 0.2

@@ -176,7 +176,8 @@ def _saved(tmp_path):
   return tmp_path / "ckpt"
 
 
-# Orbax's reader leaves an asyncio callback behind when tensorstore fails.
+# Orbax's reader leaves an asyncio callback behind when tensorstore fails; it
+# is reported during whichever test runs next.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("damage", ["metadata_json", "array_data",
                                     "missing_data"])
@@ -199,6 +200,7 @@ def test_restore_of_a_damaged_checkpoint_names_the_folder(tmp_path, damage):
   assert info.value.path == str(path)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_restore_checks_the_packed_leaves_it_rebuilds(tmp_path):
   packed = compress.pack({"kernel": RNG.normal(size=(6, 7)).astype(
       np.float32)}, 4)

@@ -82,7 +82,9 @@ class Transform:
   paths, leaf shapes and dtypes (and callable-mask values); equal transforms
   share it. ``jax.jit(t)`` works too. Array leaves keep their dtype: float64
   leaves are computed in float64, with JAX's 64-bit types enabled for the
-  call. Non-array leaves (Python numbers, strings) pass through. Eager calls
+  call (under an outer ``jax.jit`` without ``jax_enable_x64``, JAX has made
+  them float32 before the transform sees them). Non-array leaves (Python
+  numbers, strings) pass through. Eager calls
   also check that the leaves the transform touches are finite and raise
   ``ValueError`` otherwise; under an outer ``jax.jit`` that check cannot run.
   """

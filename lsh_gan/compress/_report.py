@@ -119,10 +119,13 @@ def report(original, compressed) -> Report:
     if w_np.shape != c_np.shape:
       raise ValueError(f"compressed: leaf {path!r} has shape {c_np.shape}, "
                        f"original has {w_np.shape}")
-    w64 = w_np.astype(np.float64)
-    c64 = c_np.astype(np.float64)
-    err2 = float(np.sum((c64 - w64) ** 2))
-    norm2 = float(np.sum(w64 ** 2))
+    if _is_numeric(w_np) and _is_numeric(c_np):
+      w64 = w_np.astype(np.float64)
+      c64 = c_np.astype(np.float64)
+      err2 = float(np.sum((c64 - w64) ** 2))
+      norm2 = float(np.sum(w64 ** 2))
+    else:  # a string or object leaf: no magnitude, only changed or not
+      err2, norm2 = (0.0 if np.array_equal(w_np, c_np) else math.inf), 0.0
     size = int(w_np.size)
     stored = _packing.size_bytes(c)
     orig_bytes = _packing.size_bytes(w)
@@ -151,6 +154,10 @@ def report(original, compressed) -> Report:
       distinct_values=None,
       relative_l2_error=_relative(sums["err2"], sums["norm2"]))
   return Report(tuple(rows), total)
+
+
+def _is_numeric(x: np.ndarray) -> bool:
+  return x.dtype.kind in "biufc" or np.issubdtype(x.dtype, np.floating)
 
 
 def _relative(err2: float, norm2: float) -> float:
