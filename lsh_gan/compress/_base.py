@@ -591,7 +591,10 @@ def parse(spec: str | Transform) -> Transform:
 
   Raises:
     ValueError: for a malformed string, an unknown transform name or an
-      unknown argument (listing the valid ones), or a bad argument value.
+      unknown argument (listing the valid ones), a missing required argument
+      (naming it, also for a bare name such as ``"quantize"``), or a bad
+      argument value (a mask included: it is checked here, not when the
+      transform is first applied).
 
   Examples:
     >>> str(parse("quantize(4) + prune(0.5)"))
