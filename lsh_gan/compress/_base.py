@@ -13,6 +13,7 @@ import ast
 import collections
 import inspect
 import numbers
+import threading
 from typing import Any, Callable, Sequence
 
 import jax
@@ -33,6 +34,7 @@ Context = collections.namedtuple("Context", ["paths", "treedef", "masks"])
 # first out.
 _KERNELS: collections.OrderedDict = collections.OrderedDict()
 _MAX_KERNELS = 256
+_KERNELS_LOCK = threading.Lock()
 
 # Counts kernel traces; tests read it to check that a repeated call with the
 # same tree structure compiles nothing new.
@@ -161,13 +163,14 @@ class Transform:
         fn = self._kernels[key] = _build_kernel(self, key)
       return fn
     full_key = (identity, key)
-    fn = _KERNELS.get(full_key)
-    if fn is None:
-      fn = _KERNELS[full_key] = _build_kernel(self, key)
-      if len(_KERNELS) > _MAX_KERNELS:
-        _KERNELS.popitem(last=False)
-    else:
-      _KERNELS.move_to_end(full_key)
+    with _KERNELS_LOCK:  # eviction and reordering are not atomic
+      fn = _KERNELS.get(full_key)
+      if fn is None:
+        fn = _KERNELS[full_key] = _build_kernel(self, key)
+        if len(_KERNELS) > _MAX_KERNELS:
+          _KERNELS.popitem(last=False)
+      else:
+        _KERNELS.move_to_end(full_key)
     return fn
 
   def _run(self, params, pack: bool):
