@@ -4,7 +4,6 @@ Adding a transform to the registry means adding an entry to ALL_TRANSFORMS;
 `test_every_registered_name_is_covered` fails until it is.
 """
 
-import collections
 import re
 
 import chex

@@ -143,7 +143,7 @@ class Transform:
     return self._run(params, pack=True)
 
   def _mask_values(self, leaves, paths) -> tuple:
-    """Evaluates every callable mask in this transform on the caller's leaves."""
+    """Evaluates each callable mask in this transform on the caller's leaves."""
     values = []
     stack = [self]
     while stack:
@@ -522,7 +522,7 @@ def get(name: str) -> Callable[..., Transform]:
 
 
 def _call_factory(name: str, args, kwargs, spec: str) -> Transform:
-  """Calls a registered factory, turning a signature mismatch into ValueError."""
+  """Calls a registered factory; a signature mismatch becomes a ValueError."""
   factory = get(name)
   signature = inspect.signature(factory)
   try:

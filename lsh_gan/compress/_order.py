@@ -2,9 +2,10 @@
 
 Non-negative float32 values order like their int32 bit patterns (float64 like
 int64), so the k-th smallest value is the smallest bit pattern t with
-count(bits <= t) >= k: a bisection over 31 bits (63 for float64). Each step is one streaming count over the data, which
-on CPU is several times cheaper than sorting 100M values, and it works across
-many leaves at once (global pruning) without concatenating them.
+count(bits <= t) >= k: a bisection over 31 bits (63 for float64). Each step is
+one streaming count over the data, which on CPU is several times cheaper than
+sorting 100M values, and it works across many leaves at once (global pruning)
+without concatenating them.
 """
 
 from __future__ import annotations
