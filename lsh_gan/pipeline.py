@@ -85,6 +85,10 @@ def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
         transform = compress.parse(spec)
       except ValueError as err:
         raise ValueError(f"config.{field}: {err}") from None
+      if not transform.representable():
+        # Rows are keyed by the string: it must tell points apart.
+        raise ValueError(f"config.{field}: {spec!r} gives {transform}, "
+                         "which has no string form to name its row by")
       name = str(transform)
       if name not in seen:
         seen.add(name)

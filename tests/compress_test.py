@@ -622,3 +622,43 @@ def test_report_of_a_tree_with_string_and_scalar_leaves():
   assert rows["name"].relative_l2_error == 0
   assert rows["step"].relative_l2_error == 0
   assert 0 < rows["kernel"].relative_l2_error < 0.2
+
+
+class _Scale(compress.Transform):
+  """A user's transform whose state (the factor) is not in its string."""
+  name = "scale"
+
+  def __init__(self, factor):
+    super().__init__()
+    self.factor = factor
+
+  def _selection(self, leaves, ctx, selected):
+    return [hasattr(x, "dtype") for x in leaves]
+
+  def _apply(self, leaves, ctx, selected, pack):
+    return [x * self.factor if hasattr(x, "dtype") else x for x in leaves]
+
+
+def test_user_transforms_with_state_outside_their_string_never_share():
+  # Both print as "scale()": sharing a kernel or a jit trace by the string
+  # would give the second the first one's factor.
+  params = {"w": np.ones((2, 2), np.float32)}
+  two, three = _Scale(2.0), _Scale(3.0)
+  assert str(two) == str(three) and two != three and two == two
+  np.testing.assert_array_equal(two(params)["w"], 2.0)
+  np.testing.assert_array_equal(three(params)["w"], 3.0)
+  np.testing.assert_array_equal(jax.jit(two)(params)["w"], 2.0)
+  np.testing.assert_array_equal(jax.jit(three)(params)["w"], 3.0)
+  both = compress.chain(two, three)
+  np.testing.assert_array_equal(both(params)["w"], 6.0)
+  np.testing.assert_array_equal(
+      compress.chain(three, three)(params)["w"], 9.0)
+
+
+@pytest.mark.parametrize("spec", [
+    "masked(quantize(2), mask=False)", "masked(quantize(2), mask=True)",
+    "masked(quantize(2), {'params': True})"])
+def test_a_transform_string_takes_only_a_regex_mask(spec):
+  with pytest.raises(ValueError, match="a transform string takes a regex "
+                     "mask"):
+    compress.parse(spec)

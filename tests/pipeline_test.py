@@ -364,3 +364,18 @@ def test_a_data_dir_that_is_a_file_is_refused(data_dir, tmp_path,
   with pytest.raises(ValueError, match=r"config.data_dir '.*file' is a file, "
                      "not a folder"):
     pipeline.run(tiny(str(tmp_path / "file")), str(tmp_path / "w"))
+
+
+def test_a_point_without_a_string_form_is_refused(monkeypatch):
+  # Rows are keyed by the transform's string: one that prints a placeholder
+  # (a callable mask) could not be told from another.
+  from lsh_gan import compress  # pylint: disable=g-import-not-at-top
+  from lsh_gan.compress import _base  # pylint: disable=g-import-not-at-top
+  monkeypatch.setitem(_base._REGISTRY, "kernels_only", lambda: compress.masked(  # pylint: disable=protected-access
+      compress.quantize(4), lambda path, leaf: path.endswith("kernel")))
+  config = sweep_dcgan_mnist5k.get_config()
+  config.points = "kernels_only"
+  with pytest.raises(ValueError, match=r"config.points: 'kernels_only' gives "
+                     r"masked\(quantize\(bits=4\),mask=<callable <lambda>>\), "
+                     "which has no string form"):
+    pipeline.sweep(config)

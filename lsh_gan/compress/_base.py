@@ -92,6 +92,13 @@ class Transform:
   """
 
   name: str = "transform"
+  # Whether str(self) spells out everything that decides the transform's
+  # behaviour (true of the built-in factories, whose state is their args).
+  # Only then do transforms with one string compare equal and share
+  # compiled kernels; a subclass keeping state elsewhere compares by
+  # identity and compiles its own kernels. Set it in a subclass only if its
+  # string captures all of its state.
+  STRING_IS_STATE: bool = False
 
   def __init__(self, args: dict[str, Any] | None = None):
     self._args = dict(args or {})
@@ -122,9 +129,9 @@ class Transform:
     Two transforms with the same identity trace to the same kernel, so they
     may share compiled kernels and compare equal (``jax.jit`` relies on the
     latter to reuse a trace). The default, the type and the canonical string,
-    fits any transform whose attributes are all spelled out in ``str``.
+    applies to classes that declare ``STRING_IS_STATE``.
     """
-    if not self.representable():
+    if not (type(self).STRING_IS_STATE and self.representable()):
       return None
     return (type(self), str(self))
 
@@ -284,6 +291,7 @@ class LeafTransform(Transform):
 
 class _Identity(Transform):
   name = "identity"
+  STRING_IS_STATE = True
 
   def _selection(self, leaves, ctx, selected):
     return [False] * len(leaves)
@@ -566,11 +574,20 @@ def _parse_node(node: ast.AST, spec: str) -> Transform:
         return parse(arg.value)
       return _parse_node(arg, spec)
     try:
-      return ast.literal_eval(arg)
+      literal = ast.literal_eval(arg)
     except ValueError:
       raise ValueError(
           f"argument {ast.get_source_segment(spec, arg)!r} of "
           f"{name}() in {spec!r} is not a literal value") from None
+    if name == "masked" and position in (1, "mask") and not isinstance(
+        literal, str):
+      # Only a regex has a string form: a pytree mask would print as
+      # <pytree>, so two different masks would share one name.
+      raise ValueError(
+          f"mask={ast.get_source_segment(spec, arg)} of masked() in {spec!r}: "
+          "a transform string takes a regex mask (a quoted string); build "
+          "pytree and callable masks with compress.masked in code")
+    return literal
 
   args = [value(a, i) for i, a in enumerate(node.args)]
   kwargs = {k.arg: value(k.value, k.arg) for k in node.keywords}

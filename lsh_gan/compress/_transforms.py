@@ -43,6 +43,7 @@ def percentile_of_magnitude(x, percentile: float) -> jax.Array:
 
 class _Clip(_base.LeafTransform):
   name = "clip"
+  STRING_IS_STATE = True
 
   def __init__(self, args, threshold, percentile, num_std):
     super().__init__(args)
@@ -116,6 +117,7 @@ def clip(threshold: float | None = None, *, percentile: float | None = None,
 
 class _Quantize(_base.LeafTransform):
   name = "quantize"
+  STRING_IS_STATE = True
 
   def __init__(self, args, bits, symmetric, axis):
     super().__init__(args)
@@ -259,6 +261,7 @@ def _prune_group(xs, sparsity: float):
 
 class _Prune(_base.LeafTransform):
   name = "prune"
+  STRING_IS_STATE = True
 
   def __init__(self, args, sparsity, scope):
     super().__init__(args)
