@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from typing import Any, Callable, Iterator, Sequence
 
 LOCK_NAME = ".lsh_gan.lock"
@@ -45,11 +46,28 @@ def write_with(path: str, write: Callable[[str], None]) -> str:
   Returns `path`."""
   folder = os.path.dirname(os.path.abspath(path))
   base, ext = os.path.splitext(os.path.basename(path))
-  # The target's extension last, so writers that choose a format by it
-  # (matplotlib) see the right one.
-  fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}",
-                             dir=folder)
-  os.close(fd)
+  # A unique name (the target's extension last, so writers that choose a
+  # format by it, like matplotlib, see the right one), created with the
+  # permissions a plain open() would give: 0o666 less the umask, or the
+  # mode of the file it replaces (mkstemp's 0o600 would lock other users
+  # out of shared results).
+  try:
+    mode = os.stat(path).st_mode & 0o7777
+  except OSError:
+    mode = None
+  while True:
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    try:
+      fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                   0o666 if mode is None else mode)
+      break
+    except FileExistsError:
+      continue
+  try:
+    if mode is not None:
+      os.fchmod(fd, mode)
+  finally:
+    os.close(fd)
   try:
     write(tmp)
     with open(tmp, "rb+") as f:

@@ -106,3 +106,14 @@ def test_check_writable_names_the_location(tmp_path):
     _files.check_writable(str(tmp_path / "f" / "g"), "grids")
   _files.check_writable(str(tmp_path / "new" / "deep"), "x")
   assert os.listdir(tmp_path / "new" / "deep") == []
+
+
+def test_written_files_get_the_permissions_a_plain_open_gives(tmp_path):
+  plain = tmp_path / "plain.txt"
+  plain.write_text("x")
+  _files.write_text(str(tmp_path / "atomic.txt"), "x")
+  mode = lambda p: os.stat(p).st_mode & 0o777
+  assert mode(tmp_path / "atomic.txt") == mode(plain)  # 0o666 less umask
+  os.chmod(tmp_path / "atomic.txt", 0o640)
+  _files.write_text(str(tmp_path / "atomic.txt"), "y")  # a replaced file
+  assert mode(tmp_path / "atomic.txt") == 0o640      # keeps its mode
