@@ -158,11 +158,20 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
                           "the sample grids' folder")
 
 
+# The version of the code's numbers: raised whenever a change makes an
+# unchanged config give other numbers (2: KID in homogeneous terms, LSH
+# widths with a float32 noise floor), so that a workdir never mixes rows
+# computed by two versions.
+NUMBERS_VERSION = 2
+
+
 def experiment(config: ml_collections.ConfigDict) -> dict:
-  """The config's fields that decide the numbers (all but the points and
-  the sample grids' size)."""
-  return {k: v for k, v in sorted(config.to_dict().items())
-          if k not in POINT_FIELDS + DISPLAY_FIELDS}
+  """What decides the numbers: the config's fields (all but the points and
+  the sample grids' size) and the code's `NUMBERS_VERSION`."""
+  fields = {k: v for k, v in config.to_dict().items()
+            if k not in POINT_FIELDS + DISPLAY_FIELDS}
+  fields["numbers_version"] = NUMBERS_VERSION
+  return dict(sorted(fields.items()))
 
 
 # What a saved row must hold to be reused ("notes" came later; it may be
@@ -208,10 +217,12 @@ def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
                     if mine.get(k) != theirs.get(k))
     diffs = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} now"
                       for k in fields)
+    why = (" (its rows were computed by a version of lsh_gan whose metrics "
+           "give other numbers)" if "numbers_version" in fields else "")
     raise ValueError(
         f"workdir={workdir!r} holds results of a different experiment "
-        f"({diffs}); use another --workdir, or delete its results to start "
-        "again")
+        f"({diffs}){why}; use another --workdir, or delete its results to "
+        "start again")
   return saved["rows"]
 
 
