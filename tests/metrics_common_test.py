@@ -178,11 +178,13 @@ def test_ragged_lists_are_named(name, sets):
     METRICS[name].fn(real, ragged)
 
 
-def stable_numpy_kid(real, fake, num_subsets, subset_size, seed=0):
+def stable_numpy_kid(real, fake, num_subsets, subset_size, seed=0,
+                     textbook=False):
   """KID in float64 numpy, kernel minus its constant: 3t + 3t^2 + t^3.
 
   The constant 1 of (t + 1)^3 cancels exactly in the unbiased MMD^2; leaving
-  it in would drown t at tiny scales even in float64.
+  it in would drown t at tiny scales even in float64. `textbook` uses the
+  kernel as published, (x.y/d + 1)^3, fine at unit scale.
   """
   real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
   rng = np.random.default_rng(seed)
@@ -191,7 +193,10 @@ def stable_numpy_kid(real, fake, num_subsets, subset_size, seed=0):
   for _ in range(num_subsets):
     x = real[rng.choice(len(real), m, replace=False)]
     y = fake[rng.choice(len(fake), m, replace=False)]
-    kernel = lambda a, b: (lambda t: 3 * t + 3 * t * t + t ** 3)(a @ b.T / d)
+    if textbook:
+      kernel = lambda a, b: (a @ b.T / d + 1) ** 3
+    else:
+      kernel = lambda a, b: (lambda t: 3 * t + 3 * t * t + t ** 3)(a @ b.T / d)
     kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
     values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) +
                   (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
@@ -227,6 +232,14 @@ def test_scaling_both_sets(name, scale, sets):
 
 def test_kid_at_unit_scale_equals_numpy(sets):
   _assert_kid_equals_numpy(_unscaled("kernel_distance", sets), *sets)
+
+
+def test_kid_equals_the_textbook_kernel(sets):
+  # Independent of the expansion the code and the reference above share.
+  got = _unscaled("kernel_distance", sets)
+  want, want_std = stable_numpy_kid(*sets, **KID_ARGS, textbook=True)
+  assert got["kid"] == pytest.approx(want, rel=1e-4, abs=1e-4 * want_std)
+  assert got["kid_std"] == pytest.approx(want_std, rel=1e-3)
 
 
 def numpy_knn(real, fake, k=3, density_k=5):
@@ -351,3 +364,13 @@ def test_a_collapsed_set_is_degenerate_at_its_float32_noise_level(sets):
   assert issubclass(metrics.DegenerateError, ValueError)
   out = ref.lsh_precision_recall(collapsed, bucket_width=ref.lsh_width())
   assert out["recall"] < 0.2 and 0 <= out["precision"] <= 1
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 520, 1e300])
+def test_fid_past_the_float64_range_is_a_clear_error(scale, sets):
+  real, fake = (np.asarray(x, np.float64) * scale for x in sets)
+  with pytest.raises(ValueError, match="fid: the covariance of a set exceeds "
+                     "the float64 range"):
+    metrics.frechet_distance(real, fake)
+  with pytest.raises(ValueError, match="fid: .* exceeds the float64 range"):
+    metrics.Reference(real).frechet_distance(fake)

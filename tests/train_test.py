@@ -220,3 +220,24 @@ def test_image_gan_training_resumes_bit_exactly_with_batch_stats(
   # Quality is measured in the digits embedder's space.
   assert whole["space"] == "embedding" and whole["fid"] > 0
   assert 0 <= whole["precision"] <= 1 and 0 <= whole["recall"] <= 1
+
+
+def test_a_training_run_holds_its_workdir(tmp_path, monkeypatch):
+  # A second training in the same checkpoint folder waits for the first.
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+  held = []
+
+  def fake_training(config, workdir):
+    with pytest.raises(TimeoutError, match="still in use by another run"):
+      with _files.locked(workdir, timeout=0.2):
+        pass
+    held.append(workdir)
+    return {"variables": {}, "step": 1}
+
+  monkeypatch.setattr(train, "train_gan", fake_training)
+  config = ml_collections.ConfigDict({"architecture": "dcgan"})
+  assert train.run(config, str(tmp_path)) == {"step": 1}
+  assert held == [str(tmp_path)]
+  with _files.locked(str(tmp_path), timeout=0.2):  # released
+    pass

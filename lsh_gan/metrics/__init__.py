@@ -4,10 +4,12 @@ Convention: `real` first, `fake` second; 2-D float arrays (n, d); Euclidean
 distance; results are dicts of Python floats.
 
 Any scale: precision, recall, density and coverage (KNN, LSH, LSH + KNN) give
-the same numbers for embeddings times any positive factor, bit for bit when
-the factor is a power of two; FID (which scales as s^2) and KID are computed
-where float32 neither overflows nor underflows and put back in float64 (a
-ValueError where the value exceeds float64). `DegenerateError`
+the same numbers for embeddings times a positive factor from 1e-20 to 1e20 and
+beyond (bit for bit when the factor is a power of two and the scaled values
+stay normal numbers); FID (which scales as s^2) and KID are computed where
+float32 neither overflows nor underflows and put back in float64 (a
+ValueError where the value exceeds float64). A fake set too far in scale from
+the reference to share a float32 computation (about 2^100 apart) raises. `DegenerateError`
 (a ValueError) marks a set with no structure at float32 resolution where a
 metric needs its own k-NN distances (an LSH default width).
 """

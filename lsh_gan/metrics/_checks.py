@@ -26,9 +26,11 @@ import numpy as np
 # finer than the set's extent above float32's smallest normal number.
 LARGE_EXPONENT = 50
 SMALL_EXPONENT = 20
-# Two sets whose magnitudes differ by more than this factor cannot share one
-# float32 computation: the centre of one, expressed in the other's units,
-# could overflow.
+# A fake set whose largest value, in the units the real set is computed in,
+# lies beyond 2^±this cannot share one float32 computation with it: the
+# centre of one, expressed in the other's units, could overflow. (A real set
+# inside the safe range is computed in units of 1, so the ratio of the two
+# sets' magnitudes allowed is up to 2^(this + its own exponent).)
 MAX_EXPONENT_GAP = 100
 
 
@@ -137,9 +139,9 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
   relative = magnitude_exponent(max_abs) - real_exponent if max_abs else 0
   if abs(relative) > MAX_EXPONENT_GAP:
     raise ValueError(
-        f"{name}: its largest value ({max_abs:.3g}) is about 2^{relative} "
-        f"times the real set's; sets more than 2^{MAX_EXPONENT_GAP} apart in "
-        "scale cannot be compared in float32")
+        f"{name}: its largest value ({max_abs:.3g}) is about 2^{relative} in "
+        f"the units the real set is computed in (2^{real_exponent}); beyond "
+        f"2^±{MAX_EXPONENT_GAP} the two sets cannot be compared in float32")
   shift = max(0, relative - LARGE_EXPONENT)
   return to_units(arr, real_exponent + shift), shift, relative - shift
 

@@ -106,8 +106,15 @@ def gaussian_stats(x: jax.Array, centre: jax.Array, exponent: int = 0):
   covariances unchanged and keeps the float32 sums small.
   """
   mu, cov = (np.asarray(v, np.float64) for v in _mean_and_cov(x - centre))
-  return (np.ldexp(mu, exponent), np.ldexp(cov, 2 * exponent),
-          np.ldexp(_sqrt_psd(cov), exponent))
+  with np.errstate(over="ignore"):  # checked below, with a clear error
+    stats = (np.ldexp(mu, exponent), np.ldexp(cov, 2 * exponent),
+             np.ldexp(_sqrt_psd(cov), exponent))
+  if not all(np.all(np.isfinite(v)) for v in stats):
+    # Squares of values past about 1e154 leave float64; so would the FID.
+    raise ValueError("fid: the covariance of a set exceeds the float64 "
+                     "range (values of about 1e154 or more), and so would "
+                     "the distance")
+  return stats
 
 
 def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
@@ -122,6 +129,11 @@ def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
   """
   mu_r, cov_r, root_r = real_stats
   mu_f, cov_f, _ = fake_stats
+  terms = (float(np.sum((mu_r - mu_f) ** 2)), float(np.trace(cov_r)),
+           float(np.trace(cov_f)))
+  if not all(math.isfinite(t) for t in terms):
+    raise ValueError("fid: the distance exceeds the float64 range (its "
+                     "mean and covariance terms overflow)")
   e = _scale_exponent(float(np.sum((mu_r - mu_f) ** 2)), float(np.trace(cov_r)),
                       float(np.trace(cov_f)))
   mu_r, mu_f, root_r = (np.ldexp(v, -e) for v in (mu_r, mu_f, root_r))
