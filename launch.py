@@ -74,10 +74,6 @@ def _config_name() -> str:
   return f"{name}_{config_arg}" if config_arg else name
 
 
-class _FlagError(Exception):
-  """A flag or config problem, said in one line."""
-
-
 def _config_spec(argv) -> str:
   """The --config value in argv (`--config=X` or `--config X`), read
   directly: only to diagnose a config that failed to load."""

@@ -365,7 +365,12 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
                    if p in done and p in grids and not os.path.exists(grids[p])]
   log.info("%d sweep points: %d done, %d to compute", len(points),
            len(points) - len(todo), len(todo))
-  stages = None
+
+  def saved_rows():
+    # Sweep order; rows of points since dropped from the config stay too.
+    return ([done[p] for p in names if p in done] +
+            [r for p, r in done.items() if p not in names])
+
   if todo or missing_grids:
     stages = Stages(config)
     modes = (data.mixture_modes(stages.dataset)
@@ -384,8 +389,7 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
     for i, (name, transform) in enumerate(todo):
       row, samples = stages.point(name, transform)
       done[name] = row
-      save_results(workdir, config, [done[p] for p in names if p in done] +
-                   [r for p, r in done.items() if p not in names])
+      save_results(workdir, config, saved_rows())
       if name in grids:
         draw(name, samples)
       log.info("[%d/%d] %s: KNN P/R %.3f/%.3f, LSH P/R %.3f/%.3f, "
@@ -393,10 +397,8 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
                row["knn_precision"], row["knn_recall"], row["lsh_precision"],
                row["lsh_recall"], row["fid"],
                sum(row[k] for k in COLUMNS if k.endswith("_s")))
+  save_results(workdir, config, saved_rows())
   rows = [done[p] for p in names]
-  # Rows of points since dropped from the config stay in results.json.
-  save_results(workdir, config, rows + [r for p, r in done.items()
-                                        if p not in names])
   report.sweep_plots(rows, workdir, title=config.generator)
   return rows
 

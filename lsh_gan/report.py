@@ -181,6 +181,7 @@ _NAME_WIDTH = 24
 _PRINTED = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
             ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
             ("L+K P", "lsh_knn_precision"), ("L+K R", "lsh_knn_recall"))
+_HEAD = ("point", "bits", "ratio", *(c for c, _ in _PRINTED), "FID")
 SUMMARY_NOTES = (
     "bits: the fewest quantization bits of the point (32: not quantized).\n"
     "ratio: bytes of the uncompressed variables / bytes stored; pruning and\n"
@@ -203,9 +204,10 @@ def _fid_cell(value: float) -> str:
   return f"{value:.1e}"
 
 
-def _text_rows(head_cells, rows_of_cells) -> str:
-  """Fixed-width lines: the point's name left, the other cells right; a
-  name too long for its column gets a line of its own."""
+def _text_rows(rows_of_cells, notes: bool) -> str:
+  """Fixed-width lines under `_HEAD`: the point's name left, the other cells
+  right; a name too long for its column gets a line of its own. Then the
+  notes, if asked for."""
   widths = (5, 6) + (6,) * len(_PRINTED) + (9,)
 
   def line(name, cells):
@@ -214,29 +216,27 @@ def _text_rows(head_cells, rows_of_cells) -> str:
       return f"{name}\n{'':<{_NAME_WIDTH}}{text}"
     return f"{name:<{_NAME_WIDTH}}{text}"
 
-  return "\n".join([line(head_cells[0], head_cells[1:]),
-                    *(line(n, c) for n, c in rows_of_cells)])
+  table = "\n".join([line(_HEAD[0], _HEAD[1:]),
+                     *(line(n, c) for n, c in rows_of_cells)])
+  return f"{table}\n\n{SUMMARY_NOTES}" if notes else table
 
 
 def summary_table(rows: list[dict], *, notes: bool = True) -> str:
   """The sweep as fixed-width text for an 80-column terminal: one line per
   point (precision and recall of each family, FID), then what the columns
   mean (`notes`). Every column is in results.csv."""
-  head = ("point", "bits", "ratio", *(c for c, _ in _PRINTED), "FID")
   lines = []
   for r in rows:
     lines.append((r["point"], [str(r["bits"]),
                                f"{r['compression_ratio']:.1f}x",
                                *(f"{r[k]:.3f}" for _, k in _PRINTED),
                                _fid_cell(r["fid"])]))
-  table = _text_rows(head, lines)
-  return f"{table}\n\n{SUMMARY_NOTES}" if notes else table
+  return _text_rows(lines, notes)
 
 
 def seeds_table(rows: list[dict], *, notes: bool = True) -> str:
   """`pipeline.run_seeds` rows as text for an 80-column terminal: per
   point a line of means, then a line of standard deviations (± ...)."""
-  head = ("point", "bits", "ratio", *(c for c, _ in _PRINTED), "FID")
   lines = []
   for r in rows:
     lines.append((r["point"], [
@@ -246,5 +246,4 @@ def seeds_table(rows: list[dict], *, notes: bool = True) -> str:
     lines.append(("  ± std over seeds", [
         "", "", *(f"{r[k + '_std']:.3f}" for _, k in _PRINTED),
         _fid_cell(r["fid_std"])]))
-  table = _text_rows(head, lines)
-  return f"{table}\n\n{SUMMARY_NOTES}" if notes else table
+  return _text_rows(lines, notes)

@@ -181,7 +181,6 @@ def _checked_embed_fn(embed_fn, dataset: str, sample_shape: tuple):
           f"{', '.join(map(str, sample_shape))}) arrays, got shape {shape}")
     return embed_fn(params, samples)
 
-  checked.jitted = embed_fn
   return checked
 
 
