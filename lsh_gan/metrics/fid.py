@@ -134,8 +134,7 @@ def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
   if not all(math.isfinite(t) for t in terms):
     raise ValueError("fid: the distance exceeds the float64 range (its "
                      "mean and covariance terms overflow)")
-  e = _scale_exponent(float(np.sum((mu_r - mu_f) ** 2)), float(np.trace(cov_r)),
-                      float(np.trace(cov_f)))
+  e = _scale_exponent(*terms)
   mu_r, mu_f, root_r = (np.ldexp(v, -e) for v in (mu_r, mu_f, root_r))
   cov_r, cov_f = (np.ldexp(v, -2 * e) for v in (cov_r, cov_f))
   cross = np.linalg.eigvalsh(root_r @ cov_f @ root_r)

@@ -210,7 +210,19 @@ class KNNReference:
   exponent = 0  # the units of the held arrays: 2^exponent
 
   def __init__(self, real, *, max_k: int = 5, block: int = BLOCK):
-    real, self.exponent = _checks.reference_set(real, "real")
+    self._build(*_checks.reference_set(real, "real"), max_k, block)
+
+  @classmethod
+  def in_units(cls, real: jax.Array, exponent: int, *, max_k: int = 5,
+               block: int = BLOCK) -> "KNNReference":
+    """From a set already validated and held in units 2^exponent (by
+    `Reference`), without a second validation pass and host copy."""
+    ref = object.__new__(cls)
+    ref._build(real, exponent, max_k, block)  # pylint: disable=protected-access
+    return ref
+
+  def _build(self, real, exponent: int, max_k: int, block: int) -> None:
+    self.exponent = exponent
     self.max_k = _checks.positive_int(max_k, "max_k")
     self.block = _checks.positive_int(block, "block")
     _checks.enough_points(real.shape[0], self.max_k, "real")

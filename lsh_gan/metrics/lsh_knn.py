@@ -278,9 +278,9 @@ class Prepared:
     self.shape_ref = _block_shape(max_candidates)
     chunk = self.shape_ref.shape[0]
     self.size = -(-lsh.padded_size(self.n) // chunk) * chunk
-    self.projected = projected or family.project(points, centre)
+    projected = projected or family.project(points, centre)
     self.points = _centred_padded(points, centre, self.size)
-    values = self.projected.values
+    values = projected.values
     self.values = (values[:self.size] if values.shape[0] >= self.size else
                    _pad_to(values, self.size))
     self.valid = _row_mask(self.size, self.n)
@@ -292,7 +292,6 @@ class Prepared:
     out.__dict__.update(self.__dict__)
     out.points = knn.times_power_of_two(self.points, exponent)
     out.values = knn.times_power_of_two(self.values, exponent)
-    out.projected = self.projected.rescaled(exponent)
     return out
 
   def keys(self, width: float):

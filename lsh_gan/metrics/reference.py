@@ -104,7 +104,8 @@ class Reference:
     _checks.enough_points(self.n, k, "real")
     if self._knn is None or self._knn.max_k < k:
       self.computed["knn"] += 1
-      self._knn = knn.KNNReference(self.real, max_k=max(k, 5))
+      self._knn = knn.KNNReference.in_units(self.real, self.exponent,
+                                            max_k=max(k, 5))
     return self._knn
 
   def knn_metrics(self, fake, *, k: int = 3,
