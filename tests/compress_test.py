@@ -662,3 +662,12 @@ def test_a_transform_string_takes_only_a_regex_mask(spec):
   with pytest.raises(ValueError, match="a transform string takes a regex "
                      "mask"):
     compress.parse(spec)
+
+
+def test_report_reads_bfloat16_leaves_as_numbers():
+  # numpy sees bfloat16 as kind "V"; the error must still be measured.
+  kernel = jnp.asarray(np.random.default_rng(0).normal(size=(8, 8)),
+                       jnp.bfloat16)
+  params = {"kernel": kernel}
+  total = compress.report(params, compress.quantize(4)(params)).total
+  assert 0 < total.relative_l2_error < 0.2

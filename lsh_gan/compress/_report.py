@@ -157,7 +157,8 @@ def report(original, compressed) -> Report:
 
 
 def _is_numeric(x: np.ndarray) -> bool:
-  return x.dtype.kind in "biufc" or np.issubdtype(x.dtype, np.floating)
+  # bfloat16 is kind "V" to numpy; its floating-ness is JAX's to tell.
+  return x.dtype.kind in "biufc" or _tree.is_floating(x)
 
 
 def _relative(err2: float, norm2: float) -> float:
