@@ -158,7 +158,7 @@ class Transform:
       if isinstance(t, _Masked) and not isinstance(
           t.mask, (str, _tree.PytreeMask)):
         values.append((id(t), tuple(
-            bool(t.mask(p, x)) for p, x in zip(paths, leaves))))
+            _tree.resolve_mask(t.mask, leaves, paths, None))))
       stack.extend(t._children())  # pylint: disable=protected-access
     return tuple(values)
 
@@ -200,9 +200,14 @@ class Transform:
     out = [next(new_arrays) if a else x for x, a in zip(leaves, is_array)]
     return jax.tree_util.tree_unflatten(treedef, out)
 
+  def _touched(self, leaves, ctx: Context, selected) -> list[int]:
+    """Indices of the leaves this transform changes: selected and not
+    zero-size (such a leaf has nothing to compress, and no scale)."""
+    return [i for i, s in enumerate(self._selection(leaves, ctx, selected))
+            if s and leaves[i].size]
+
   def _check_finite(self, leaves, ctx: Context) -> None:
-    touched = [i for i, s in enumerate(self._selection(leaves, ctx, None))
-               if s and leaves[i].size]
+    touched = self._touched(leaves, ctx, None)
     if not touched:
       return
     finite = _all_finite([leaves[i] for i in touched])
@@ -255,7 +260,6 @@ def _canonical_args(factory: Callable, **given) -> dict[str, Any]:
   params = inspect.signature(factory).parameters
   out = {}
   for name, value in given.items():
-    value = python_number(value)
     default = params[name].default
     if default is inspect.Parameter.empty or value != default or (
         type(value) is not type(default)):
@@ -279,13 +283,9 @@ class LeafTransform(Transform):
 
   def _apply(self, leaves, ctx, selected, pack):
     out = list(leaves)
-    for i, s in enumerate(self._selection(leaves, ctx, selected)):
-      # A zero-size leaf has nothing to compress (and no scale to compute).
-      if s and leaves[i].size:
-        x = leaves[i]
-        if _packing.is_packed(x):
-          x = x.unpack()
-        out[i] = (self._leaf_pack if pack else self._leaf)(x, ctx.paths[i])
+    for i in self._touched(leaves, ctx, selected):
+      x = _packing.dense(leaves[i])
+      out[i] = (self._leaf_pack if pack else self._leaf)(x, ctx.paths[i])
     return out
 
 

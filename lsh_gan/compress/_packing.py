@@ -100,6 +100,10 @@ class PackedArray:
       ValueError: if the fields are inconsistent (see `check`).
     """
     self.check()
+    return self._dense()
+
+  def _dense(self) -> jax.Array:
+    """`unpack` of fields already checked."""
     with _tree.x64_scope([self.scale]):
       return _unpack_jit(self)
 
@@ -181,6 +185,11 @@ def is_packed(x) -> bool:
   return isinstance(x, PackedArray)
 
 
+def dense(x):
+  """`x`, unpacked if it is a `PackedArray`."""
+  return x.unpack() if is_packed(x) else x
+
+
 def unpack(tree):
   """Replaces every `PackedArray` in a tree with its dense tensor.
 
@@ -199,7 +208,7 @@ def unpack(tree):
     if not is_packed(x):
       return x
     x.check(_tree.path_str(path))
-    return x.unpack()
+    return x._dense()  # pylint: disable=protected-access
 
   return jax.tree_util.tree_map_with_path(one, tree, is_leaf=is_packed)
 

@@ -274,11 +274,9 @@ class _Prune(_base.LeafTransform):
   def _apply(self, leaves, ctx, selected, pack):
     if self.scope == "leaf":
       return super()._apply(leaves, ctx, selected, pack)
-    chosen = [i for i, s in enumerate(self._selection(leaves, ctx, selected))
-              if s and leaves[i].size]
+    chosen = self._touched(leaves, ctx, selected)
     out = list(leaves)
-    dense = [leaves[i].unpack() if _packing.is_packed(leaves[i]) else leaves[i]
-             for i in chosen]
+    dense = [_packing.dense(leaves[i]) for i in chosen]
     for i, y in zip(chosen, _prune_group(dense, self.sparsity)):
       out[i] = y
     return out
