@@ -109,6 +109,8 @@ def run_cell(method: str, n: int, dim: int, queries: int,
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import mixtures  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _lsh  # pylint: disable=g-import-not-at-top
   from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top
   real, fake = mixtures.latent_pair(n, dim, seed=0, num_fake=queries)
   approximate = method == "exact" and n * n * dim > exact_max_work
@@ -132,10 +134,10 @@ def run_cell(method: str, n: int, dim: int, queries: int,
           "query_s": query, "query_us_per_sample": query / queries * 1e6,
           "approximate_radii": approximate}
   if method == "lsh":
-    family = lsh.HashFamily.create(dim, lsh.NUM_TABLES, lsh.NUM_HASHES, 0)
-    centre = lsh.mean_rows(ref.real)
+    family = _hashing.HashFamily.create(dim, lsh.NUM_TABLES, lsh.NUM_HASHES, 0)
+    centre = _hashing.mean_rows(ref.real)
     projected = family.project(ref.real, centre, radii_seed=0)
-    tables = lsh.Tables(projected, family, lsh.default_width(projected,
+    tables = _lsh.Tables(projected, family, _lsh.default_width(projected,
                                                              "real"))
     precision = lambda: tables.covered(
         family.project(jnp.asarray(fake), centre), 1)

@@ -36,6 +36,8 @@ import mixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan.metrics import _lsh  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan.metrics import _lsh_knn  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan.metrics import lsh_knn  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -246,13 +248,13 @@ def main(argv):
       sweep_lsh(results)
     if _ONLY.value in (None, "lsh_knn"):
       sweep_lsh_knn(results)
-  print(lsh_table(results, dict(factor=lsh.WIDTH_FACTOR, min_count=1,
+  print(lsh_table(results, dict(factor=_lsh.WIDTH_FACTOR, min_count=1,
                                 num_hashes=lsh.NUM_HASHES,
                                 num_tables=lsh.NUM_TABLES)))
   print()
   print(lsh_knn_table(results, [
-      dict(mates=lsh_knn.BUCKET_MATES, max_candidates=lsh_knn.MAX_CANDIDATES,
-           num_hashes=lsh_knn.NUM_HASHES, num_tables=lsh_knn.NUM_TABLES)]))
+      dict(mates=_lsh_knn.BUCKET_MATES, max_candidates=lsh_knn.MAX_CANDIDATES,
+           num_hashes=_lsh_knn.NUM_HASHES, num_tables=lsh_knn.NUM_TABLES)]))
 
 
 if __name__ == "__main__":

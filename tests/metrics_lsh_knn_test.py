@@ -8,6 +8,8 @@ import pytest
 
 from lsh_gan import metrics
 from lsh_gan.metrics import knn
+from lsh_gan.metrics import _hashing
+from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import lsh
 from lsh_gan.metrics import lsh_knn
 from metrics_lsh_test import Mixture
@@ -30,10 +32,10 @@ def test_one_bucket_and_enough_candidates_equal_exact_knn(k):
 def test_radii_bound_exact_radii_and_isolated_points_are_flagged():
   rng = np.random.default_rng(0)
   real = rng.normal(size=(600, 6)).astype(np.float32)
-  family = lsh.HashFamily.create(6, num_tables=8, num_hashes=4, seed=0)
-  prepared = lsh_knn.Prepared(jnp.asarray(real), jnp.asarray(real.mean(0)),
+  family = _hashing.HashFamily.create(6, num_tables=8, num_hashes=4, seed=0)
+  prepared = _lsh_knn.Prepared(jnp.asarray(real), jnp.asarray(real.mean(0)),
                               family, max_candidates=16)
-  rho2 = np.asarray(lsh_knn.candidate_radii_sq(prepared, 2.0, 3))
+  rho2 = np.asarray(_lsh_knn.candidate_radii_sq(prepared, 2.0, 3))
   exact = knn.KNNReference(real, max_k=3).radii(3)
   isolated = rho2 < 0
   assert 0 < isolated.sum() < 600
@@ -93,8 +95,8 @@ def test_too_few_points_names_the_set():
 def test_bucket_mates_equal_numpy_and_fill_width_reaches_the_target():
   rng = np.random.default_rng(4)
   x = rng.normal(size=(2500, 5)).astype(np.float32)
-  family = lsh.HashFamily.create(5, num_tables=3, num_hashes=4, seed=1)
-  prepared = lsh_knn.Prepared(jnp.asarray(x), jnp.zeros(5), family,
+  family = _hashing.HashFamily.create(5, num_tables=3, num_hashes=4, seed=1)
+  prepared = _lsh_knn.Prepared(jnp.asarray(x), jnp.zeros(5), family,
                               max_candidates=32)
 
   def numpy_mates(width):
@@ -110,9 +112,9 @@ def test_bucket_mates_equal_numpy_and_fill_width_reaches_the_target():
   for width in (0.5, 1.0, 3.0):
     key1, key2 = family.keys(prepared.values, width)
     for target in (1, 8, 30):
-      share = lsh_knn._share_with_mates(key1, key2, 2500, target)  # pylint: disable=protected-access
+      share = _lsh_knn._share_with_mates(key1, key2, 2500, target)  # pylint: disable=protected-access
       assert float(share) == pytest.approx(
           np.mean(numpy_mates(width) >= target), abs=1e-6)
-  width = lsh_knn.fill_width(prepared, target=8, start=1.0)
+  width = _lsh_knn.fill_width(prepared, target=8, start=1.0)
   median = lambda w: np.sort(numpy_mates(w))[(3 * 2500 - 1) // 2]
   assert median(width) >= 8 > median(width * 0.95)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from lsh_gan import metrics
+from lsh_gan.metrics import _hashing
+from lsh_gan.metrics import _lsh
 from lsh_gan.metrics import lsh
 
 
@@ -29,12 +31,12 @@ class Mixture:
 
 
 def test_distinct_code_vectors_do_not_share_keys():
-  family = lsh.HashFamily.create(dim=3, num_tables=2, num_hashes=3, seed=0)
+  family = _hashing.HashFamily.create(dim=3, num_tables=2, num_hashes=3, seed=0)
   # Integer grid points hashed at width 1: every point has its own codes,
   # including codes that differ by powers of two and by sign.
   g = np.arange(-40, 40, dtype=np.float32)
   grid = np.stack(np.meshgrid(g, g * 2 ** 10, g * 2 ** 20), -1).reshape(-1, 3)
-  family = lsh.HashFamily(jnp.eye(3, 6, dtype=jnp.float32),
+  family = _hashing.HashFamily(jnp.eye(3, 6, dtype=jnp.float32),
                           jnp.zeros(6, jnp.float32), family.seeds,
                           family.multipliers, 2, 3)
   key1, key2 = family.keys(family.project(jnp.asarray(grid)).values, 1.0)
@@ -45,17 +47,17 @@ def test_distinct_code_vectors_do_not_share_keys():
 
 
 def test_points_beyond_the_int32_code_range_share_no_bucket():
-  family = lsh.HashFamily.create(dim=2, num_tables=2, num_hashes=2, seed=0)
-  family = lsh.HashFamily(jnp.tile(jnp.eye(2, dtype=jnp.float32), (1, 2)),
+  family = _hashing.HashFamily.create(dim=2, num_tables=2, num_hashes=2, seed=0)
+  family = _hashing.HashFamily(jnp.tile(jnp.eye(2, dtype=jnp.float32), (1, 2)),
                           jnp.zeros(4, jnp.float32), family.seeds,
                           family.multipliers, 2, 2)
   # Far apart, both past 2^31 widths on the same side: saturated codes would
   # put them in one bucket.
   far = np.array([[3e9, 3e9], [9e9, 7e9], [1.0, 2.0]], np.float32)
-  tables = lsh.Tables(family.project(jnp.asarray(far[:1])), family, 1.0)
+  tables = _lsh.Tables(family.project(jnp.asarray(far[:1])), family, 1.0)
   counts = np.asarray(tables.counts(family.project(jnp.asarray(far))))
   np.testing.assert_array_equal(counts, [[0, 0], [0, 0], [0, 0]])
-  near = lsh.Tables(family.project(jnp.asarray(far[2:])), family, 1.0)
+  near = _lsh.Tables(family.project(jnp.asarray(far[2:])), family, 1.0)
   np.testing.assert_array_equal(
       np.asarray(near.counts(family.project(jnp.asarray(far[2:])))), [[1, 1]])
 
@@ -64,9 +66,9 @@ def test_bucket_counts_equal_brute_force():
   rng = np.random.default_rng(1)
   points = jnp.asarray(rng.normal(size=(3000, 5)), jnp.float32)
   queries = jnp.asarray(rng.normal(size=(700, 5)), jnp.float32)
-  family = lsh.HashFamily.create(5, num_tables=4, num_hashes=2, seed=3)
+  family = _hashing.HashFamily.create(5, num_tables=4, num_hashes=2, seed=3)
   points, queries = family.project(points), family.project(queries)
-  tables = lsh.Tables(points, family, width=1.5)
+  tables = _lsh.Tables(points, family, width=1.5)
   got = np.asarray(tables.counts(queries))
   assert got.shape == (700, 4)
   p1, p2 = (np.asarray(k)[:3000] for k in family.keys(points.values, 1.5))
@@ -82,7 +84,7 @@ def test_one_hash_collision_rate_matches_the_p_stable_formula():
   rng = np.random.default_rng(2)
   dim, n = 16, 2000
   # 200 tables of one function each: the formula averages over random a.
-  family = lsh.HashFamily.create(dim, num_tables=200, num_hashes=1, seed=4)
+  family = _hashing.HashFamily.create(dim, num_tables=200, num_hashes=1, seed=4)
   x = rng.normal(size=(n, dim)).astype(np.float32)
   direction = rng.normal(size=(n, dim))
   direction /= np.linalg.norm(direction, axis=1, keepdims=True)
@@ -91,7 +93,7 @@ def test_one_hash_collision_rate_matches_the_p_stable_formula():
     a, b = (np.asarray(family.keys(family.project(jnp.asarray(v)).values,
                                    2.0)[0])[:n] for v in (x, y))
     rate = np.mean(a == b)
-    assert rate == pytest.approx(lsh.collision_probability(distance, 2.0),
+    assert rate == pytest.approx(_hashing.collision_probability(distance, 2.0),
                                  abs=0.02)
 
 
@@ -149,8 +151,8 @@ def test_deterministic_for_a_seed():
   kwargs = dict(num_tables=3, num_hashes=6, bucket_width=2.0)
   a = metrics.lsh_precision_recall(real, fake, seed=1, **kwargs)
   assert a == metrics.lsh_precision_recall(real, fake, seed=1, **kwargs)
-  family_a = lsh.HashFamily.create(8, 3, 6, seed=1)
-  family_b = lsh.HashFamily.create(8, 3, 6, seed=2)
+  family_a = _hashing.HashFamily.create(8, 3, 6, seed=1)
+  family_b = _hashing.HashFamily.create(8, 3, 6, seed=2)
   assert not np.array_equal(family_a.projections, family_b.projections)
 
 

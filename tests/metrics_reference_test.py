@@ -9,6 +9,8 @@ import pytest
 
 from lsh_gan import metrics
 from lsh_gan.metrics import knn
+from lsh_gan.metrics import _hashing
+from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import lsh
 from lsh_gan.metrics import lsh_knn
 from metrics_lsh_test import Mixture
@@ -45,7 +47,7 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
   real, fake, other = sets
   ref = metrics.Reference(real)
   calls = []
-  radii = lsh_knn.padded_radii_sq
+  radii = _lsh_knn.padded_radii_sq
   nearest = knn.nearest_sq_distances
 
   def count(name, fn):
@@ -54,7 +56,7 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
       return fn(*args, **kwargs)
     return wrapped
 
-  with mock.patch.object(lsh_knn, "padded_radii_sq",
+  with mock.patch.object(_lsh_knn, "padded_radii_sq",
                          count("lsh_knn radii", radii)), mock.patch.object(
                              knn, "nearest_sq_distances",
                              count("knn radii", nearest)):
@@ -107,25 +109,25 @@ def test_bad_fake_set_names_it(sets):
 
 
 def test_padded_sizes_are_few_and_tight():
-  sizes = [lsh.padded_size(n) for n in range(1, 300_000, 97)]
+  sizes = [_hashing.padded_size(n) for n in range(1, 300_000, 97)]
   for n, size in zip(range(1, 300_000, 97), sizes):
     assert size >= n and size % 1024 == 0
     assert size < n + max(1024, n / 8)
   assert sizes == sorted(sizes)
   # Eight sizes per doubling: 4,000 neighbouring values of n share one shape.
-  assert len({lsh.padded_size(n) for n in range(41_000, 45_000)}) == 1
+  assert len({_hashing.padded_size(n) for n in range(41_000, 45_000)}) == 1
 
 
 def test_a_new_n_in_the_same_size_class_compiles_nothing(sets):
   real, fake, other = sets
-  jitted = [lsh._project, lsh._project_and_sample, lsh._keys,  # pylint: disable=protected-access
-            lsh._sort_tables, lsh._bucket_counts, lsh_knn._table_nearest,  # pylint: disable=protected-access
-            lsh_knn._table_cover]  # pylint: disable=protected-access
+  jitted = [_hashing._project, _hashing._project_and_sample, _hashing._keys,  # pylint: disable=protected-access
+            _hashing.sort_tables, _hashing.bucket_counts, _lsh_knn._table_nearest,  # pylint: disable=protected-access
+            _lsh_knn._table_cover]  # pylint: disable=protected-access
   ref = metrics.Reference(real)
   ref.lsh_precision_recall(fake)
   ref.lsh_knn_precision_recall(fake)
   before = [f._cache_size() for f in jitted]  # pylint: disable=protected-access
-  assert lsh.padded_size(fake.shape[0]) == lsh.padded_size(other.shape[0] - 50)
+  assert _hashing.padded_size(fake.shape[0]) == _hashing.padded_size(other.shape[0] - 50)
   ref.lsh_precision_recall(other[:-50])
   ref.lsh_knn_precision_recall(other[:-50])
   assert [f._cache_size() for f in jitted] == before  # pylint: disable=protected-access
@@ -133,14 +135,14 @@ def test_a_new_n_in_the_same_size_class_compiles_nothing(sets):
 
 def test_table_passes_trace_once_for_many_n():
   x = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
-  family = lsh.HashFamily.create(8, num_tables=2, num_hashes=4, seed=0)
-  nearest = lsh_knn._table_nearest  # pylint: disable=protected-access
+  family = _hashing.HashFamily.create(8, num_tables=2, num_hashes=4, seed=0)
+  nearest = _lsh_knn._table_nearest  # pylint: disable=protected-access
   traced = jax.jit(chex.assert_max_traces(nearest.__wrapped__, n=1))
-  with mock.patch.object(lsh_knn, "_table_nearest", traced):
+  with mock.patch.object(_lsh_knn, "_table_nearest", traced):
     for n in (2100, 2500, 2900, 3000):  # one size class: 3,072 rows
-      prepared = lsh_knn.Prepared(jax.device_put(x[:n]), x[:n].mean(0),
+      prepared = _lsh_knn.Prepared(jax.device_put(x[:n]), x[:n].mean(0),
                                   family, max_candidates=16)
-      rho2 = lsh_knn.candidate_radii_sq(prepared, 1.0, 3)
+      rho2 = _lsh_knn.candidate_radii_sq(prepared, 1.0, 3)
       assert rho2.shape == (n,)
 
 
@@ -148,15 +150,15 @@ def test_table_passes_trace_once_for_many_n():
 def test_width_sample_radii_equal_numpy(offset):
   rng = np.random.default_rng(3)
   x = (rng.normal(size=(5000, 7)) + offset).astype(np.float32)
-  family = lsh.HashFamily.create(7, 2, 3, seed=0)
+  family = _hashing.HashFamily.create(7, 2, 3, seed=0)
   # Centred on another set's mean (as the fake set is): radii unaffected.
   projected = family.project(jax.device_put(x), jax.numpy.zeros(7), radii_seed=4)
-  idx = np.sort(np.random.default_rng(4).choice(5000, lsh.WIDTH_SAMPLE,
+  idx = np.sort(np.random.default_rng(4).choice(5000, _hashing.WIDTH_SAMPLE,
                                                 replace=False))
   x64 = x.astype(np.float64)
   d = np.linalg.norm(x64[idx, None, :] - x64[None, :, :], axis=-1)
   d[np.arange(idx.size), idx] = np.inf  # self, by index
-  want = np.sort(d, axis=1)[:, lsh.WIDTH_K - 1]
+  want = np.sort(d, axis=1)[:, _hashing.WIDTH_K - 1]
   np.testing.assert_allclose(projected.sample_radii, want, rtol=2e-3)
   np.testing.assert_allclose(
       np.asarray(projected.values[:5000]), x64 @ np.asarray(

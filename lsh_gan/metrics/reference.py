@@ -36,10 +36,11 @@ import collections
 import math
 
 from lsh_gan.metrics import _checks
+from lsh_gan.metrics import _hashing
+from lsh_gan.metrics import _lsh
+from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import fid
 from lsh_gan.metrics import knn
-from lsh_gan.metrics import lsh
-from lsh_gan.metrics import lsh_knn
 
 
 class Reference:
@@ -74,7 +75,7 @@ class Reference:
   def __init__(self, real):
     self.real, self.exponent = _checks.reference_set(real, "real")
     self.n, self.dim = self.real.shape
-    self.centre = lsh.mean_rows(self.real)
+    self.centre = _hashing.mean_rows(self.real)
     self.computed = collections.Counter()
     self._cache = {}
     self._knn = None
@@ -129,31 +130,31 @@ class Reference:
 
   # LSH.
 
-  def _family(self, num_tables, num_hashes, seed) -> lsh.HashFamily:
+  def _family(self, num_tables, num_hashes, seed) -> _hashing.HashFamily:
     return self._cached("family", (num_tables, num_hashes, seed),
-                        lambda: lsh.HashFamily.create(self.dim, num_tables,
+                        lambda: _hashing.HashFamily.create(self.dim, num_tables,
                                                       num_hashes, seed))
 
-  def _projected(self, family: lsh.HashFamily, seed) -> lsh.Projected:
+  def _projected(self, family: _hashing.HashFamily, seed) -> _hashing.Projected:
     return self._cached(
         "projection", (family.num_tables, family.num_hashes, seed),
         lambda: family.project(self.real, self.centre, radii_seed=seed))
 
-  def _width(self, family: lsh.HashFamily, seed) -> float:
-    return lsh.default_width(self._projected(family, seed), "real")
+  def _width(self, family: _hashing.HashFamily, seed) -> float:
+    return _lsh.default_width(self._projected(family, seed), "real")
 
-  def lsh_width(self, *, num_tables: int = lsh.NUM_TABLES,
-                num_hashes: int = lsh.NUM_HASHES, seed: int = 0) -> float:
+  def lsh_width(self, *, num_tables: int = _lsh.NUM_TABLES,
+                num_hashes: int = _lsh.NUM_HASHES, seed: int = 0) -> float:
     """The real set's default LSH bucket width (4 times its median 3-NN
     distance, in data units): pass it as `bucket_width` to hash both sets
     at it."""
-    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
+    num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
     seed = _checks.seed(seed)
     width = self._width(self._family(num_tables, num_hashes, seed), seed)
     return math.ldexp(width, self.exponent)
 
-  def _fake_width(self, family: lsh.HashFamily, fake, own: int, seed: int,
-                  projected: lsh.Projected) -> float:
+  def _fake_width(self, family: _hashing.HashFamily, fake, own: int, seed: int,
+                  projected: _hashing.Projected) -> float:
     """The fake set's default width in the units `fake` is given in.
 
     Its 3-NN distances are read at its own scale: a set far smaller than
@@ -162,17 +163,17 @@ class Reference:
     if own < -_checks.SMALL_EXPONENT:
       own_scale = family.project(knn.times_power_of_two(fake, -own),
                                  radii_seed=seed)
-      return math.ldexp(lsh.default_width(own_scale, "fake"), own)
-    return lsh.default_width(projected, "fake")
+      return math.ldexp(_lsh.default_width(own_scale, "fake"), own)
+    return _lsh.default_width(projected, "fake")
 
-  def lsh_precision_recall(self, fake, *, num_tables: int = lsh.NUM_TABLES,
-                           num_hashes: int = lsh.NUM_HASHES,
+  def lsh_precision_recall(self, fake, *, num_tables: int = _lsh.NUM_TABLES,
+                           num_hashes: int = _lsh.NUM_HASHES,
                            bucket_width: float | None = None,
                            min_count: int = 1,
                            seed: int = 0) -> dict[str, float]:
     """`metrics.lsh_precision_recall` against this reference."""
-    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
-    bucket_width = lsh.check_width(bucket_width)
+    num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
+    bucket_width = _hashing.check_width(bucket_width)
     min_count = _checks.positive_int(min_count, "min_count")
     seed = _checks.seed(seed)
     fake, shift, own = self._fake(fake)
@@ -183,7 +184,7 @@ class Reference:
       real_width = self._width(family, seed)
     real_tables = self._cached(
         "tables", (num_tables, num_hashes, real_width, seed),
-        lambda: lsh.Tables(real_proj, family, real_width))
+        lambda: _lsh.Tables(real_proj, family, real_width))
     if shift:  # computed in the fake set's units: see the module doc
       real_proj = real_proj.rescaled(-shift)
       real_tables = real_tables.rescaled(-shift)
@@ -194,23 +195,23 @@ class Reference:
     fake_width = self._in_units(bucket_width, shift)
     if fake_width is None:
       fake_width = self._fake_width(family, fake, own, seed, fake_proj)
-    fake_tables = lsh.Tables(fake_proj, family, fake_width)
+    fake_tables = _lsh.Tables(fake_proj, family, fake_width)
     return {
         "precision": real_tables.covered(fake_proj, min_count) / fake.shape[0],
         "recall": fake_tables.covered(real_proj, min_count) / self.n,
     }
 
   def lsh_knn_precision_recall(
-      self, fake, *, k: int = 3, num_tables: int = lsh_knn.NUM_TABLES,
+      self, fake, *, k: int = 3, num_tables: int = _lsh_knn.NUM_TABLES,
       num_hashes: int | None = None, bucket_width: float | None = None,
-      max_candidates: int = lsh_knn.MAX_CANDIDATES,
+      max_candidates: int = _lsh_knn.MAX_CANDIDATES,
       seed: int = 0) -> dict[str, float]:
     """`metrics.lsh_knn_precision_recall` against this reference."""
     k = _checks.positive_int(k, "k")
     if num_hashes is None:
-      num_hashes = min(lsh_knn.NUM_HASHES, self.dim)
-    num_tables, num_hashes = lsh.check_family(num_tables, num_hashes)
-    bucket_width = lsh.check_width(bucket_width)
+      num_hashes = min(_lsh_knn.NUM_HASHES, self.dim)
+    num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
+    bucket_width = _hashing.check_width(bucket_width)
     max_candidates = _checks.positive_int(max_candidates, "max_candidates")
     seed = _checks.seed(seed)
     _checks.enough_points(self.n, k, "real")
@@ -218,27 +219,27 @@ class Reference:
     family = self._family(num_tables, num_hashes, seed)
     real = self._cached(
         "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
-        lambda: lsh_knn.Prepared(self.real, self.centre, family,
+        lambda: _lsh_knn.Prepared(self.real, self.centre, family,
                                  max_candidates,
                                  self._projected(family, seed)))
     width = self._in_units(bucket_width)
     if width is None:
       width = self._cached(
           "lsh_knn_width",
-          (num_tables, num_hashes, lsh_knn.BUCKET_MATES, seed),
-          lambda: lsh_knn.fill_width(real, lsh_knn.BUCKET_MATES,
+          (num_tables, num_hashes, _lsh_knn.BUCKET_MATES, seed),
+          lambda: _lsh_knn.fill_width(real, _lsh_knn.BUCKET_MATES,
                                      self._width(family, seed)))
     real_rho2 = self._cached(
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
-        lambda: lsh_knn.padded_radii_sq(real, width, k))
+        lambda: _lsh_knn.padded_radii_sq(real, width, k))
     if shift:  # computed in the fake set's units: see the module doc
       real = real.rescaled(-shift)
       width = math.ldexp(width, -shift)
-      real_rho2 = lsh_knn.rescale_radii_sq(real_rho2, -shift)
-    fake = lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
-    fake_rho2 = lsh_knn.padded_radii_sq(fake, width, k)
-    fake_hits, real_hits = lsh_knn.coverage(real, fake, width, real_rho2,
+      real_rho2 = _lsh_knn.rescale_radii_sq(real_rho2, -shift)
+    fake = _lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
+    fake_rho2 = _lsh_knn.padded_radii_sq(fake, width, k)
+    fake_hits, real_hits = _lsh_knn.coverage(real, fake, width, real_rho2,
                                             fake_rho2)
     return {"precision": fake_hits / fake.n, "recall": real_hits / self.n}
 

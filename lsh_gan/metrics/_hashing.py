@@ -1,0 +1,344 @@
+"""The p-stable hash family and sorted bucket tables the LSH metrics share.
+
+Hash family (Datar et al. 2004): for table l = 1..L and function j = 1..K,
+h_lj(x) = floor((a_lj . x + b_lj) / w), a ~ N(0, I), b ~ U[0, w). A table's
+bucket key is its K integer codes combined by two independent 32-bit
+universal hashes (each code is first mixed by the murmur3 finalizer with a
+per-function seed, then the mixed codes are summed with random odd
+multipliers mod 2^32), so distinct code vectors share a key with probability
+about 2^-64. Buckets are found by sorting each table's keys and a
+lexicographic binary search over (key1, key2), with static shapes.
+
+Two points at distance c share one function's code with probability
+p(c) = 1 - 2 Phi(-w/c) - 2 / (sqrt(2 pi) w/c) (1 - exp(-(w/c)^2 / 2)), a
+table with p(c)^K.
+
+Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
+and padded to a size class (at most max(1023, n/8) more rows, eight classes
+per doubling), so a new n reuses compiled code unless it crosses a class.
+A projection pass can also compute the exact k-NN distances (k = WIDTH_K) of
+a random sample of WIDTH_SAMPLE points of the set, which default widths read.
+
+Private: the public metrics are `lsh.lsh_precision_recall`,
+`lsh_knn.lsh_knn_precision_recall` and `reference.Reference`.
+
+References:
+  M. Datar et al., "Locality-Sensitive Hashing Scheme Based on p-Stable
+  Distributions", SoCG 2004.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lsh_gan.metrics import knn
+
+WIDTH_K = 3
+WIDTH_SAMPLE = 128
+ROW_BLOCK = 4096  # rows per projection and query call
+NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
+
+
+def padded_size(n: int) -> int:
+  """Rows a set of n points is padded to: a multiple of 2^(floor(log2 n)-3).
+
+  At most max(1023, n/8) rows more than n (a multiple of 1,024 below 8,192
+  points), eight sizes per doubling above, so a new n rarely compiles anything
+  new.
+  """
+  granule = max(1024, 1 << max(0, n.bit_length() - 4))
+  return -(-n // granule) * granule
+
+
+def _host_view(x: jax.Array) -> np.ndarray | None:
+  """A numpy view of x's buffer if it lives on the CPU (no copy), else None."""
+  if all(device.platform == "cpu" for device in x.devices()):
+    return np.asarray(x)
+  return None
+
+
+def row_blocks(x: jax.Array, block: int = ROW_BLOCK):
+  """Yields (start, rows) blocks of `block` rows, the last zero-padded.
+
+  On CPU the blocks are numpy views of x's buffer (no copy, and no
+  operation whose shape depends on n, so a new n compiles nothing here).
+  """
+  host = _host_view(x)
+  x, pad = (x, jnp.pad) if host is None else (host, np.pad)
+  for start in range(0, x.shape[0], block):
+    rows = x[start:start + block]
+    if rows.shape[0] < block:
+      rows = pad(rows, ((0, block - rows.shape[0]), (0, 0)))
+    yield start, rows
+
+
+def take_rows(x: jax.Array, index: np.ndarray):
+  """x[index] (on CPU gathered by numpy: nothing compiled per n)."""
+  host = _host_view(x)
+  return x[jnp.asarray(index)] if host is None else host[index]
+
+
+@jax.jit
+def _sum_rows(total, rows):
+  return total + jnp.sum(rows, axis=0)
+
+
+def mean_rows(x: jax.Array) -> jax.Array:
+  """Mean over the rows of x, in fixed row blocks (nothing compiled per n)."""
+  total = jnp.zeros(x.shape[1], jnp.float32)
+  for _, rows in row_blocks(x):
+    total = _sum_rows(total, rows)
+  return total / x.shape[0]
+
+
+def collision_probability(distance, width):
+  """p(c): probability that one p-stable hash agrees at distance c."""
+  from scipy.special import ndtr  # pylint: disable=g-import-not-at-top
+  r = np.asarray(width, np.float64) / np.maximum(
+      np.asarray(distance, np.float64), 1e-300)
+  return 1 - 2 * ndtr(-r) - 2 / (np.sqrt(2 * np.pi) * r) * (
+      1 - np.exp(-r * r / 2))
+
+
+def _fmix32(h):
+  h = h ^ (h >> 16)
+  h = h * jnp.uint32(0x85EBCA6B)
+  h = h ^ (h >> 13)
+  h = h * jnp.uint32(0xC2B2AE35)
+  return h ^ (h >> 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Projected:
+  """A point set's projections a.(x - centre) on a family's directions.
+
+  Attributes:
+    values: (padded_size(n), L*K) float32; rows past n are padding.
+    n: number of points.
+    sample_radii: exact NND_k (k = WIDTH_K) of up to WIDTH_SAMPLE random
+      points of the set, read in the same pass, or None.
+  """
+  values: jax.Array
+  n: int
+  sample_radii: np.ndarray | None = None
+
+  def rescaled(self, exponent: int) -> "Projected":
+    """The same projections (and sample radii) times 2^exponent."""
+    radii = (None if self.sample_radii is None else
+             np.ldexp(self.sample_radii, exponent))
+    return Projected(knn.times_power_of_two(self.values, exponent), self.n,
+                     radii)
+
+
+@dataclasses.dataclass(frozen=True)
+class HashFamily:
+  """L tables of K p-stable hash functions on d-dimensional points.
+
+  Attributes:
+    projections: (d, L*K) float32, a ~ N(0, I).
+    offsets: (L*K,) float32 in [0, 1): b / w.
+    seeds, multipliers: (2, L, K) uint32 of the two key hashes.
+  """
+  projections: jax.Array
+  offsets: jax.Array
+  seeds: jax.Array
+  multipliers: jax.Array
+  num_tables: int
+  num_hashes: int
+
+  @classmethod
+  def create(cls, dim: int, num_tables: int, num_hashes: int,
+             seed: int) -> "HashFamily":
+    rng = np.random.default_rng(seed)
+    lk = num_tables * num_hashes
+    words = rng.integers(0, 2 ** 32, size=(2, 2, num_tables, num_hashes),
+                         dtype=np.uint64).astype(np.uint32)
+    return cls(
+        projections=jnp.asarray(rng.standard_normal((dim, lk), np.float32)),
+        offsets=jnp.asarray(rng.random(lk, np.float32)),
+        seeds=jnp.asarray(words[0]),
+        multipliers=jnp.asarray(words[1] | np.uint32(1)),
+        num_tables=num_tables, num_hashes=num_hashes)
+
+  def project(self, x: jax.Array, centre: jax.Array | None = None, *,
+              radii_seed: int | None = None) -> Projected:
+    """Projections of the points x - centre (x is not copied or padded).
+
+    With `radii_seed`, the same pass over x also computes the exact NND_k of
+    WIDTH_SAMPLE points drawn by that seed (the default width's input): one
+    matrix product against [projections | sample], so x is read once.
+    """
+    n, dim = x.shape
+    if centre is None:
+      centre = jnp.zeros(dim, jnp.float32)
+    blocks, radii = [], None
+    # a.(x - c) = a.x - a.c: the rows go to the product as they are (XLA on
+    # CPU would otherwise write a centred copy of each block first).
+    shift = jnp.dot(centre, self.projections,
+                    precision=jax.lax.Precision.HIGHEST)
+    if radii_seed is None:
+      for _, rows in row_blocks(x):
+        blocks.append(_project(rows, shift, self.projections))
+    else:
+      idx = np.sort(np.random.default_rng(radii_seed).choice(
+          n, min(n, WIDTH_SAMPLE), replace=False))
+      # Distances are computed about the sample's own mean (a fake set far
+      # from the real mean would otherwise lose its distances to rounding).
+      sample = jnp.asarray(take_rows(x, idx))
+      sample_centre = jnp.mean(sample, axis=0)
+      sample = jnp.pad(sample - sample_centre,
+                       ((0, WIDTH_SAMPLE - idx.size), (0, 0)))
+      sample_index = jnp.asarray(np.pad(idx, (0, WIDTH_SAMPLE - idx.size),
+                                        constant_values=-1), jnp.int32)
+      weights = jnp.concatenate([self.projections, sample.T], axis=1)
+      best = jnp.full((WIDTH_SAMPLE, WIDTH_K), jnp.inf, jnp.float32)
+      for start, rows in row_blocks(x):
+        values, best = _project_and_sample(rows, start, n, sample_centre,
+                                           shift, weights, sample_index, best)
+        blocks.append(values)
+      radii = np.sqrt(np.asarray(best[:idx.size, -1], np.float64))
+    out = jnp.concatenate(blocks)
+    size = padded_size(n)
+    return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
+                             )[:size], n, radii)
+
+  def keys(self, projected: jax.Array, width: float):
+    """(rows, L) uint32 key pairs from projections (see `project`)."""
+    return _keys(projected, jnp.float32(width), self.offsets, self.seeds,
+                 self.multipliers)
+
+
+@jax.jit
+def _project(rows, shift, projections):
+  return jnp.dot(rows, projections, precision=jax.lax.Precision.HIGHEST) - shift
+
+
+@jax.jit
+def _project_and_sample(rows, start, num_valid, centre, shift, weights,
+                        sample_index, best):
+  """Projections of a block of rows, and its merge into the sample's k-NN.
+
+  `weights` is [projections | sample^T] with the sample centred on
+  `centre` (its own mean); `best` (sample, k) holds each sampled point's
+  smallest squared distances so far. The rows enter the product uncentred
+  (no centred copy of the block): (r - c).s = r.s - c.s for the centred
+  sample s, and |r - c|^2 is a fused reduction.
+  """
+  out = jnp.dot(rows, weights, precision=jax.lax.Precision.HIGHEST)
+  num_proj = weights.shape[1] - sample_index.shape[0]
+  sample = weights[:, num_proj:]
+  dots = out[:, num_proj:] - jnp.dot(centre, sample,
+                                     precision=jax.lax.Precision.HIGHEST)
+  sample_sq = jnp.sum(sample * sample, axis=0)
+  rows_sq = jnp.sum(jnp.square(rows - centre), axis=1)
+  norms = sample_sq[:, None] + rows_sq[None, :]
+  # r.s and c.s are rounded at the scale |r| <= |r - c| + |c|, not at the
+  # centred one: a tight set far from the origin (a collapsed generator's
+  # copies of one point) would otherwise show rounding noise as distance.
+  # Their rounding error stays under about eps |c| (|s| + |r - c|) in
+  # practice (blocked sums): sqrt(d + 2) times that is the threshold. The
+  # worst-case (d + 2) eps used for the norms would call real neighbours of
+  # a set far from the origin duplicates.
+  noise = jnp.linalg.norm(centre) * (
+      jnp.sqrt(sample_sq)[:, None] + jnp.sqrt(rows_sq)[None, :]) / math.sqrt(
+          rows.shape[1] + 2)
+  d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1], noise)
+  index = start + jnp.arange(rows.shape[0])
+  excluded = (index[None, :] >= num_valid) | (
+      index[None, :] == sample_index[:, None])  # self, by index
+  d2 = jnp.where(excluded, jnp.inf, d2)
+  neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), best.shape[1])
+  return out[:, :num_proj] - shift, -neg
+
+
+@jax.jit
+def _keys(projected, width, offsets, seeds, multipliers):
+  """Key pairs; NO_KEY for a point outside the int32 code range in a table.
+
+  A point 2^31 widths from the centre along a direction would get a
+  saturated code, shared with every other point that far out on the same
+  side however far apart they are; it gets no bucket in that table instead
+  (NO_KEY never matches a query).
+  """
+  num_tables, num_hashes = seeds.shape[1:]
+  codes = jnp.floor(projected / width + offsets)
+  outside = jnp.any((jnp.abs(codes) >= 2.0 ** 31).reshape(
+      projected.shape[0], num_tables, num_hashes), axis=-1)
+  codes = jax.lax.bitcast_convert_type(codes.astype(jnp.int32), jnp.uint32)
+  codes = codes.reshape(projected.shape[0], num_tables, num_hashes)
+  key = lambda i: jnp.sum(_fmix32(codes ^ seeds[i]) * multipliers[i], axis=-1,
+                          dtype=jnp.uint32)
+  no_key = jnp.uint32(NO_KEY)
+  return (jnp.where(outside, no_key, key(0)),
+          jnp.where(outside, no_key, key(1)))
+
+
+@jax.jit
+def sort_tables(key1, key2, num_valid):
+  """Per table (rows of the result): keys sorted, and where each run ends.
+
+  Padding rows get the largest key and sort last; `run_end[i]` is the first
+  position after the run of keys equal to key i.
+  """
+  pad = (jnp.arange(key1.shape[0]) >= num_valid)[:, None]
+  k1 = jnp.where(pad, jnp.uint32(NO_KEY), key1).T
+  k2 = jnp.where(pad, jnp.uint32(NO_KEY), key2).T
+  s1, s2 = jax.lax.sort((k1, k2), dimension=1, num_keys=2)
+  size = s1.shape[1]
+  last = jnp.concatenate([(s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1]),
+                          jnp.ones((s1.shape[0], 1), bool)], axis=1)
+  position = jnp.arange(1, size + 1, dtype=jnp.int32)[None, :]
+  run_end = jax.lax.cummin(jnp.where(last, position, size), axis=1,
+                           reverse=True)
+  return s1, s2, run_end
+
+
+@jax.jit
+def bucket_counts(s1, s2, run_end, num_valid, q1, q2):
+  """(B, L) number of table points in each query's bucket.
+
+  One lexicographic binary search per query and table finds the first key
+  >= the query; the run starting there is the bucket, if its key matches.
+  """
+  size = s1.shape[1]
+  steps = max(1, math.ceil(math.log2(size + 1)))
+  tables = jnp.arange(s1.shape[0])[None, :]
+  lo = jnp.zeros(q1.shape, jnp.int32)
+  hi = jnp.full(q1.shape, size, jnp.int32)
+
+  def step(_, bounds):
+    lo, hi = bounds
+    mid = (lo + hi) // 2
+    m1, m2 = s1[tables, mid], s2[tables, mid]
+    before = (m1 < q1) | ((m1 == q1) & (m2 < q2))
+    active = lo < hi
+    return (jnp.where(active & before, mid + 1, lo),
+            jnp.where(active & ~before, mid, hi))
+
+  lo, _ = jax.lax.fori_loop(0, steps, step, (lo, hi))
+  at = jnp.minimum(lo, size - 1)
+  match = (lo < num_valid) & (s1[tables, at] == q1) & (s2[tables, at] == q2) & (
+      (q1 != jnp.uint32(NO_KEY)) | (q2 != jnp.uint32(NO_KEY)))  # `_keys`
+  return jnp.where(match, jnp.minimum(run_end[tables, at], num_valid) - lo, 0)
+
+
+
+def check_width(value, name: str = "bucket_width") -> float | None:
+  """None, or a finite number > 0 as float; else ValueError naming it."""
+  if value is None:
+    return None
+  if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(
+      value, bool) or not math.isfinite(value) or value <= 0:
+    raise ValueError(f"{name}={value!r} must be a finite number > 0")
+  return float(value)
+
+
+def check_family(num_tables, num_hashes) -> tuple[int, int]:
+  from lsh_gan.metrics import _checks  # pylint: disable=g-import-not-at-top
+  return (_checks.positive_int(num_tables, "num_tables"),
+          _checks.positive_int(num_hashes, "num_hashes"))
