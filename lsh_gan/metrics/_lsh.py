@@ -1,32 +1,69 @@
 """LSH-only precision and recall: coverage read from hash buckets (private).
 
 The hash family and tables are in `_hashing`; the public function is
-`lsh.lsh_precision_recall`.
+`lsh.lsh_precision_recall`, and `reference.Reference` keeps the real side.
 
-LSH precision and recall (this project's reading of Mordido et al. 2021, whose
-text is not available to us; no distance to any reference point is computed):
-with count_S,l(x) = number of points of S in x's bucket of table l,
-  precision = 1/|G| sum_g 1[exists l: count_R,l(g) >= m]
-  recall    = 1/|R| sum_r 1[exists l: count_G,l(r) >= m]
-with m = `min_count`. Buckets have a fixed size, so an outlier covers only
-its own cell, where a k-NN ball around an outlier grows with its isolation.
+This project's reading of Mordido et al. 2021 (whose exact rule is not
+available to us); no distance between a fake and a real point is computed.
+With L tables of K p-stable hashes at width w, and count_S,l(x) the number
+of points of S in x's bucket of table l (x itself not counted when x is in
+S), a point's hits against S are
 
-The width is data-driven by default and read per side, as the KNN radii are:
-precision hashes with the real set's width, recall with the fake set's,
-w = 4 * median NND_k of the set (k = 3), computed exactly for a random
-sample of at most WIDTH_SAMPLE = 128 of its points (sample x n x d work), in
-the same pass over the set as its projections. A median of 0 at float32
-resolution (a collapsed set) raises `DegenerateError`.
+  hits_S(x) = #{l : count_S,l(x) >= m},   m = `min_count`,
+
+the number of tables in which x finds company in S: a density estimate at
+the scale of the buckets (the expected count is a sum over S of an
+exponential-like kernel of the distance).
+
+Coverage rule (`coverage`):
+  "calibrated" (default): x is covered by S when hits_S(x) >= t_S, where
+      t_S is the largest threshold that at least 1 - q of S's own
+      non-isolated points reach (their hits against the rest of S;
+      isolated: 0 hits, outliers of S), q = CALIBRATION_QUANTILE = 0.1.
+      The score is the covered fraction divided by the fraction c_S of S's
+      non-isolated points that reach t_S (about 1 - q), capped at 1:
+        precision = min(1, #{g : hits_R(g) >= t_R} / (|G| c_R))
+        recall    = min(1, #{r : hits_G(r) >= t_G} / (|R| c_G))
+      So a fresh sample of the real distribution reads about 1, a sample
+      that is 20% noise about 0.8, and S's own outliers move nothing (they
+      are left out of t_S and c_S, and their buckets hold nothing else).
+  "any": covered when hits >= 1, no normalisation (the rule of the first
+      version of this project: with many tables, or wide buckets, nearly
+      everything is covered).
+  "majority": covered when hits > L / 2, no normalisation.
+
+Width (per side, as the KNN radii are: precision hashes at the real set's
+width, recall at the fake set's): the width at which the median (point,
+table) pair of the set has BUCKET_MATES = 2 bucket-mates, found by bisection
+on log w over [r / 8, 64 r], r the set's median 3-NN distance read from a
+random sample of WIDTH_SAMPLE points (keys and one sort per table and step;
+no distances beyond the sample). A multiple of r alone does not serve every
+embedding: a bucket is unbounded in d - K directions, so how many points it
+holds at a fixed multiple depends on the intrinsic dimension (1.2 r in
+2,048-d Gaussians, 3 r in the digit embeddings, 5 r in 2-d). A median 3-NN
+distance of 0 at float32 resolution (a collapsed set) raises
+`DegenerateError`.
+
+Defaults (L = 32, K = 8, 2 bucket-mates, calibrated, q = 0.1) are the best
+of a measured grid (L in {16, 32}, K in {4, 8, 12, 16}, mates in {1, 2, 4,
+8}, the three rules, q in {0.1, 0.2}; docs/metrics.md) on known-truth sets
+built from real digit embeddings and on Gaussian mode mixtures.
+
+Cost: each set is projected once (n x d x L*K); a query is L binary
+searches: O(1) per evaluated point, and no n x n work anywhere.
 
 References:
-  M. Datar et al., "Locality-Sensitive Hashing Scheme Based on p-Stable
-  Distributions", SoCG 2004.
   G. Mordido, H. Yang, C. Meinel, "Evaluating Post-Training Compression in
   GANs using Locality-Sensitive Hashing", https://arxiv.org/abs/2103.11912
+  A. Alaa et al., "How Faithful is your Synthetic Data? Sample-level Metrics
+  for Evaluating and Auditing Generative Models", ICML 2022 (precision and
+  recall against a quantile-calibrated support of each distribution).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fractions
 import math
 
 import jax
@@ -36,9 +73,49 @@ import numpy as np
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import _hashing
 
-NUM_TABLES = 8
+NUM_TABLES = 32
 NUM_HASHES = 8
-WIDTH_FACTOR = 4.0
+BUCKET_MATES = 2
+CALIBRATION_QUANTILE = 0.1
+COVERAGE_RULES = ("calibrated", "any", "majority")
+# The bisection bracket of the default width, around the median 3-NN
+# distance r (measured widths: 1.2 r to 5 r), and its steps (0.15% apart).
+WIDTH_BRACKET = (1 / 8, 64.0)
+WIDTH_STEPS = 12
+
+
+def check_coverage(value) -> str:
+  if value not in COVERAGE_RULES:
+    raise ValueError(f"coverage={value!r} must be one of "
+                     f"{', '.join(map(repr, COVERAGE_RULES))}")
+  return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+  """The hits a set's own points reach against the rest of it.
+
+  Attributes:
+    threshold: t, the largest number of tables that at least 1 - q of the
+      non-isolated points reach (at least 1).
+    num_reaching: how many non-isolated points reach t.
+    num_non_isolated: points with at least one hit (all points if none has).
+  """
+  threshold: int
+  num_reaching: int
+  num_non_isolated: int
+
+  @classmethod
+  def from_hits(cls, hits: np.ndarray, quantile: float = CALIBRATION_QUANTILE
+                ) -> "Calibration":
+    hits = hits[hits > 0]
+    if hits.size == 0:  # no point has company: nothing to calibrate on
+      return cls(1, 1, 1)
+    # reach[t] = number of non-isolated points with hits >= t.
+    reach = np.cumsum(np.bincount(hits)[::-1])[::-1]
+    need = math.ceil((1 - quantile) * hits.size)
+    threshold = max(t for t in range(1, reach.size) if reach[t] >= need)
+    return cls(threshold, int(reach[threshold]), int(hits.size))
 
 
 class Tables:
@@ -50,12 +127,14 @@ class Tables:
     width: bucket width w.
   """
 
-  def __init__(self, projected: _hashing.Projected, family: _hashing.HashFamily, width: float):
+  def __init__(self, projected: _hashing.Projected,
+               family: _hashing.HashFamily, width: float):
     self.n = projected.n
     self.width = float(width)
     self.family = family
     key1, key2 = family.keys(projected.values, width)
-    self.sorted1, self.sorted2, self.run_end = _hashing.sort_tables(key1, key2, self.n)
+    self.sorted1, self.sorted2, self.run_end = _hashing.sort_tables(
+        key1, key2, self.n)
 
   def rescaled(self, exponent: int) -> "Tables":
     """The same tables for queries in units 2^-exponent times as large.
@@ -72,45 +151,87 @@ class Tables:
     out = []
     for _, block in _hashing.row_blocks(queries.values):
       q1, q2 = self.family.keys(block, self.width)
-      out.append(_hashing.bucket_counts(self.sorted1, self.sorted2, self.run_end,
-                                self.n, q1, q2))
+      out.append(_hashing.bucket_counts(self.sorted1, self.sorted2,
+                                        self.run_end, self.n, q1, q2))
     return jnp.concatenate(out)[:queries.n]
 
-  def covered(self, queries: _hashing.Projected, min_count: int) -> int:
-    """Number of queries whose bucket holds >= min_count points in a table."""
-    total = jnp.zeros((), jnp.int32)
-    for start, block in _hashing.row_blocks(queries.values):
+  def hits(self, queries: _hashing.Projected, min_count: int, *,
+           own: bool = False) -> np.ndarray:
+    """(m,) int32: in how many tables each query's bucket holds >= min_count
+    points of this set (`own`: the queries are this set's points, in the
+    same order, and do not count themselves)."""
+    out = []
+    for _, block in _hashing.row_blocks(queries.values):
       q1, q2 = self.family.keys(block, self.width)
-      total = _count_covered(total, self.sorted1, self.sorted2, self.run_end,
-                             self.n, q1, q2, min_count, queries.n - start)
-    return int(total)
+      out.append(_hits(self.sorted1, self.sorted2, self.run_end, self.n, q1,
+                       q2, min_count + int(own)))
+    return np.asarray(jnp.concatenate(out))[:queries.n]
 
 
 @jax.jit
-def _count_covered(total, s1, s2, run_end, num_valid, q1, q2, min_count,
-                   rows_left):
+def _hits(s1, s2, run_end, num_valid, q1, q2, min_count):
   counts = _hashing.bucket_counts(s1, s2, run_end, num_valid, q1, q2)
-  hit = jnp.any(counts >= min_count, axis=1) & (
-      jnp.arange(q1.shape[0]) < rows_left)
-  return total + jnp.sum(hit, dtype=jnp.int32)
+  return jnp.sum(counts >= min_count, axis=1, dtype=jnp.int32)
 
 
-def default_width(projected: _hashing.Projected, name: str,
-                  factor: float | None = None) -> float:
-  """`factor` times the median sampled NND_k of a projected set.
+def covered_fraction(hits: np.ndarray, coverage: str, num_tables: int,
+                     calibration: Calibration | None) -> float:
+  """The score of a set of queries from their hits (see the module doc)."""
+  if coverage == "any":
+    return int(np.sum(hits >= 1)) / hits.size
+  if coverage == "majority":
+    return int(np.sum(2 * hits > num_tables)) / hits.size
+  covered = int(np.sum(hits >= calibration.threshold))
+  # Exact rational arithmetic: the same counts give the same float.
+  value = fractions.Fraction(covered * calibration.num_non_isolated,
+                             hits.size * calibration.num_reaching)
+  return float(min(value, 1))
 
-  The sample (WIDTH_SAMPLE points, each one's NND_k exact against the whole
-  set) is read by `_hashing.HashFamily.project(..., radii_seed=seed)`.
+
+@jax.jit
+def _mates_reached(key1, key2, num_valid, target):
+  """Whether the median (point, table) pair has >= target bucket-mates."""
+  s1, s2, run_end = _hashing.sort_tables(key1, key2, num_valid)
+  size = s1.shape[1]
+  position = jnp.arange(size, dtype=jnp.int32)[None, :]
+  first = jnp.concatenate([jnp.ones((s1.shape[0], 1), bool),
+                           (s1[:, 1:] != s1[:, :-1]) |
+                           (s2[:, 1:] != s2[:, :-1])], axis=1)
+  run_start = jax.lax.cummax(jnp.where(first, position, 0), axis=1)
+  mates = jnp.minimum(run_end, num_valid) - run_start - 1
+  hits = jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
+  return 2 * hits >= num_valid * s1.shape[0]
+
+
+def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
+                  name: str) -> float:
+  """The width at which the set's median (point, table) pair has
+  BUCKET_MATES bucket-mates (see the module doc).
+
+  `projected` must carry the sample radii (`HashFamily.project(...,
+  radii_seed=seed)`).
+
+  Raises:
+    ValueError: a set too small to read a width from.
+    DegenerateError: a median sampled 3-NN distance of 0.
   """
-  factor = WIDTH_FACTOR if factor is None else factor
   if projected.n < _hashing.WIDTH_K + 1:
     raise ValueError(f"{name}: a set of {projected.n} points is too small to "
-                     f"read a default bucket width (needs {_hashing.WIDTH_K + 1}); "
-                     "pass bucket_width")
-  width = factor * float(np.median(projected.sample_radii))
-  if width <= 0:
+                     "read a default bucket width (needs "
+                     f"{_hashing.WIDTH_K + 1}); pass bucket_width")
+  radius = float(np.median(projected.sample_radii))
+  if radius <= 0:
     raise _checks.DegenerateError(
         f"{name}: the set's median k-NN distance is 0 at float32 resolution "
         "(mostly duplicate points, or most points within rounding of each "
         "other next to far larger ones); pass bucket_width")
-  return width
+  lo = math.log(radius * WIDTH_BRACKET[0])
+  hi = math.log(radius * WIDTH_BRACKET[1])
+  for _ in range(WIDTH_STEPS):
+    mid = (lo + hi) / 2
+    key1, key2 = family.keys(projected.values, math.exp(mid))
+    if bool(_mates_reached(key1, key2, projected.n, BUCKET_MATES)):
+      hi = mid
+    else:
+      lo = mid
+  return math.exp(hi)

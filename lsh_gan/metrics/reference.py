@@ -35,6 +35,8 @@ from __future__ import annotations
 import collections
 import math
 
+import numpy as np
+
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh
@@ -141,50 +143,79 @@ class Reference:
         lambda: family.project(self.real, self.centre, radii_seed=seed))
 
   def _width(self, family: _hashing.HashFamily, seed) -> float:
-    return _lsh.default_width(self._projected(family, seed), "real")
+    """4 times the real set's sampled median 3-NN distance (the scale LSH+KNN
+    starts its width search from)."""
+    radii = self._projected(family, seed).sample_radii
+    if self.n < _hashing.WIDTH_K + 1 or float(np.median(radii)) <= 0:
+      return _lsh.default_width(self._projected(family, seed), family, "real")
+    return 4.0 * float(np.median(radii))
+
+  def _lsh_width(self, family: _hashing.HashFamily, seed) -> float:
+    """The real set's LSH-only default width (occupancy), cached."""
+    return self._cached(
+        "lsh_width", (family.num_tables, family.num_hashes, seed),
+        lambda: _lsh.default_width(self._projected(family, seed), family,
+                                   "real"))
 
   def lsh_width(self, *, num_tables: int = _lsh.NUM_TABLES,
                 num_hashes: int = _lsh.NUM_HASHES, seed: int = 0) -> float:
-    """The real set's default LSH bucket width (4 times its median 3-NN
-    distance, in data units): pass it as `bucket_width` to hash both sets
-    at it."""
+    """The real set's default LSH-only bucket width, in data units: the width
+    at which its median point has 2 bucket-mates per table. Pass it as
+    `bucket_width` to hash both sets at it."""
     num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
     seed = _checks.seed(seed)
-    width = self._width(self._family(num_tables, num_hashes, seed), seed)
+    width = self._lsh_width(self._family(num_tables, num_hashes, seed), seed)
     return math.ldexp(width, self.exponent)
 
   def _fake_width(self, family: _hashing.HashFamily, fake, own: int, seed: int,
                   projected: _hashing.Projected) -> float:
     """The fake set's default width in the units `fake` is given in.
 
-    Its 3-NN distances are read at its own scale: a set far smaller than
-    the reference would lose them to underflow in the reference's units.
+    Its 3-NN distances and buckets are read at its own scale: a set far
+    smaller than the reference would lose them to underflow in the
+    reference's units.
     """
     if own < -_checks.SMALL_EXPONENT:
       own_scale = family.project(knn.times_power_of_two(fake, -own),
                                  radii_seed=seed)
-      return math.ldexp(_lsh.default_width(own_scale, "fake"), own)
-    return _lsh.default_width(projected, "fake")
+      return math.ldexp(_lsh.default_width(own_scale, family, "fake"), own)
+    return _lsh.default_width(projected, family, "fake")
+
+  def _lsh_side(self, family, width: float, seed: int, min_count: int,
+                coverage: str):
+    """The real tables at `width` and, for the calibrated rule, the hits its
+    own points reach (cached)."""
+    key = (family.num_tables, family.num_hashes, width, seed)
+    tables = self._cached(
+        "tables", key, lambda: _lsh.Tables(self._projected(family, seed),
+                                           family, width))
+    calibration = None
+    if coverage == "calibrated":
+      calibration = self._cached(
+          "calibration", key + (min_count,),
+          lambda: _lsh.Calibration.from_hits(tables.hits(
+              self._projected(family, seed), min_count, own=True)))
+    return tables, calibration
 
   def lsh_precision_recall(self, fake, *, num_tables: int = _lsh.NUM_TABLES,
                            num_hashes: int = _lsh.NUM_HASHES,
                            bucket_width: float | None = None,
-                           min_count: int = 1,
+                           min_count: int = 1, coverage: str = "calibrated",
                            seed: int = 0) -> dict[str, float]:
     """`metrics.lsh_precision_recall` against this reference."""
     num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
     bucket_width = _hashing.check_width(bucket_width)
     min_count = _checks.positive_int(min_count, "min_count")
+    coverage = _lsh.check_coverage(coverage)
     seed = _checks.seed(seed)
     fake, shift, own = self._fake(fake)
     family = self._family(num_tables, num_hashes, seed)
     real_proj = self._projected(family, seed)
     real_width = self._in_units(bucket_width)
     if real_width is None:
-      real_width = self._width(family, seed)
-    real_tables = self._cached(
-        "tables", (num_tables, num_hashes, real_width, seed),
-        lambda: _lsh.Tables(real_proj, family, real_width))
+      real_width = self._lsh_width(family, seed)
+    real_tables, real_calibration = self._lsh_side(family, real_width, seed,
+                                                   min_count, coverage)
     if shift:  # computed in the fake set's units: see the module doc
       real_proj = real_proj.rescaled(-shift)
       real_tables = real_tables.rescaled(-shift)
@@ -196,9 +227,17 @@ class Reference:
     if fake_width is None:
       fake_width = self._fake_width(family, fake, own, seed, fake_proj)
     fake_tables = _lsh.Tables(fake_proj, family, fake_width)
+    fake_calibration = None
+    if coverage == "calibrated":
+      fake_calibration = _lsh.Calibration.from_hits(
+          fake_tables.hits(fake_proj, min_count, own=True))
+    score = lambda hits, calibration: _lsh.covered_fraction(
+        hits, coverage, num_tables, calibration)
     return {
-        "precision": real_tables.covered(fake_proj, min_count) / fake.shape[0],
-        "recall": fake_tables.covered(real_proj, min_count) / self.n,
+        "precision": score(real_tables.hits(fake_proj, min_count),
+                           real_calibration),
+        "recall": score(fake_tables.hits(real_proj, min_count),
+                        fake_calibration),
     }
 
   def lsh_knn_precision_recall(

@@ -1,0 +1,149 @@
+"""Known-truth sets from real digit embeddings: does a metric read them right?
+
+Run from the repository root (about a minute on 2 cores):
+
+  python benchmarks/known_truth.py
+  python benchmarks/known_truth.py --datasets=digits --metrics=knn,lsh
+
+The reference is the train split of a dataset, embedded by the project's
+committed embedder; each fake set is built from the held-out test split, so
+its true answer is known by construction, relative to the held-out set's own
+reading (a metric's reading of a fresh sample of the real distribution):
+
+  heldout   the test split                  precision, recall >= 0.6
+  half      its digits of classes 0-4       precision as heldout,
+                                            recall half of heldout's
+  noise20   20% of it replaced by uniform   precision 0.8 x that of the
+            noise images                    other 80% alone, recall as theirs
+  noise     uniform noise images only       precision, recall <= 0.1
+
+(`rest80` is the held-out set without the replaced 20%: the baseline of
+noise20.) A reading counts as right within 0.1 of its truth. The tests
+(tests/metrics_known_truth_test.py) hold LSH-only and LSH+KNN to every case
+at their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+CASES = ("heldout", "half", "noise20", "noise")
+TOLERANCE = 0.1
+METRICS = ("knn", "lsh", "lsh_knn")
+NAMES = {"knn": "KNN", "lsh": "LSH-only", "lsh_knn": "LSH+KNN"}
+
+
+def embedded_cases(dataset: str, data_dir: str, seed: int = 0):
+  """(real, {case: fake}) embeddings of `dataset` (see the module doc)."""
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  embed_fn, params = pretrained.embedder(dataset)
+  embed = lambda images: pretrained.embed_all(embed_fn, params, images)
+  train = data.load(dataset, "train", data_dir=data_dir)
+  test = data.load(dataset, "test", data_dir=data_dir)
+  rng = np.random.default_rng(seed)
+  noise = embed(rng.uniform(-1, 1, test["image"].shape).astype(np.float32))
+  held = embed(test["image"])
+  # The replaced 20%: a random fifth of the held-out set.
+  replaced = np.zeros(held.shape[0], bool)
+  replaced[rng.choice(held.shape[0], held.shape[0] // 5, replace=False)] = True
+  noise20 = np.where(replaced[:, None], noise, held)
+  return embed(train["image"]), {
+      "heldout": held, "half": held[test["label"] < 5], "noise20": noise20,
+      "rest80": held[~replaced], "noise": noise}
+
+
+def score(metric: str, ref, fake) -> dict[str, float]:
+  """One metric's {precision, recall} of `fake` against a `Reference`."""
+  if metric == "knn":
+    return ref.knn_precision_recall(fake)
+  if metric == "lsh":
+    return ref.lsh_precision_recall(fake)
+  out = ref.lsh_knn_precision_recall(fake)
+  return {"precision": out["precision"], "recall": out["recall"]}
+
+
+def truths(scores: dict) -> dict:
+  """{(case, "precision" | "recall"): (reading, kind, target)} where kind
+  is "==" (within TOLERANCE), ">=" or "<=" of target."""
+  held, rest = scores["heldout"], scores["rest80"]
+  half, noise20, noise = scores["half"], scores["noise20"], scores["noise"]
+  return {
+      ("heldout", "precision"): (held["precision"], ">=", 0.6),
+      ("heldout", "recall"): (held["recall"], ">=", 0.6),
+      ("half", "precision"): (half["precision"], "==", held["precision"]),
+      ("half", "recall"): (half["recall"], "==", held["recall"] / 2),
+      ("noise20", "precision"): (noise20["precision"], "==",
+                                 0.8 * rest["precision"]),
+      ("noise20", "recall"): (noise20["recall"], "==", rest["recall"]),
+      ("noise", "precision"): (noise["precision"], "<=", TOLERANCE),
+      ("noise", "recall"): (noise["recall"], "<=", TOLERANCE),
+  }
+
+
+def error(reading: float, kind: str, target: float) -> float:
+  """How far a reading is from its truth (0 when a bound holds)."""
+  if kind == ">=":
+    return max(0.0, target - reading)
+  if kind == "<=":
+    return max(0.0, reading - target)
+  return abs(reading - target)
+
+
+def run(datasets, metrics_to_run, data_dir: str) -> dict:
+  """{dataset: {metric: {case: {precision, recall}}}}."""
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  out = {}
+  for dataset in datasets:
+    real, cases = embedded_cases(dataset, data_dir)
+    ref = metrics.Reference(real)
+    out[dataset] = {m: {c: score(m, ref, fake) for c, fake in cases.items()}
+                    for m in metrics_to_run}
+  return out
+
+
+def table(results: dict) -> str:
+  """Markdown: one row per (dataset, case, side), a column per metric."""
+  metric_names = list(next(iter(results.values())))
+  head = ["dataset", "case", "", "truth"] + [NAMES[m] for m in metric_names]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for dataset, by_metric in results.items():
+    checked = {m: truths(by_metric[m]) for m in metric_names}
+    right = {m: 0 for m in metric_names}
+    for case, side in checked[metric_names[0]]:
+      cells = []
+      for m in metric_names:
+        reading, kind, target = checked[m][case, side]
+        ok = error(reading, kind, target) <= TOLERANCE + 1e-12
+        right[m] += ok
+        want = f"{kind} {target:.2f}" if kind != "==" else f"{target:.2f}"
+        cells.append(f"{reading:.3f} ({want}){'' if ok else ' **x**'}")
+      truth = {"==": "±0.1 of", ">=": ">=", "<=": "<="}[
+          checked[metric_names[0]][case, side][1]]
+      lines.append(f"| {dataset} | {case} | {side} | {truth} | " +
+                   " | ".join(cells) + " |")
+    lines.append(f"| {dataset} | **right** | | | " + " | ".join(
+        f"{right[m]} of 8" for m in metric_names) + " |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  del argv
+  with tempfile.TemporaryDirectory() as data_dir:
+    results = run(flags.FLAGS.datasets, flags.FLAGS.metrics, data_dir)
+  print(table(results))
+
+
+if __name__ == "__main__":
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_list("datasets", ["mnist5k", "digits"], "datasets")
+  flags.DEFINE_list("metrics", list(METRICS), "metrics: knn, lsh, lsh_knn")
+  app.run(main)
