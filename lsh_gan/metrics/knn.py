@@ -142,19 +142,19 @@ def _block(x, sq, start, block):
           lax.dynamic_slice_in_dim(sq, start, block))
 
 
-@functools.partial(jax.jit, static_argnames="block")
-def _prepare(x, centre, n, *, block):
-  """Centred points (padding rows 0), their squared norms and the number of
-  blocks holding points; the centre defaults to the points' mean."""
+@jax.jit
+def _prepare(x, centre, n):
+  """Centred points (padding rows 0) and their squared norms; the centre
+  defaults to the points' mean."""
   valid = (jnp.arange(x.shape[0]) < n)[:, None]
   if centre is None:
     centre = jnp.sum(x, axis=0) / n.astype(x.dtype)
   x = jnp.where(valid, x - centre, 0.0)
-  return x, jnp.sum(x * x, axis=1), centre, (n + block - 1) // block
+  return x, jnp.sum(x * x, axis=1), centre
 
 
 @functools.partial(jax.jit, static_argnames=("k", "block"))
-def _nearest_block(x, sq, n, num_blocks, *, k, block):
+def _nearest_block(x, sq, n, *, k, block):
   """(rows, k) ascending squared distances of each point to its k nearest
   others (by index); rows past n hold 0.
 
@@ -163,6 +163,7 @@ def _nearest_block(x, sq, n, num_blocks, *, k, block):
   pass costs half of an n x n x d product (plus the diagonal blocks).
   """
   index = jnp.arange(block)
+  num_blocks = (n + block - 1) // block
 
   def distances(i, j):
     rows, rows_sq = _block(x, sq, i * block, block)
@@ -195,45 +196,56 @@ def _nearest_block(x, sq, n, num_blocks, *, k, block):
   return jnp.where((jnp.arange(x.shape[0]) < n)[:, None], best, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames="block")
-def _cross_block(fake, fake_sq, fake_rho2, fake_n, fake_blocks, real, real_sq,
-                 real_rho2_pr, real_rho2_dc, real_n, real_blocks, *, block):
+@functools.partial(jax.jit,
+                   static_argnames=("k", "density_k", "block", "rows"))
+def _cross_block(fake, fake_sq, fake_nearest, fake_n, real, real_sq,
+                 real_nearest, real_n, *, k, density_k, block, rows):
   """The four metrics' counts from one pass over the fake x real distances
   (see the module doc): (precise fakes, recalled reals, sum of density
-  counts, covered reals)."""
-  index = jnp.arange(block)
+  counts, covered reals). `*_nearest` are the sets' `nearest_sq_distances`;
+  the radii are their columns k (fake; precision and recall) and density_k
+  (real; density and coverage).
+
+  Real points come in blocks of `block`, fake points in blocks of `rows`
+  (each set's padded size a multiple of its block).
+  """
+  col_index, row_index = jnp.arange(block), jnp.arange(rows)
+  fake_rho2 = fake_nearest[:, k - 1]
+  real_rho2_pr = real_nearest[:, k - 1]
+  real_rho2_dc = real_nearest[:, density_k - 1]
 
   def real_block(j, carry):
     fake_margin, fake_count, covered, recalled = carry
     r, r_sq = _block(real, real_sq, j * block, block)
-    r_valid = j * block + index < real_n
+    r_valid = j * block + col_index < real_n
     r_rho2_pr = lax.dynamic_slice_in_dim(real_rho2_pr, j * block, block)
     r_rho2_dc = lax.dynamic_slice_in_dim(real_rho2_dc, j * block, block)
 
     def fake_block(i, carry):
       fake_margin, fake_count, real_min_d2, real_margin = carry
-      f, f_sq = _block(fake, fake_sq, i * block, block)
-      f_rho2 = lax.dynamic_slice_in_dim(fake_rho2, i * block, block)
-      valid = (i * block + index < fake_n)[:, None] & r_valid[None, :]
+      f, f_sq = _block(fake, fake_sq, i * rows, rows)
+      f_rho2 = lax.dynamic_slice_in_dim(fake_rho2, i * rows, rows)
+      valid = (i * rows + row_index < fake_n)[:, None] & r_valid[None, :]
       d2 = jnp.where(valid, _sq_dists(f, f_sq, r, r_sq), jnp.inf)
       margin = jnp.minimum(
-          lax.dynamic_slice_in_dim(fake_margin, i * block, block),
+          lax.dynamic_slice_in_dim(fake_margin, i * rows, rows),
           jnp.min(d2 - r_rho2_pr[None, :], axis=1))
       # Counted in float32 (exact up to 2^24 per block row): XLA's CPU sums
       # an int32 mask through a slower copy.
-      count = lax.dynamic_slice_in_dim(fake_count, i * block, block) + jnp.sum(
+      count = lax.dynamic_slice_in_dim(fake_count, i * rows, rows) + jnp.sum(
           jnp.where(d2 <= r_rho2_dc[None, :], 1.0, 0.0), axis=1).astype(
               jnp.int32)
       return (lax.dynamic_update_slice_in_dim(fake_margin, margin,
-                                              i * block, 0),
-              lax.dynamic_update_slice_in_dim(fake_count, count, i * block, 0),
+                                              i * rows, 0),
+              lax.dynamic_update_slice_in_dim(fake_count, count, i * rows, 0),
               jnp.minimum(real_min_d2, jnp.min(d2, axis=0)),
               jnp.minimum(real_margin,
                           jnp.min(d2 - f_rho2[:, None], axis=0)))
 
     inf = jnp.full((block,), jnp.inf, jnp.float32)
     fake_margin, fake_count, real_min_d2, real_margin = lax.fori_loop(
-        0, fake_blocks, fake_block, (fake_margin, fake_count, inf, inf))
+        0, (fake_n + rows - 1) // rows, fake_block,
+        (fake_margin, fake_count, inf, inf))
     count = lambda mask: jnp.sum(mask & r_valid, dtype=jnp.int32)
     return (fake_margin, fake_count,
             covered + count(real_min_d2 <= r_rho2_dc),
@@ -241,7 +253,7 @@ def _cross_block(fake, fake_sq, fake_rho2, fake_n, fake_blocks, real, real_sq,
 
   zero = jnp.zeros((), jnp.int32)
   fake_margin, fake_count, covered, recalled = lax.fori_loop(
-      0, real_blocks, real_block,
+      0, (real_n + block - 1) // block, real_block,
       (jnp.full(fake.shape[:1], jnp.inf, jnp.float32),
        jnp.zeros(fake.shape[:1], jnp.int32), zero, zero))
   precise = jnp.sum((fake_margin <= 0) & (jnp.arange(fake.shape[0]) < fake_n),
@@ -255,10 +267,9 @@ class _Points:
   def __init__(self, x: jax.Array, centre: jax.Array | None, block: int):
     self.n = x.shape[0]
     self.block = block
-    n = jnp.int32(self.n)
-    self.x, self.sq, self.centre, self.num_blocks = _prepare(
-        _padded(x, padded_size(self.n, block)), centre, n, block=block)
-    self.valid_n = n
+    self.valid_n = np.int32(self.n)  # data, not shape: no compile per n
+    self.x, self.sq, self.centre = _prepare(
+        _padded(x, padded_size(self.n, block)), centre, self.valid_n)
 
   def rescaled(self, exponent: int) -> "_Points":
     """The same points times 2^exponent (their padding kept)."""
@@ -273,18 +284,40 @@ class _Points:
 def nearest_sq_distances(points: _Points, k: int) -> jax.Array:
   """(padded rows, k) ascending squared distances of each point to its k
   nearest others (by index); rows past points.n hold 0."""
-  return _nearest_block(points.x, points.sq, points.valid_n,
-                        points.num_blocks, k=k, block=points.block)
+  return _nearest_block(points.x, points.sq, points.valid_n, k=k,
+                        block=points.block)
 
 
-def _cross(fake: _Points, fake_rho2, real: _Points, real_rho2_pr,
-           real_rho2_dc) -> tuple[int, int, int, int]:
+def _cross(fake: _Points, fake_nearest, real: _Points, real_nearest, k: int,
+           density_k: int) -> tuple[int, int, int, int]:
   """(precise fakes, recalled reals, density count, covered reals)."""
-  out = _cross_block(fake.x, fake.sq, fake_rho2, fake.valid_n,
-                     fake.num_blocks, real.x, real.sq, real_rho2_pr,
-                     real_rho2_dc, real.valid_n, real.num_blocks,
-                     block=fake.block)
+  out = _cross_block(fake.x, fake.sq, fake_nearest, fake.valid_n, real.x,
+                     real.sq, real_nearest, real.valid_n, k=k,
+                     density_k=density_k, block=real.block, rows=fake.block)
   return tuple(int(v) for v in jax.device_get(out))
+
+
+def _precompile(n_real: int, n_fake: int, dim: int, *, k: int = 3,
+                density_k: int = 5, max_k: int = 5,
+                block: int = BLOCK) -> None:
+  """Compiles, without running them, the kernels that `KNNReference` of
+  n_real points (max_k) and its `score` of n_fake points (k, density_k)
+  run: for timings that leave compilation out (a size class compiles once)."""
+  f32, i32 = jnp.float32, jnp.int32
+  scalar = jax.ShapeDtypeStruct((), i32)
+  for n, neighbours in ((n_real, max_k), (n_fake, k)):
+    size = padded_size(n, block)
+    x = jax.ShapeDtypeStruct((size, dim), f32)
+    sq = jax.ShapeDtypeStruct((size,), f32)
+    centre = jax.ShapeDtypeStruct((dim,), f32)
+    _prepare.lower(x, None if n == n_real else centre, scalar).compile()
+    _nearest_block.lower(x, sq, scalar, k=neighbours, block=block).compile()
+  real = jax.ShapeDtypeStruct((padded_size(n_real, block), dim), f32)
+  fake = jax.ShapeDtypeStruct((padded_size(n_fake, block), dim), f32)
+  like = lambda a, cols: jax.ShapeDtypeStruct(a.shape[:1] + cols, f32)
+  _cross_block.lower(fake, like(fake, ()), like(fake, (k,)), scalar, real,
+                     like(real, ()), like(real, (max_k,)), scalar, k=k,
+                     density_k=density_k, block=block, rows=block).compile()
 
 
 class KNNReference:
@@ -390,10 +423,9 @@ class KNNReference:
       real_points = real_points.rescaled(-shift)
       nearest_sq = times_power_of_two(nearest_sq, -2 * shift)
     fake_points = _Points(fake, real_points.centre, self.block)
-    fake_rho2 = nearest_sq_distances(fake_points, k)[:, k - 1]
     precise, recalled, density_count, covered = _cross(
-        fake_points, fake_rho2, real_points, nearest_sq[:, k - 1],
-        nearest_sq[:, density_k - 1])
+        fake_points, nearest_sq_distances(fake_points, k), real_points,
+        nearest_sq, k, density_k)
     # Exact fractions: integer counts over Python ints.
     m = fake.shape[0]
     return {
