@@ -39,7 +39,7 @@ import numpy as np
 from lsh_gan.metrics import knn
 
 WIDTH_K = 3
-WIDTH_SAMPLE = 128
+WIDTH_SAMPLE = 32
 ROW_BLOCK = 4096  # rows per projection and query call
 NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
 
@@ -211,6 +211,15 @@ class HashFamily:
     """(rows, L) uint32 key pairs from projections (see `project`)."""
     return _keys(projected, jnp.float32(width), self.offsets, self.seeds,
                  self.multipliers)
+
+  def first_keys(self, projected: jax.Array, width: float, num_tables: int):
+    """The first key of each of the first `num_tables` tables, (rows, T):
+    enough to count bucket sizes (two distinct buckets share a first key
+    with probability 2^-32), at a fraction of the work."""
+    lk = num_tables * self.num_hashes
+    return _keys(projected[:, :lk], jnp.float32(width), self.offsets[:lk],
+                 self.seeds[:1, :num_tables],
+                 self.multipliers[:1, :num_tables])[0]
 
 
 @jax.jit

@@ -82,6 +82,7 @@ COVERAGE_RULES = ("calibrated", "any", "majority")
 # distance r (measured widths: 1.2 r to 5 r), and its steps (0.15% apart).
 WIDTH_BRACKET = (1 / 8, 64.0)
 WIDTH_STEPS = 12
+WIDTH_TABLES = 4  # tables the width search counts bucket-mates in
 
 
 def check_coverage(value) -> str:
@@ -133,8 +134,8 @@ class Tables:
     self.width = float(width)
     self.family = family
     key1, key2 = family.keys(projected.values, width)
-    self.sorted1, self.sorted2, self.run_end = _hashing.sort_tables(
-        key1, key2, self.n)
+    (self.sorted1, self.sorted2, self.run_end,
+     self.own_counts) = _sort_and_count(key1, key2, self.n)
 
   def rescaled(self, exponent: int) -> "Tables":
     """The same tables for queries in units 2^-exponent times as large.
@@ -155,17 +156,50 @@ class Tables:
                                         self.run_end, self.n, q1, q2))
     return jnp.concatenate(out)[:queries.n]
 
-  def hits(self, queries: _hashing.Projected, min_count: int, *,
-           own: bool = False) -> np.ndarray:
+  def hits(self, queries: _hashing.Projected, min_count: int) -> np.ndarray:
     """(m,) int32: in how many tables each query's bucket holds >= min_count
-    points of this set (`own`: the queries are this set's points, in the
-    same order, and do not count themselves)."""
+    points of this set."""
     out = []
     for _, block in _hashing.row_blocks(queries.values):
       q1, q2 = self.family.keys(block, self.width)
       out.append(_hits(self.sorted1, self.sorted2, self.run_end, self.n, q1,
-                       q2, min_count + int(own)))
+                       q2, min_count))
     return np.asarray(jnp.concatenate(out))[:queries.n]
+
+  def own_hits(self, min_count: int) -> np.ndarray:
+    """(n,) int32: `hits` of the set's own points, each not counting itself
+    (read from the sorted runs: no search)."""
+    return np.asarray(_own_hits(self.own_counts, min_count))[:self.n]
+
+
+@jax.jit
+def _sort_and_count(key1, key2, num_valid):
+  """`_hashing.sort_tables`, and each row's bucket size per table, (L, rows)
+  in the rows' own order (0 for padding)."""
+  size = key1.shape[0]
+  index = jnp.arange(size, dtype=jnp.int32)
+  pad = (index >= num_valid)[:, None]
+  k1 = jnp.where(pad, jnp.uint32(_hashing.NO_KEY), key1).T
+  k2 = jnp.where(pad, jnp.uint32(_hashing.NO_KEY), key2).T
+  rows = jnp.broadcast_to(index[None, :], k1.shape)
+  s1, s2, order = jax.lax.sort((k1, k2, rows), dimension=1, num_keys=2)
+  differs = (s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1])
+  edge = jnp.ones((s1.shape[0], 1), bool)
+  first = jnp.concatenate([edge, differs], axis=1)
+  last = jnp.concatenate([differs, edge], axis=1)
+  run_end = jax.lax.cummin(jnp.where(last, index[None, :] + 1, size), axis=1,
+                           reverse=True)
+  run_start = jax.lax.cummax(jnp.where(first, index[None, :], 0), axis=1)
+  count = jnp.where(index[None, :] < num_valid,
+                    jnp.minimum(run_end, num_valid) - run_start, 0)
+  tables = jnp.arange(s1.shape[0])[:, None]
+  own = jnp.zeros_like(count).at[tables, order].set(count)
+  return s1, s2, run_end, own
+
+
+@jax.jit
+def _own_hits(own_counts, min_count):
+  return jnp.sum(own_counts - 1 >= min_count, axis=0, dtype=jnp.int32)
 
 
 @jax.jit
@@ -189,18 +223,24 @@ def covered_fraction(hits: np.ndarray, coverage: str, num_tables: int,
 
 
 @jax.jit
-def _mates_reached(key1, key2, num_valid, target):
-  """Whether the median (point, table) pair has >= target bucket-mates."""
-  s1, s2, run_end = _hashing.sort_tables(key1, key2, num_valid)
-  size = s1.shape[1]
+def _mates_reached(keys, num_valid, target):
+  """Whether the median (point, table) pair has >= target bucket-mates;
+  keys (rows, T), rows past num_valid are padding."""
+  size, num_tables = keys.shape
+  pad = (jnp.arange(size) >= num_valid)[None, :]
+  ordered = jnp.sort(jnp.where(pad, jnp.uint32(_hashing.NO_KEY), keys.T),
+                     axis=1)
   position = jnp.arange(size, dtype=jnp.int32)[None, :]
-  first = jnp.concatenate([jnp.ones((s1.shape[0], 1), bool),
-                           (s1[:, 1:] != s1[:, :-1]) |
-                           (s2[:, 1:] != s2[:, :-1])], axis=1)
-  run_start = jax.lax.cummax(jnp.where(first, position, 0), axis=1)
+  new_run = jnp.concatenate([jnp.ones((num_tables, 1), bool),
+                             ordered[:, 1:] != ordered[:, :-1]], axis=1)
+  last = jnp.concatenate([new_run[:, 1:], jnp.ones((num_tables, 1), bool)],
+                         axis=1)
+  run_start = jax.lax.cummax(jnp.where(new_run, position, 0), axis=1)
+  run_end = jax.lax.cummin(jnp.where(last, position + 1, size), axis=1,
+                           reverse=True)
   mates = jnp.minimum(run_end, num_valid) - run_start - 1
   hits = jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
-  return 2 * hits >= num_valid * s1.shape[0]
+  return 2 * hits >= num_valid * num_tables
 
 
 def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
@@ -225,13 +265,15 @@ def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
         f"{name}: the set's median k-NN distance is 0 at float32 resolution "
         "(mostly duplicate points, or most points within rounding of each "
         "other next to far larger ones); pass bucket_width")
-  lo = math.log(radius * WIDTH_BRACKET[0])
-  hi = math.log(radius * WIDTH_BRACKET[1])
+  # The search runs on the factor over the radius, so a set times 2^e gets
+  # exactly the width times 2^e (and the same keys).
+  lo, hi = math.log(WIDTH_BRACKET[0]), math.log(WIDTH_BRACKET[1])
   for _ in range(WIDTH_STEPS):
     mid = (lo + hi) / 2
-    key1, key2 = family.keys(projected.values, math.exp(mid))
-    if bool(_mates_reached(key1, key2, projected.n, BUCKET_MATES)):
+    keys = family.first_keys(projected.values, radius * math.exp(mid),
+                             min(WIDTH_TABLES, family.num_tables))
+    if bool(_mates_reached(keys, projected.n, BUCKET_MATES)):
       hi = mid
     else:
       lo = mid
-  return math.exp(hi)
+  return radius * math.exp(hi)

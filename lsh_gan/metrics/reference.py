@@ -193,8 +193,7 @@ class Reference:
     if coverage == "calibrated":
       calibration = self._cached(
           "calibration", key + (min_count,),
-          lambda: _lsh.Calibration.from_hits(tables.hits(
-              self._projected(family, seed), min_count, own=True)))
+          lambda: _lsh.Calibration.from_hits(tables.own_hits(min_count)))
     return tables, calibration
 
   def lsh_precision_recall(self, fake, *, num_tables: int = _lsh.NUM_TABLES,
@@ -230,7 +229,7 @@ class Reference:
     fake_calibration = None
     if coverage == "calibrated":
       fake_calibration = _lsh.Calibration.from_hits(
-          fake_tables.hits(fake_proj, min_count, own=True))
+          fake_tables.own_hits(min_count))
     score = lambda hits, calibration: _lsh.covered_fraction(
         hits, coverage, num_tables, calibration)
     return {
