@@ -54,6 +54,8 @@ setuptools.setup(
         "tensorflow-datasets>=4.9.4",
     ],
     extras_require={
+        # Benchmark baselines only (benchmarks/), never a library dependency.
+        "bench": ["faiss-cpu>=1.8", "prdc>=0.2"],
         "test": [
             "chex>=0.1.87",
             # The colab/ notebooks are executed by the tests.

@@ -15,10 +15,18 @@ skips finished cells, so an interrupted run resumes.
 
 Columns: LSH-only (`lsh_precision_recall`), LSH+KNN
 (`lsh_knn_precision_recall`), exact KNN (ours: `Reference.knn_metrics`, all
-four metrics, k = 3 and 5, as prdc computes), prdc (`prdc.compute_prdc`,
-k = 5, only up to --prdc_max_n: it builds full n x n matrices). Exact KNN
-runs where n^2 d is at most --exact_max_work (200,000 points at d = 64, 50,000
-at d = 2,048; beyond, one cell would take an hour and more on 2 cores).
+four metrics, k = 3 and 5, as prdc computes), faiss (an exact faiss-cpu
+implementation of the same four numbers, `_faiss_knn.FaissReference`: flat
+index searches for the radii, then exact cover tests; run only where
+faiss-cpu is installed, `pip install -e .[bench]`), prdc (`prdc.compute_prdc`,
+k = 5, only up to --prdc_max_n: it builds full n x n matrices), and the GEMM
+floor: the three n x n x d products that exact KNN's definition implies
+(R x R, G x G, G x R) at numpy's best float32 matrix-product rate measured in
+that cell (`_faiss_knn.gemm_rate`); "exact % of floor" is floor / exact
+seconds (above 100%: ours reads each R x R and G x G pair once, half those
+products). Exact KNN and faiss run where n^2 d is at most --exact_max_work
+(200,000 points at d = 64, 50,000 at d = 2,048; beyond, one cell would take
+an hour and more on 2 cores).
 """
 
 from __future__ import annotations
@@ -46,15 +54,22 @@ _CELL = flags.DEFINE_string("cell", None, "internal: method,n,d to run")
 
 sys.path.insert(0, _HERE)
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+import _faiss_knn  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-METHODS = ("lsh", "lsh_knn", "exact", "prdc")
+METHODS = ("lsh", "lsh_knn", "exact", "faiss", "prdc", "floor")
 
 
 def run_cell(method: str, n: int, dim: int) -> dict:
   """Runs one metric once after warming up; returns its numbers."""
+  import _faiss_knn  # pylint: disable=g-import-not-at-top
   import mixtures  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import knn  # pylint: disable=g-import-not-at-top
+  if method == "floor":
+    rate = _faiss_knn.gemm_rate(dim)
+    return {"seconds": 3 * _faiss_knn.pair_flop(n, n, dim) / rate,
+            "gflops": rate / 1e9}
   real, fake = mixtures.latent_pair(n, dim, seed=0)
   warm_real, warm_fake = real[:-1], fake[:-1]
   if method == "lsh":
@@ -63,7 +78,12 @@ def run_cell(method: str, n: int, dim: int) -> dict:
     fn = metrics.lsh_knn_precision_recall
   elif method == "exact":
     fn = lambda r, f: metrics.Reference(r).knn_metrics(f, k=3, density_k=5)
-    # Blocks have a fixed size: a small set compiles everything.
+    # Shapes follow n's size class: compile those, then warm a small set.
+    knn._precompile(n, n, dim)  # pylint: disable=protected-access
+    warm_real, warm_fake = real[:2000], fake[:2000]
+  elif method == "faiss":
+    fn = lambda r, f: _faiss_knn.FaissReference(r).score(f, k=3,
+                                                         density_k=5)
     warm_real, warm_fake = real[:2000], fake[:2000]
   else:
     import prdc  # pylint: disable=g-import-not-at-top
@@ -81,10 +101,12 @@ def run_cell(method: str, n: int, dim: int) -> dict:
 
 def table(results) -> str:
   lines = [
-      "| n | d | LSH-only s (GB) | LSH+KNN s (GB) | exact KNN s (GB) | prdc s "
-      "(GB) | prdc / exact | prdc / LSH-only | exact / LSH+KNN | LSH+KNN "
-      "\\|Δprecision\\|, \\|Δrecall\\| |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+      "| n | d | LSH-only s (GB) | LSH+KNN s (GB) | exact KNN s (GB) | faiss s "
+      "(GB) | prdc s (GB) | GEMM floor s | exact % of floor | faiss / exact "
+      "| prdc / exact | prdc / LSH-only | exact / LSH+KNN | LSH+KNN "
+      "\\|Δprecision\\|, \\|Δrecall\\| | faiss − exact (P, R, D, C) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+      "| --- | --- | --- |"]
   for dim in _DIMS.value:
     for n in _SIZES.value:
       cells = {m: results.get(f"{m},{n},{dim}") for m in METHODS}
@@ -97,11 +119,23 @@ def table(results) -> str:
       if ok(cells["exact"]) and ok(cells["lsh_knn"]):
         delta = (f"{abs(cells['lsh_knn']['precision'] - cells['exact']['precision']):.3f}, "
                  f"{abs(cells['lsh_knn']['recall'] - cells['exact']['recall']):.3f}")
+      floor = share = "—"
+      if ok(cells["floor"]):
+        floor = f"{cells['floor']['seconds']:.2f}"
+        if ok(cells["exact"]):
+          share = (f"{100 * cells['floor']['seconds'] / cells['exact']['seconds']:.0f}%")
+      faiss_delta = "—"
+      if ok(cells["exact"]) and ok(cells["faiss"]):
+        faiss_delta = ", ".join(
+            f"{cells['faiss'][m] - cells['exact'][m]:+.1e}".replace("+0.0e+00", "0")
+            for m in ("precision", "recall", "density", "coverage"))
       lines.append(
           f"| {int(n):,} | {dim} | {show(cells['lsh'])} | "
           f"{show(cells['lsh_knn'])} | {show(cells['exact'])} | "
-          f"{show(cells['prdc'])} | {ratio('prdc', 'exact')} | "
-          f"{ratio('prdc', 'lsh')} | {ratio('exact', 'lsh_knn')} | {delta} |")
+          f"{show(cells['faiss'])} | {show(cells['prdc'])} | {floor} | {share} "
+          f"| {ratio('faiss', 'exact')} | {ratio('prdc', 'exact')} | "
+          f"{ratio('prdc', 'lsh')} | {ratio('exact', 'lsh_knn')} | {delta} | "
+          f"{faiss_delta} |")
   return "\n".join(lines)
 
 
@@ -111,18 +145,26 @@ def main(argv):
     method, n, dim = _CELL.value.split(",")
     print(json.dumps(run_cell(method, int(n), int(dim))))
     return
+  methods = METHODS
+  if not _faiss_knn.available():
+    # Left out, not recorded as skipped: installing faiss later fills it in.
+    methods = tuple(m for m in METHODS if m != "faiss")
   keys = [f"{method},{n},{dim}" for dim in _DIMS.value
-          for n in _SIZES.value for method in METHODS]
+          for n in _SIZES.value for method in methods]
   def too_big(key):
     method, n, dim = key.split(",")
     if method == "prdc" and int(n) > _PRDC_MAX_N.value:
       return "not run (n×n matrices: out of memory)"
-    if method == "exact" and int(n) ** 2 * int(dim) > _EXACT_MAX_WORK.value:
+    if (method in ("exact", "faiss") and
+        int(n) ** 2 * int(dim) > _EXACT_MAX_WORK.value):
       return "not run (n² d: an hour and more)"
     return None
 
   results = _cells.run(__file__, keys, _OUT.value, skip=too_big)
   print(table(results))
+  if "faiss" not in methods:
+    print("\nfaiss column not run: faiss-cpu is not installed "
+          "(pip install -e .[bench]).")
 
 
 if __name__ == "__main__":

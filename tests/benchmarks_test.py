@@ -88,3 +88,24 @@ def test_the_tradeoff_reading(dp, dr, reading):
           _row("quantize(bits=3)", 3, 0.5 + dp, 0.0, 0.5 + dr, 10.0)]
   assert results_figures.tradeoff_table({"g": rows}).endswith(
       f"| {reading} |")
+
+
+def test_the_faiss_baseline_gives_our_four_numbers():
+  # faiss-cpu is a benchmark extra (pip install -e .[bench]); without it
+  # the benchmarks leave its column out, and this test is skipped.
+  pytest.importorskip("faiss", reason="faiss-cpu not installed: the "
+                      "benchmarks' faiss column is left out")
+  import _faiss_knn  # pylint: disable=g-import-not-at-top
+  import mixtures  # pylint: disable=g-import-not-at-top
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  real, fake = mixtures.latent_pair(400, 24, seed=3, num_fake=300)
+  ours = metrics.Reference(real).knn_metrics(fake, k=3, density_k=5)
+  ref = _faiss_knn.FaissReference(real)
+  assert ref.score(fake, k=3, density_k=5) == ours  # range searches (d < 512)
+  blocks = _faiss_knn.RANGE_MAX_DIM
+  try:
+    _faiss_knn.RANGE_MAX_DIM = 0  # distance blocks
+    assert ref.score(fake, k=3, density_k=5) == ours
+  finally:
+    _faiss_knn.RANGE_MAX_DIM = blocks
+  assert _faiss_knn.gemm_rate(8, repeats=1) > 0
