@@ -1,6 +1,8 @@
 """LSH + KNN precision/recall: the exact limit, radii bounds, known answers."""
 
 import collections
+from unittest import mock
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,18 +17,81 @@ from lsh_gan.metrics import lsh_knn
 from metrics_lsh_test import Mixture
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
-def test_one_bucket_and_enough_candidates_equal_exact_knn(k):
-  rng = np.random.default_rng(k)
-  real = rng.normal(size=(150, 6)).astype(np.float32)
-  fake = (rng.normal(size=(120, 6)) * 1.3 + 0.3).astype(np.float32)
+PR = ("precision", "recall")
+
+
+def _pr(out):
+  return {key: out[key] for key in PR}
+
+
+@pytest.mark.parametrize("n,m,k", [(150, 120, 3), (97, 131, 1), (203, 77, 5)])
+def test_one_bucket_and_enough_candidates_equal_exact_knn(n, m, k):
+  # One bucket (a huge width) and max_candidates >= max(n, m): every point
+  # is a candidate of every other, so the balls and the covering pairs are
+  # exact KNN's, bit for bit (duplicates included: distance 0 both ways).
+  rng = np.random.default_rng(n)
+  real = rng.normal(size=(n, 6)).astype(np.float32)
+  fake = (rng.normal(size=(m, 6)) * 1.3 + 0.3).astype(np.float32)
+  fake[:10] = real[:10]
+  real[20:25] = real[30:35]
   got = metrics.lsh_knn_precision_recall(real, fake, k=k, bucket_width=1e6,
-                                         max_candidates=2 * 270, num_tables=2)
-  want = metrics.knn_precision_recall(real, fake, k=k)
-  # Both compute every distance, in different blocks: a distance within
-  # rounding of a radius may fall either way (one point at most, here).
-  assert got["precision"] == pytest.approx(want["precision"], abs=1.5 / 120)
-  assert got["recall"] == pytest.approx(want["recall"], abs=1.5 / 150)
+                                         max_candidates=max(n, m),
+                                         num_tables=1)
+  assert _pr(got) == metrics.knn_precision_recall(real, fake, k=k)
+  # The error estimate is then exactly 0.
+  assert got["precision_error"] == got["recall_error"] == 0.0
+
+
+def test_a_second_fake_set_sorts_only_its_own_side():
+  rng = np.random.default_rng(5)
+  real = rng.normal(size=(3000, 8)).astype(np.float32)
+  ref = metrics.Reference(real)
+  sorts = []
+  sort = _lsh_knn._sort_tables  # pylint: disable=protected-access
+
+  def counted(key1, *args):
+    sorts.append(key1.shape[0])
+    return sort(key1, *args)
+
+  with mock.patch.object(_lsh_knn, "_sort_tables", counted):
+    ref.lsh_knn_precision_recall(real[:500] + 0.1, error_sample=0)
+    after_first = dict(ref.computed)
+    sorts.clear()
+    ref.lsh_knn_precision_recall(real[500:900] * 1.1, error_sample=0)
+  assert sorts == [1024]  # the fake set's tables (padded size), nothing else
+  assert dict(ref.computed) == after_first
+
+
+def _gaussians(n, m, dim, seed=0):
+  rng = np.random.default_rng(seed)
+  return (rng.normal(size=(n, dim)).astype(np.float32),
+          (rng.normal(size=(m, dim)) * 1.1 + 0.1).astype(np.float32))
+
+
+def test_error_estimate_finds_a_known_gap_and_warns():
+  # m = 300 against n = 5,000 isotropic Gaussians at d = 64: candidate radii
+  # are inflated and LSH+KNN precision reads about 0.13 above exact KNN's.
+  real, fake = _gaussians(5000, 300, 64)
+  exact = metrics.knn_precision_recall(real, fake)
+  with pytest.warns(_lsh_knn.AccuracyWarning, match="precision"):
+    got = metrics.lsh_knn_precision_recall(real, fake)
+  for key in PR:
+    gap = got[key] - exact[key]
+    assert abs(got[f"{key}_error"] - gap) <= 2 * got[f"{key}_error_se"] + 1e-9
+  assert got["precision"] - exact["precision"] > 0.05
+
+
+def test_no_warning_where_it_agrees():
+  mix = Mixture(16, modes=5, seed=2)
+  real, fake = mix.sample(2000, range(5)), mix.sample(1500, range(3))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", _lsh_knn.AccuracyWarning)
+    got = metrics.lsh_knn_precision_recall(real, fake)
+  exact = metrics.knn_precision_recall(real, fake)
+  for key in PR:
+    gap = got[key] - exact[key]
+    assert abs(gap) <= 0.03
+    assert abs(got[f"{key}_error"] - gap) <= 2 * got[f"{key}_error_se"] + 1e-9
 
 
 def test_radii_bound_exact_radii_and_isolated_points_are_flagged():
@@ -65,9 +130,9 @@ def test_identical_far_and_deterministic():
   # than k candidates in all L = 4 tables of K = 8 functions: under 1% here).
   same = metrics.lsh_knn_precision_recall(real, real)
   assert same["precision"] >= 0.99 and same["recall"] >= 0.99
-  assert metrics.lsh_knn_precision_recall(real, real, num_tables=16) == {
+  assert _pr(metrics.lsh_knn_precision_recall(real, real, num_tables=16)) == {
       "precision": 1.0, "recall": 1.0}
-  assert metrics.lsh_knn_precision_recall(real, real + 1e3) == {
+  assert _pr(metrics.lsh_knn_precision_recall(real, real + 1e3)) == {
       "precision": 0.0, "recall": 0.0}
   fake = mix.sample(700, range(3))
   assert (metrics.lsh_knn_precision_recall(real, fake, seed=3) ==
@@ -79,6 +144,7 @@ def test_identical_far_and_deterministic():
     (dict(max_candidates=0), "max_candidates=0"),
     (dict(num_tables=-1), "num_tables=-1"),
     (dict(bucket_width=-1.0), "bucket_width=-1.0"),
+    (dict(error_sample=-2), "error_sample=-2"),
 ])
 def test_bad_arguments(kwargs, match):
   x = np.random.default_rng(0).normal(size=(50, 3))

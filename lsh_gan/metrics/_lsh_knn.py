@@ -1,48 +1,65 @@
 """LSH + KNN precision and recall: k-NN balls among hash-bucket candidates
 (private; the public function is `lsh_knn.lsh_knn_precision_recall`).
 
-Candidates (this project's definition): both sets are hashed at one width w
-(the buckets only choose candidates; each side's balls keep their own k-NN
-radii). In table l the points are sorted by bucket key and, within a bucket,
-by their projection on the table's first direction; the candidates of x
-among a set S are the points of S in x's bucket that lie within
-W = ceil(max_candidates / 2) positions of x in that order, so at most
-max_candidates per table; C_S(x) is their union over the tables.
+Tables (this project's definition): a set S hashed at a width w has L tables;
+in each, its points are sorted by bucket key and, within a bucket, by their
+projection on the table's first direction. A point's place among S's sorted
+points (found by binary search for a point outside S) splits its bucket in
+two; its *window* is M = max_candidates consecutive positions of the bucket
+around that place, M // 2 before it where the bucket allows, shifted to stay
+inside the bucket: the whole bucket when it holds at most M points.
 
-  rho(r) = k-th smallest distance from r to C_R(r) \\ {r}, over distinct
-           candidates; a point with fewer than k candidates is isolated and
-           covers nothing.
-  precision = 1/|G| sum_g 1[exists r in C_R(g): d(g, r) <= rho(r)]
-  recall    = 1/|R| sum_r 1[exists g in C_G(r): d(r, g) <= rho(g)]
+  C_S(x)    = union over the L tables of the points of S in x's window
+              (for x in S: its M + 1 window positions, x excluded)
+  rho_S(x)  = k-th smallest distance from x in S to C_S(x), over distinct
+              candidates; with fewer than k candidates x is isolated and its
+              ball covers nothing
+  precision = 1/|G| sum_g 1[exists r in C_R(g): d(g, r) <= rho_R(r)]
+  recall    = 1/|R| sum_r 1[exists g in C_G(r): d(r, g) <= rho_G(g)]
 
-Default width: the w at which the median real point shares its bucket with
-BUCKET_MATES = 16 other real points (median over points and tables), found
-by bisection on the real projections (keys and a sort per step, no
+with R hashed at the real width (precision reads the real set's structure)
+and G at the fake set's own width (recall reads the fake set's: a sparse fake
+set hashed at the real width would leave most of its points isolated). Since
+candidates are a subset of the set, rho_S(x) >= NND_k(x, S). With one bucket
+(a huge explicit bucket_width, used by both sets) and max_candidates >=
+max(|R|, |G|), every point of the other set is a candidate and rho_S =
+NND_k: the metrics equal exact KNN (`knn.knn_precision_recall`) exactly.
+
+Default widths: the w at which the median point shares its bucket with
+BUCKET_MATES = 16 other points of its set (median over points and tables),
+by bisection on the set's projections (keys and a sort per step, no
 distances). A multiple of the k-NN distance does not serve every n: a bucket
 is a slab product unbounded in d - K directions, so at a fixed multiple its
 population grows about as n^(1 - K/d_int) while the window stays M.
 
-The radii of a set come from that set's own sorted tables (so the real side
-does not depend on the fake set); the coverage tests use the key-sorted union
-of both sets, one pass per table for both: fake rows against real balls
-(precision), real rows against fake balls (recall). Since candidates are a
-subset of the set, rho(r) >= NND_k(r, R); with one bucket (a huge width) and
-max_candidates >= 2 (n + m) every point is a candidate and the metrics equal
-exact KNN.
+Cost. A set is indexed once (`Indexed`: its sorted tables and radii; a
+`Reference` keeps the real one): the radii come from one dense pass per
+table over its sorted order, in chunks of CHUNK_ROWS points against the M
+positions on either side (L * n * (C + 2M) * d). Scoring a fake set of m
+points then indexes the fake set (m log m) and looks each fake point up in
+the real tables: L binary searches of log2 n steps and L * M candidate
+distances (`_table_cover`): O(m (log n + L M d)), no pass over the real set.
+Recall is per real point, so it reads every real point: each looks up the
+fake tables (O(n (log m + L M' d)), M' = min(M, the largest fake bucket));
+when real points outnumber fake ones they are grouped by place and compared
+in dense blocks (`_sorted_cover`).
 
-How it is computed, without gathering candidates one by one: sorting a table
-puts bucket-mates next to each other, so cutting the sorted order into chunks
-of C = max(128, W) points, each point's window lies in its chunk and the W
-points on either side. Per table and chunk, one dense (C x (C + 2W)) block of
-squared distances (float32, full matmul precision, centred points) is masked
-to same-key pairs within the window: cost L * n * (C + 2W) * d per set,
-memory read once per table. (Chunks of W = 32 rows ran XLA's CPU batched
-matmul at 22 GFLOP/s; 128 rows at about 100.)
+Error estimate (`error_estimate`): LSH + KNN is approximate, so each call
+computes the exact KNN indicator of ERROR_SAMPLE fake points (precision) and
+real points (recall), drawn by the seed, and reports the mean of (LSH
+indicator - exact indicator) with its standard error: an unbiased estimate of
+(LSH value - exact value). The exact indicator is cheap because candidate
+radii bound the exact ones: only points r with d(q, r) <= rho(r) can cover q,
+and only their exact NND_k (and that of isolated points, once per index) is
+computed. An estimate beyond ERROR_LIMIT = 0.03 (and beyond two standard
+errors) warns with `AccuracyWarning`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -102,59 +119,103 @@ def _window_sq_dists(x, chunk, halo):
                              dim)
 
 
-def _table_view(points, key1, key2, order_key, valid, chunk, halo):
-  """Sorts one table's points by key: sorted points and chunked data.
-
-  Within a bucket, points are ordered by `order_key` (a projection on a
-  random direction), so the window around a point holds bucket-mates that
-  are close along that direction rather than arbitrary ones.
-  """
-  n_pad = points.shape[0]
-  index = jnp.arange(n_pad, dtype=jnp.int32)
-  # Padding sorts last: its keys are the largest and it is marked invalid.
-  big = jnp.uint32(0xFFFFFFFF)
-  k1 = jnp.where(valid, key1, big)
-  k2 = jnp.where(valid, key2, big)
-  inv = (~valid).astype(jnp.uint32)
-  _, k1, k2, _, order = jax.lax.sort((inv, k1, k2, order_key, index),
-                                     num_keys=4, is_stable=True)
-  pos = index  # sorted position
-  data = {}
-  for name, v in (("k1", k1), ("k2", k2), ("valid", valid[order]),
-                  ("pos", pos), ("id", order)):
-    data[name] = _chunked(v, chunk, halo)
-  return points[order], data
-
-
-def _pair_mask(data, halo):
-  (r1, c1), (r2, c2) = data["k1"], data["k2"]
-  # The columns added before the first and after the last chunk are zeros,
-  # so their `valid` is False and their positions never matter.
-  (rv, cv), (rp, cp) = data["valid"], data["pos"]
-  same = (r1[:, :, None] == c1[:, None, :]) & (r2[:, :, None] == c2[:, None, :])
-  window = jnp.abs(rp[:, :, None] - cp[:, None, :]) <= halo
-  return same & window & rv[:, :, None] & cv[:, None, :] & (
-      rp[:, :, None] != cp[:, None, :])
+def _window(position, run_start, run_end, size: int):
+  """[lo, hi): `size` consecutive positions of the run [run_start, run_end),
+  `size // 2` of them before `position` where the run allows (the window is
+  shifted to stay inside the run; it is the whole run if that is shorter)."""
+  lo = jnp.minimum(jnp.maximum(position - size // 2, run_start),
+                   jnp.maximum(run_end - size, run_start))
+  return lo, jnp.minimum(lo + size, run_end)
 
 
 @jax.jit
-def _table_nearest(best_d2, best_id, points, key1, key2, order_key, valid,
+def _sort_tables(key1, key2, order_key, num_valid):
+  """(L, size) per table: the point ids in sorted order, the sorted keys and
+  order keys, and the run [run_start, run_end) each sorted position lies in.
+
+  Sorted by key, then by the order key (a projection on a random
+  direction), so bucket-mates are adjacent and, within a bucket, close along
+  that direction. Padding sorts last; a run of padding, or of points
+  outside the code range (`_hashing.NO_KEY`), is empty (run_end =
+  run_start): those points have no candidates and are nobody's candidate.
+  """
+  size, num_tables = key1.shape
+  index = jnp.broadcast_to(jnp.arange(size, dtype=jnp.int32)[None, :],
+                           (num_tables, size))
+  pad = index >= num_valid
+  no_key = jnp.uint32(_hashing.NO_KEY)
+  k1 = jnp.where(pad, no_key, key1.T)
+  k2 = jnp.where(pad, no_key, key2.T)
+  ok = jnp.where(pad, 0.0, order_key.T)
+  _, k1, k2, ok, order = jax.lax.sort(
+      (pad.astype(jnp.uint32), k1, k2, ok, index), dimension=1, num_keys=4,
+      is_stable=True)
+  change = (k1[:, 1:] != k1[:, :-1]) | (k2[:, 1:] != k2[:, :-1])
+  ones = jnp.ones((num_tables, 1), bool)
+  position = index[0][None, :]
+  run_start = jax.lax.cummax(
+      jnp.where(jnp.concatenate([ones, change], axis=1), position, 0), axis=1)
+  run_end = jax.lax.cummin(
+      jnp.where(jnp.concatenate([change, ones], axis=1), position + 1, size),
+      axis=1, reverse=True)
+  empty = (position >= num_valid) | ((k1 == no_key) & (k2 == no_key))
+  run_end = jnp.where(empty, run_start, jnp.minimum(run_end, num_valid))
+  return Tables(order, k1, k2, ok, run_start, run_end)
+
+
+@jax.tree_util.register_pytree_node_class
+class Tables:
+  """A set's L sorted tables at one width, (L, size) arrays (see
+  `_sort_tables`)."""
+
+  def __init__(self, order, key1, key2, order_key, run_start, run_end):
+    self.order, self.key1, self.key2 = order, key1, key2
+    self.order_key, self.run_start, self.run_end = order_key, run_start, run_end
+
+  def tree_flatten(self):
+    return (self.order, self.key1, self.key2, self.order_key, self.run_start,
+            self.run_end), None
+
+  @classmethod
+  def tree_unflatten(cls, _, children):
+    return cls(*children)
+
+  def rescaled(self, exponent: int) -> "Tables":
+    """The same tables with the order keys times 2^exponent (the order is
+    unchanged: the scaling is exact)."""
+    return Tables(self.order, self.key1, self.key2,
+                  knn.times_power_of_two(self.order_key, exponent),
+                  self.run_start, self.run_end)
+
+
+@jax.jit
+def _table_nearest(best_d2, best_id, points, order, run_start, run_end,
                    shape_ref):
-  """Merges one table's candidates into each point's k best (distinct)."""
-  chunk, halo = shape_ref.shape
+  """Merges one table's candidates into each point's k best (distinct).
+
+  A point's candidates in the table are the M = max_candidates others of
+  its self-window: M + 1 consecutive sorted positions of its bucket, M // 2
+  before it where the bucket allows (`_window`).
+  """
+  chunk, halo = shape_ref.shape  # halo = M: a window reaches M positions
   n_pad, k = best_d2.shape
-  sorted_points, data = _table_view(points, key1, key2, order_key, valid,
-                                    chunk, halo)
-  mask = _pair_mask(data, halo)
-  d2 = jnp.where(mask, _window_sq_dists(sorted_points, chunk, halo), jnp.inf)
-  col_id = jnp.broadcast_to(data["id"][1][:, None, :], d2.shape)
-  d2 = d2.reshape(n_pad, chunk + 2 * halo)
-  col_id = col_id.reshape(n_pad, chunk + 2 * halo)
+  nc, width = n_pad // chunk, chunk + 2 * halo
+  position = jnp.arange(n_pad, dtype=jnp.int32)
+  lo, hi = _window(position, run_start, run_end, halo + 1)
+  col_pos = (jnp.arange(nc, dtype=jnp.int32)[:, None] * chunk - halo +
+             jnp.arange(width, dtype=jnp.int32)[None, :])[:, None, :]
+  mask = ((col_pos >= lo.reshape(nc, chunk, 1)) &
+          (col_pos < hi.reshape(nc, chunk, 1)) &
+          (col_pos != position.reshape(nc, chunk, 1)))
+  d2 = jnp.where(mask, _window_sq_dists(points[order], chunk, halo), jnp.inf)
+  col_id = jnp.broadcast_to(_chunked(order, chunk, halo)[1][:, None, :],
+                            d2.shape)
+  d2 = d2.reshape(n_pad, width)
+  col_id = col_id.reshape(n_pad, width)
   # Merge in the table's sorted order (moving the k kept values, not the
   # block rows), counting each candidate once: one table's candidates are
   # distinct points, so a repeat can only be one of the k entries kept.
-  row_id = data["id"][0].reshape(n_pad)
-  kept_d2, kept_id = best_d2[row_id], best_id[row_id]
+  kept_d2, kept_id = best_d2[order], best_id[order]
   seen = jnp.any(col_id[:, :, None] == kept_id[:, None, :], axis=2)
   d2 = jnp.where(seen, jnp.inf, d2)
   neg, pick = jax.lax.top_k(-jnp.concatenate([kept_d2, d2], axis=1), k)
@@ -162,31 +223,138 @@ def _table_nearest(best_d2, best_id, points, key1, key2, order_key, valid,
                             axis=1)
   ids = jnp.where(jnp.isinf(neg), -1, ids)
   # Back to the original order of the rows.
-  return (jnp.zeros_like(best_d2).at[row_id].set(-neg),
-          jnp.zeros_like(best_id).at[row_id].set(ids))
+  return (jnp.zeros_like(best_d2).at[order].set(-neg),
+          jnp.zeros_like(best_id).at[order].set(ids))
+
+
+def _windows(query_key1, query_key2, query_order_key, num_queries,
+             tables: Tables, num_valid, window: int):
+  """(mq, L) each: the window [lo, hi) of every query in every table.
+
+  A binary search finds the query's place p in the table's sorted order (by
+  key, then order key); its window is `window` positions of its bucket
+  around p (`_window`), empty if no indexed point shares its bucket.
+  """
+  size = tables.order.shape[1]
+  mq = query_key1.shape[0]
+  table = jnp.arange(tables.order.shape[0])[None, :]
+  q1, q2, qo = query_key1, query_key2, query_order_key
+
+  def step(_, bounds):
+    lo, hi = bounds
+    mid = (lo + hi) // 2
+    m1, m2 = tables.key1[table, mid], tables.key2[table, mid]
+    mo = tables.order_key[table, mid]
+    before = (m1 < q1) | ((m1 == q1) & ((m2 < q2) | ((m2 == q2) & (mo < qo))))
+    active = lo < hi
+    return (jnp.where(active & before, mid + 1, lo),
+            jnp.where(active & ~before, mid, hi))
+
+  steps = max(1, math.ceil(math.log2(size + 1)))
+  place, _ = jax.lax.fori_loop(
+      0, steps, step, (jnp.zeros(q1.shape, jnp.int32),
+                       jnp.full(q1.shape, num_valid, jnp.int32)))
+  at, prev = jnp.minimum(place, size - 1), jnp.maximum(place - 1, 0)
+  same = lambda i: (tables.key1[table, i] == q1) & (tables.key2[table, i] == q2)
+  in_at = (place < num_valid) & same(at)
+  in_prev = (place > 0) & same(prev)
+  start = jnp.where(in_at, tables.run_start[table, at],
+                    tables.run_start[table, prev])
+  end = jnp.where(in_at, tables.run_end[table, at], tables.run_end[table, prev])
+  live = (in_at | in_prev) & (jnp.arange(mq) < num_queries)[:, None]
+  return _window(place, start, jnp.where(live, end, start), window)
+
+
+@functools.partial(jax.jit, static_argnames=("window", "block"))
+def _table_cover(queries, query_key1, query_key2, query_order_key, num_queries,
+                 points, points_sq, rho2, num_valid, tables: Tables, *,
+                 window: int, block: int):
+  """(mq,) bool: does each query lie in a candidate's ball?
+
+  Candidates: the indexed points of each table's window (`_windows`), at
+  most L * window, read from `points` by index; query g hits if some
+  candidate r has d(g, r)^2 <= rho2[r]. The cost per query does not depend
+  on the number of indexed points (but for the log2 steps of the search).
+  """
+  size = tables.order.shape[1]
+  mq, dim = queries.shape
+  table = jnp.arange(tables.order.shape[0])[None, :, None]
+  lo, hi = _windows(query_key1, query_key2, query_order_key, num_queries,
+                    tables, num_valid, window)
+  pad = -mq % block
+  padded = lambda x: jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
+  queries, lo, hi = padded(queries), padded(lo), padded(hi)
+  offsets = jnp.arange(window, dtype=jnp.int32)
+
+  def body(b, hits):
+    rows = lambda x: jax.lax.dynamic_slice_in_dim(x, b * block, block)
+    g = rows(queries)
+    pos = rows(lo)[:, :, None] + offsets
+    ids = tables.order[table, jnp.minimum(pos, size - 1)]
+    dots = jnp.einsum("bd,bkd->bk", g, points[ids.reshape(block, -1)],
+                      precision=jax.lax.Precision.HIGHEST).reshape(ids.shape)
+    d2 = knn.expand_sq_dists(
+        jnp.sum(g * g, axis=1)[:, None, None] + points_sq[ids], dots, dim)
+    hit = jnp.any((pos < rows(hi)[:, :, None]) & (d2 <= rho2[ids]),
+                  axis=(1, 2))
+    return jax.lax.dynamic_update_slice_in_dim(hits, hit, b * block, 0)
+
+  hits = jax.lax.fori_loop(0, (mq + pad) // block, body,
+                           jnp.zeros(mq + pad, bool))
+  return hits[:mq]
+
+
+@functools.partial(jax.jit, static_argnames=("window", "chunk", "span"))
+def _sorted_cover(queries, query_key1, query_key2, query_order_key,
+                  num_queries, points, points_sq, rho2, num_valid,
+                  tables: Tables, *, window: int, chunk: int, span: int):
+  """`_table_cover` for many queries against a small index, in dense blocks.
+
+  Per table, the queries are sorted by where their window starts, so
+  `chunk` consecutive ones share a stretch of the table's sorted order:
+  their candidates are read as one slice of `span` sorted positions and
+  compared in one (chunk x span) product (the queries of a dense region
+  share buckets, so the slice is short). Returns (hits, unfinished), (mq,)
+  bool: a query whose window did not fit its chunk's slice in some table,
+  and did not hit elsewhere, is unfinished (`covered` sends it to
+  `_table_cover`).
+  """
+  num_tables, size = tables.order.shape
+  mq, dim = queries.shape
+  lo, hi = _windows(query_key1, query_key2, query_order_key, num_queries,
+                    tables, num_valid, window)
+  pad = -mq % chunk
+  nc = (mq + pad) // chunk
+  queries = jnp.pad(queries, ((0, pad), (0, 0)))
+  queries_sq = jnp.sum(queries * queries, axis=1)
+  hits = jnp.zeros(mq + pad, bool)
+  unfinished = jnp.zeros(mq + pad, bool)
+  offsets = jnp.arange(span, dtype=jnp.int32)
+  for table in range(num_tables):
+    t_lo = jnp.pad(lo[:, table], (0, pad))
+    t_hi = jnp.pad(hi[:, table], (0, pad))
+    live = t_hi > t_lo
+    perm = jnp.argsort(jnp.where(live, t_lo, size + 1)).astype(jnp.int32)
+    s_lo, s_hi = t_lo[perm].reshape(nc, chunk), t_hi[perm].reshape(nc, chunk)
+    base = jnp.minimum(s_lo[:, 0], max(0, size - span))  # the chunk's first
+    cols = tables.order[table][jnp.minimum(base[:, None] + offsets, size - 1)]
+    rows = perm.reshape(nc, chunk)
+    dots = jnp.einsum("cid,cjd->cij", queries[rows], points[cols],
+                      precision=jax.lax.Precision.HIGHEST)
+    d2 = knn.expand_sq_dists(queries_sq[rows][:, :, None] +
+                             points_sq[cols][:, None, :], dots, dim)
+    col_pos = (base[:, None] + offsets)[:, None, :]
+    inside = (col_pos >= s_lo[:, :, None]) & (col_pos < s_hi[:, :, None])
+    hit = jnp.any(inside & (d2 <= rho2[cols][:, None, :]), axis=2)
+    short = s_hi > base[:, None] + span
+    hits = hits.at[perm].max(hit.reshape(-1))
+    unfinished = unfinished.at[perm].max(short.reshape(-1))
+  return hits[:mq], (unfinished & ~hits)[:mq]
 
 
 @jax.jit
-def _table_cover(covered, points, key1, key2, order_key, valid, is_real, rho2,
-                 shape_ref):
-  """Per point of the union: inside a candidate's ball from the other set?
-
-  Fake rows are tested against real balls (precision), real rows against
-  fake balls (recall), in the same pass.
-  """
-  chunk, halo = shape_ref.shape
-  n_pad = points.shape[0]
-  sorted_points, data = _table_view(points, key1, key2, order_key, valid,
-                                    chunk, halo)
-  order = data["id"]
-  real_rows, real_cols = _chunked(is_real[order[0].reshape(-1)], chunk, halo)
-  rho_cols = _chunked(rho2[order[0].reshape(-1)], chunk, halo)[1]
-  other = real_rows[:, :, None] != real_cols[:, None, :]
-  mask = _pair_mask(data, halo) & other
-  d2 = _window_sq_dists(sorted_points, chunk, halo)
-  hit = jnp.any(mask & (d2 <= rho_cols[:, None, :]), axis=2).reshape(n_pad)
-  row_id = order[0].reshape(n_pad)
-  return covered | jnp.zeros_like(covered).at[row_id].set(hit)
+def _largest_bucket(tables: Tables):
+  return jnp.max(tables.run_end - tables.run_start)
 
 
 def _order_keys(values, family):
@@ -233,9 +401,9 @@ def fill_width(prepared: "Prepared", target: float, start: float,
 
 
 def _block_shape(max_candidates: int):
-  """(chunk rows, halo) as the shape of a dummy array (static under jit)."""
-  halo = math.ceil(max_candidates / 2)
-  return jnp.zeros((max(CHUNK_ROWS, halo), halo))
+  """(chunk rows, halo) as the shape of a dummy array (static under jit):
+  a self-window reaches up to M = max_candidates positions from its point."""
+  return jnp.zeros((max(CHUNK_ROWS, max_candidates), max_candidates))
 
 
 def _pad_to(x, rows, value=0):
@@ -310,15 +478,26 @@ def _kth_radius(best_d2, valid):
   return jnp.where(jnp.isinf(kth) | ~valid, -1.0, kth)
 
 
-def padded_radii_sq(prepared: Prepared, width: float, k: int):
-  """(size,) squared radius rho^2 per row; -1 for isolated and padding."""
-  key1, key2, order_keys = prepared.keys(width)
+def sorted_tables(prepared: Prepared, width: float) -> Tables:
+  """The set's L tables at `width`, sorted (`_sort_tables`)."""
+  return _sort_tables(*prepared.keys(width), prepared.n)
+
+
+def padded_radii_sq(prepared: Prepared, width: float, k: int,
+                    tables: Tables | None = None):
+  """(size,) squared radius rho^2 per row; -1 for isolated and padding.
+
+  `tables`: the set's sorted tables at `width`, if already built.
+  """
+  if tables is None:
+    tables = sorted_tables(prepared, width)
   best_d2 = jnp.full((prepared.size, k), jnp.inf, jnp.float32)
   best_id = jnp.full((prepared.size, k), -1, jnp.int32)
   for table in range(prepared.family.num_tables):
     best_d2, best_id = _table_nearest(best_d2, best_id, prepared.points,
-                                      key1[:, table], key2[:, table],
-                                      order_keys[:, table], prepared.valid,
+                                      tables.order[table],
+                                      tables.run_start[table],
+                                      tables.run_end[table],
                                       prepared.shape_ref)
   return _kth_radius(best_d2, prepared.valid)
 
@@ -334,33 +513,208 @@ def candidate_radii_sq(prepared: Prepared, width: float, k: int) -> np.ndarray:
 
 
 @jax.jit
-def _count_hits(hit, fake_rows, real_rows):
-  count = lambda mask: jnp.sum(hit & mask, dtype=jnp.int32)
-  return count(fake_rows), count(real_rows)
+def _sq_norms(points):
+  return jnp.sum(points * points, axis=1)
 
 
-def coverage(real: Prepared, fake: Prepared, width: float, real_rho2,
-             fake_rho2) -> tuple[int, int]:
-  """(fake points covered by a real ball, real points covered by a fake one).
+class Indexed:
+  """A set ready to be queried: its sorted tables at one width and its
+  candidate radii (the real side a `Reference` keeps).
 
-  Both sets are sorted together in each table, hashed at `width`. The union
-  is the two padded sets end to end (padding rows are invalid and sort
-  last), so its shape depends only on the two size classes. `real_rho2` and
-  `fake_rho2` are padded radii (`padded_radii_sq`).
+  Args:
+    prepared: the set.
+    width: bucket width, in the set's units.
+    k: neighbours defining each ball.
   """
-  points = jnp.concatenate([real.points, fake.points])
-  values = jnp.concatenate([real.values, fake.values])
-  key1, key2 = real.family.keys(values, width)
-  order_keys = _order_keys(values, real.family)
-  real_rows = jnp.concatenate([real.valid, jnp.zeros(fake.size, bool)])
-  fake_rows = jnp.concatenate([jnp.zeros(real.size, bool), fake.valid])
-  is_real = jnp.concatenate([jnp.ones(real.size, bool),
-                             jnp.zeros(fake.size, bool)])
-  rho2 = jnp.concatenate([real_rho2, fake_rho2])
-  hit = jnp.zeros(points.shape[0], bool)
-  for table in range(real.family.num_tables):
-    hit = _table_cover(hit, points, key1[:, table], key2[:, table],
-                       order_keys[:, table], real_rows | fake_rows, is_real,
-                       rho2, real.shape_ref)
-  fake_hits, real_hits = _count_hits(hit, fake_rows, real_rows)
-  return int(fake_hits), int(real_hits)
+
+  def __init__(self, prepared: Prepared, width: float, k: int):
+    self.prepared, self.width, self.k = prepared, width, k
+    self.tables = sorted_tables(prepared, width)
+    self.rho2 = padded_radii_sq(prepared, width, k, self.tables)
+    self.points_sq = _sq_norms(prepared.points)
+    self._isolated = None
+
+  def isolated_exact_sq(self):
+    """(indices of the isolated points, their exact squared NND_k), computed
+    on first use (one pass over the set per 256 isolated points) and kept."""
+    if self._isolated is None:
+      rho2 = np.asarray(self.rho2)[:self.prepared.n]
+      which = np.flatnonzero(rho2 < 0)
+      self._isolated = (which, _exact_radii_sq(self, which, self.k))
+    return self._isolated
+
+  def rescaled(self, exponent: int) -> "Indexed":
+    """The same index with every length times 2^exponent (exact)."""
+    out = object.__new__(Indexed)
+    out.__dict__.update(self.__dict__)
+    out.prepared = self.prepared.rescaled(exponent)
+    out.width = math.ldexp(self.width, exponent)
+    out.tables = self.tables.rescaled(exponent)
+    out.rho2 = rescale_radii_sq(self.rho2, exponent)
+    out.points_sq = knn.times_power_of_two(self.points_sq, 2 * exponent)
+    out._isolated = None  # pylint: disable=protected-access
+    return out
+
+
+QUERY_BLOCK_FLOATS = 1 << 22  # candidate coordinates gathered per query block
+
+
+def query_block(num_tables: int, max_candidates: int, dim: int) -> int:
+  """Queries per block: a power of two (at most 256) whose gathered
+  candidates, block * L * M * d floats, stay near 16 MB."""
+  rows = QUERY_BLOCK_FLOATS // max(1, num_tables * max_candidates * dim)
+  return 1 << max(0, min(8, rows.bit_length() - 1))
+
+
+SORTED_CHUNK = 128  # queries per dense block in `_sorted_cover`
+
+
+def covered(index: Indexed, queries: Prepared) -> np.ndarray:
+  """(m,) bool numpy: does each query lie in the ball of one of its
+  candidates among the indexed set (hashed at the index's width)?
+
+  The window is min(M, the largest bucket rounded up to a power of two):
+  the same candidates as M (a window holds its whole bucket when the bucket
+  fits), fewer read when every bucket is small. Queries that outnumber the
+  indexed points go through dense sorted blocks (`_sorted_cover`), the
+  rest (and any query left unfinished there) through per-query windows
+  (`_table_cover`).
+  """
+  key1, key2, order_key = queries.keys(index.width)
+  max_candidates = index.prepared.shape_ref.shape[1]
+  largest = max(1, int(_largest_bucket(index.tables)))
+  window = min(max_candidates, 1 << (largest - 1).bit_length())
+  args = (index.prepared.points, index.points_sq, index.rho2,
+          index.prepared.n, index.tables)
+  num_tables, dim = index.prepared.family.num_tables, queries.points.shape[1]
+  if 4 * queries.n <= index.prepared.n:
+    return np.asarray(_table_cover(
+        queries.points, key1, key2, order_key, queries.n, *args, window=window,
+        block=query_block(num_tables, window, dim)))[:queries.n]
+  span = SORTED_CHUNK + 2 * window
+  hits, unfinished = (np.array(a)[:queries.n] for a in _sorted_cover(
+      queries.points, key1, key2, order_key, queries.n, *args, window=window,
+      chunk=SORTED_CHUNK, span=span))
+  rest = np.flatnonzero(unfinished)
+  if rest.size:
+    size = _hashing.padded_size(rest.size)
+    pick = jnp.asarray(np.pad(rest, (0, size - rest.size)))
+    hits[rest] = np.asarray(_table_cover(
+        queries.points[pick], key1[pick], key2[pick], order_key[pick],
+        rest.size, *args, window=window,
+        block=query_block(num_tables, window, dim)))[:rest.size]
+  return hits
+
+
+# The error estimate.
+
+ERROR_SAMPLE = 256  # points per side whose exact indicator is computed
+ERROR_LIMIT = 0.03  # a larger estimated error warns (`warn_if_off`)
+
+
+class AccuracyWarning(UserWarning):
+  """LSH + KNN's own error estimate exceeds ERROR_LIMIT: the result is more
+  than 0.03 from exact KNN precision or recall (see `error_estimate`)."""
+
+
+@functools.partial(jax.jit, static_argnames="k")
+def _exact_kth_sq(rows, points, points_sq, num_valid, *, k):
+  """(u,) exact squared NND_k among `points` of the points with indices
+  `rows` (self excluded by index; rows < 0 are padding: inf)."""
+  size, dim = points.shape
+  block = min(size, knn.BLOCK)
+  x = points[jnp.maximum(rows, 0)]
+  x_sq = points_sq[jnp.maximum(rows, 0)]
+
+  def body(j, best):
+    cols = jax.lax.dynamic_slice_in_dim(points, j * block, block)
+    cols_sq = jax.lax.dynamic_slice_in_dim(points_sq, j * block, block)
+    index = j * block + jnp.arange(block)
+    dots = jnp.dot(x, cols.T, precision=jax.lax.Precision.HIGHEST)
+    d2 = knn.expand_sq_dists(x_sq[:, None] + cols_sq[None, :], dots, dim)
+    d2 = jnp.where((index[None, :] >= num_valid) |
+                   (index[None, :] == rows[:, None]), jnp.inf, d2)
+    neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), k)
+    return -neg
+
+  best = jax.lax.fori_loop(0, -(-size // block), body,
+                           jnp.full((rows.shape[0], k), jnp.inf, jnp.float32))
+  return jnp.where(rows >= 0, best[:, -1], jnp.inf)
+
+
+@jax.jit
+def _cross_sq(queries, queries_sq, points, points_sq, num_valid):
+  """(s, size) squared distances; inf past num_valid."""
+  dots = jnp.dot(queries, points.T, precision=jax.lax.Precision.HIGHEST)
+  d2 = knn.expand_sq_dists(queries_sq[:, None] + points_sq[None, :], dots,
+                           points.shape[1])
+  return jnp.where(jnp.arange(points.shape[0])[None, :] < num_valid, d2,
+                   jnp.inf)
+
+
+def _exact_radii_sq(index: Indexed, which: np.ndarray, k: int) -> np.ndarray:
+  """Exact squared NND_k of the indexed points `which`, in fixed-size calls."""
+  out = np.empty(which.size, np.float32)
+  for start in range(0, which.size, 256):
+    part = which[start:start + 256]
+    rows = np.full(256 if which.size > 64 else 64, -1, np.int32)
+    rows[:part.size] = part
+    out[start:start + part.size] = np.asarray(_exact_kth_sq(
+        jnp.asarray(rows), index.prepared.points, index.points_sq,
+        index.prepared.n, k=k))[:part.size]
+  return out
+
+
+def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
+                    k: int) -> np.ndarray:
+  """Exact KNN indicator of the queries `sample`: inside some indexed
+  point's exact k-NN ball (d <= NND_k)?
+
+  Candidate radii bound the exact ones (rho >= NND_k: candidates are a
+  subset of the set), so only indexed points with d(q, r) <= rho(r) can
+  cover q; their exact NND_k is computed (one pass over the set each), and
+  that of every isolated point (rho = -1: no bound), kept by the index.
+  """
+  rows = np.zeros(_hashing.padded_size(sample.size), np.int32)
+  rows[:sample.size] = sample
+  pick = jnp.asarray(rows)
+  q = queries.points[pick]
+  d2 = np.asarray(_cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
+                            index.points_sq, index.prepared.n))[:sample.size]
+  d2 = d2[:, :index.prepared.n]
+  exact2 = np.full(index.prepared.n, -1.0, np.float32)  # covers nothing
+  isolated, isolated_exact2 = index.isolated_exact_sq()
+  exact2[isolated] = isolated_exact2
+  rho2 = np.asarray(index.rho2)[:index.prepared.n]
+  which = np.flatnonzero(np.any(d2 <= rho2[None, :], axis=0))  # rho2 >= 0
+  exact2[which] = _exact_radii_sq(index, which, k)
+  return np.any(d2 <= exact2[None, :], axis=1)
+
+
+def error_estimate(index: Indexed, queries: Prepared, hits: np.ndarray,
+                   k: int, seed: int,
+                   sample_size: int = ERROR_SAMPLE) -> tuple[float, float]:
+  """(mean of LSH - exact indicator, its standard error) on `sample_size`
+  queries drawn by `seed`: an unbiased estimate of the LSH value minus the
+  exact KNN value."""
+  rng = np.random.default_rng(seed)
+  sample = np.sort(rng.choice(queries.n, min(queries.n, sample_size),
+                              replace=False))
+  exact = exact_indicator(index, queries, sample, k)
+  diff = hits[sample].astype(np.float64) - exact
+  se = diff.std(ddof=1) / math.sqrt(diff.size) if diff.size > 1 else 0.0
+  return float(diff.mean()), float(se)
+
+
+def warn_if_off(result: dict) -> None:
+  """AccuracyWarning if an estimated error exceeds ERROR_LIMIT and is more
+  than two standard errors from 0 (a few disagreements in the sample do not
+  warn)."""
+  for name in ("precision", "recall"):
+    error, se = result[f"{name}_error"], result[f"{name}_error_se"]
+    if abs(error) > ERROR_LIMIT and abs(error) > 2 * se:
+      warnings.warn(
+          f"LSH+KNN {name} {result[name]:.3f} is estimated {error:+.3f} "
+          f"(standard error {se:.3f}) from exact KNN's; pass a larger "
+          "max_candidates or num_tables, or use exact KNN",
+          AccuracyWarning, stacklevel=3)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import reference
+from lsh_gan.metrics._lsh_knn import AccuracyWarning
 from lsh_gan.metrics._lsh_knn import MAX_CANDIDATES
 from lsh_gan.metrics._lsh_knn import NUM_TABLES
 
-__all__ = ("lsh_knn_precision_recall",)
+__all__ = ("AccuracyWarning", "lsh_knn_precision_recall")
 
 
 def lsh_knn_precision_recall(real, fake, *, k: int = 3,
@@ -17,7 +18,9 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
                              num_hashes: int | None = None,
                              bucket_width: float | None = None,
                              max_candidates: int = _lsh_knn.MAX_CANDIDATES,
-                             seed: int = 0) -> dict[str, float]:
+                             seed: int = 0,
+                             error_sample: int = _lsh_knn.ERROR_SAMPLE
+                             ) -> dict[str, float]:
   """LSH + KNN precision and recall: k-NN balls among bucket candidates.
 
   Args:
@@ -27,19 +30,32 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     num_tables: L (default 4).
     num_hashes: K (default min(8, d): at d = 2, eight functions cut cells so
       small that most points are isolated).
-    bucket_width: w, the bucket width of both sets; None (default): the
-      width at which the median real point has 16 real bucket-mates (median
-      over points and tables). Buckets only choose the candidates; each
-      side's balls keep their own k-NN radii.
-    max_candidates: at most this many candidates per point and table
-      (default 128): the bucket-mates within max_candidates / 2 positions in
-      the table's sorted order (by key, then by the projection on the
-      table's first direction).
-    seed: seed of the hash functions and the width sample (an integer >= 0).
+    bucket_width: w, the bucket width of both sets; None (default): each
+      set's own width, at which its median point has 16 bucket-mates of its
+      set (median over points and tables). Buckets only choose the
+      candidates; each side's balls keep their own k-NN radii.
+    max_candidates: M, at most this many candidates per point and table
+      (default 128): M consecutive positions of the point's bucket in the
+      table's sorted order (by key, then by the projection on the table's
+      first direction) around the point's place, the whole bucket if it
+      holds at most M. With one bucket (a huge bucket_width) and
+      max_candidates >= max(n, m) the result equals exact KNN.
+    seed: seed of the hash functions, the width sample and the error
+      estimate's sample (an integer >= 0).
+    error_sample: points per side whose exact KNN indicator is computed to
+      estimate this result's error (default 256; 0: no estimate). It costs
+      about error_sample / m of an exact KNN pass over the real set.
 
   Returns:
-    {"precision": float, "recall": float}. The same at any scale of the
-    embeddings (both sets times one factor).
+    {"precision", "recall"} and, unless error_sample is 0,
+    {"precision_error", "precision_error_se", "recall_error",
+    "recall_error_se"}: estimates of (this value - exact KNN's) and their
+    standard errors. The same at any scale of the embeddings (both sets
+    times one factor).
+
+  Warns:
+    AccuracyWarning: when an estimated error exceeds 0.03 (and two standard
+      errors).
 
   Raises:
     ValueError: as `lsh_precision_recall`, and for fewer than k + 1 points.
@@ -47,9 +63,10 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
   Examples:
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(500, 8))
-    >>> lsh_knn_precision_recall(x, x + 100.0)
+    >>> lsh_knn_precision_recall(x, x + 100.0, error_sample=0)
     {'precision': 0.0, 'recall': 0.0}
   """
   return reference.Reference(real).lsh_knn_precision_recall(
       fake, k=k, num_tables=num_tables, num_hashes=num_hashes,
-      bucket_width=bucket_width, max_candidates=max_candidates, seed=seed)
+      bucket_width=bucket_width, max_candidates=max_candidates, seed=seed,
+      error_sample=error_sample)

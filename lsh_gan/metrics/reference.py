@@ -242,10 +242,12 @@ class Reference:
   def lsh_knn_precision_recall(
       self, fake, *, k: int = 3, num_tables: int = _lsh_knn.NUM_TABLES,
       num_hashes: int | None = None, bucket_width: float | None = None,
-      max_candidates: int = _lsh_knn.MAX_CANDIDATES,
-      seed: int = 0) -> dict[str, float]:
+      max_candidates: int = _lsh_knn.MAX_CANDIDATES, seed: int = 0,
+      error_sample: int = _lsh_knn.ERROR_SAMPLE) -> dict[str, float]:
     """`metrics.lsh_knn_precision_recall` against this reference."""
     k = _checks.positive_int(k, "k")
+    if error_sample != 0:
+      error_sample = _checks.positive_int(error_sample, "error_sample")
     if num_hashes is None:
       num_hashes = min(_lsh_knn.NUM_HASHES, self.dim)
     num_tables, num_hashes = _hashing.check_family(num_tables, num_hashes)
@@ -267,19 +269,37 @@ class Reference:
           (num_tables, num_hashes, _lsh_knn.BUCKET_MATES, seed),
           lambda: _lsh_knn.fill_width(real, _lsh_knn.BUCKET_MATES,
                                      self._width(family, seed)))
-    real_rho2 = self._cached(
+    index = self._cached(
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
-        lambda: _lsh_knn.padded_radii_sq(real, width, k))
+        lambda: _lsh_knn.Indexed(real, width, k))
     if shift:  # computed in the fake set's units: see the module doc
-      real = real.rescaled(-shift)
-      width = math.ldexp(width, -shift)
-      real_rho2 = _lsh_knn.rescale_radii_sq(real_rho2, -shift)
+      index = index.rescaled(-shift)
     fake = _lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
-    fake_rho2 = _lsh_knn.padded_radii_sq(fake, width, k)
-    fake_hits, real_hits = _lsh_knn.coverage(real, fake, width, real_rho2,
-                                            fake_rho2)
-    return {"precision": fake_hits / fake.n, "recall": real_hits / self.n}
+    # Recall reads the fake set's structure: its balls come from its own
+    # tables at its own occupancy width (a sparse fake set hashed at the
+    # real width would leave most of its points isolated).
+    fake_width = self._in_units(bucket_width, shift)
+    if fake_width is None:
+      fake_width = _lsh_knn.fill_width(
+          fake, _lsh_knn.BUCKET_MATES,
+          index.width * max(1.0, self.n / fake.n) ** (1 / num_hashes))
+    fake_index = _lsh_knn.Indexed(fake, fake_width, k)
+    precise = _lsh_knn.covered(index, fake)
+    recalled = _lsh_knn.covered(fake_index, index.prepared)
+    out = {"precision": int(precise.sum()) / fake.n,
+           "recall": int(recalled.sum()) / self.n}
+    if error_sample:
+      precision_error = _lsh_knn.error_estimate(index, fake, precise, k, seed,
+                                                error_sample)
+      recall_error = _lsh_knn.error_estimate(fake_index, index.prepared,
+                                             recalled, k, seed, error_sample)
+      out.update(precision_error=precision_error[0],
+                 precision_error_se=precision_error[1],
+                 recall_error=recall_error[0],
+                 recall_error_se=recall_error[1])
+      _lsh_knn.warn_if_off(out)
+    return out
 
   # FID and KID.
 
