@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_samples = 5000  # generated per sweep point
   config.k = 3  # KNN precision/recall and LSH+KNN
   config.density_k = 5  # density and coverage
-  config.lsh_tables = 8
+  config.lsh_tables = 32  # LSH-only defaults (lsh_gan.metrics.lsh)
   config.lsh_hashes = 8
   config.lsh_knn_tables = 4
   config.seed = 0  # latents, LSH hashes and KID subsets

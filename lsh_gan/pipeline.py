@@ -96,11 +96,13 @@ def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
   return out
 
 
-def bits_of(transform_string: str) -> int:
-  """The fewest quantization bits in a transform string; 32 if none."""
-  found = [int(b) for b in re.findall(r"quantize\(bits=(\d+)",
-                                      transform_string)]
-  return min(found) if found else 32
+def bits_of(transform, params) -> int:
+  """The fewest bits per stored weight code once `transform` (a Transform or
+  its string) packs `params`: read from what `pack` stores
+  (`compress.report`), not from the transform's string; 32 where no leaf is
+  stored quantized."""
+  transform = compress.parse(transform)
+  return compress.report(params, transform.pack(params)).fewest_bits or 32
 
 
 def _positive_int(config, field: str, minimum: int = 1) -> int:
@@ -160,9 +162,10 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
 
 # The version of the code's numbers: raised whenever a change makes an
 # unchanged config give other numbers (2: KID in homogeneous terms, LSH
-# widths with a float32 noise floor), so that a workdir never mixes rows
-# computed by two versions.
-NUMBERS_VERSION = 2
+# widths with a float32 noise floor; 3: LSH-only's occupancy width and
+# calibrated coverage, LSH+KNN's queries against the real tables), so
+# that a workdir never mixes rows computed by two versions.
+NUMBERS_VERSION = 3
 
 
 def experiment(config: ml_collections.ConfigDict) -> dict:
@@ -311,7 +314,8 @@ class Stages:
     """One sweep point's row, and its samples."""
     timer = time.perf_counter()
     packed, variables = self.compressed(transform)
-    size = compress.report(self.variables, packed).total
+    size_report = compress.report(self.variables, packed)
+    size = size_report.total
     compress_s, timer = time.perf_counter() - timer, time.perf_counter()
     samples = self.generate(variables)
     generate_s, timer = time.perf_counter() - timer, time.perf_counter()
@@ -325,7 +329,7 @@ class Stages:
       scores = self.score(fake)
     score_s = time.perf_counter() - timer
     row = {"point": name, "transform": str(transform),
-           "bits": bits_of(str(transform)),
+           "bits": size_report.fewest_bits or 32,
            "stored_bytes": int(size.stored_bytes),
            "compression_ratio": float(size.compression_ratio),
            **{k: v if k == "notes" else float(v) for k, v in scores.items()},

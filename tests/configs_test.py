@@ -7,6 +7,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from lsh_gan import data
@@ -54,7 +55,8 @@ def test_config_builds(path):
       pipeline.check(config)
       points = [p for p, _ in pipeline.sweep(config)]
       assert config.generator == generator and len(points) == 25
-      assert {pipeline.bits_of(p) for p in points} == {
+      probe = {"w": np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)}
+      assert {pipeline.bits_of(t, probe) for _, t in pipeline.sweep(config)} == {
           32, 16, 8, 6, 5, 4, 3, 2, 1}
       assert sum(",axis=-1)" in p for p in points) == 8
   else:

@@ -180,8 +180,10 @@ def test_sweep_points_are_canonical_and_unique():
   assert [n for n, _ in pipeline.sweep(config)] == [
       "baseline", "quantize(bits=4)", "prune(sparsity=0.5)",
       "clip(percentile=99)+quantize(bits=2,axis=-1)"]
-  assert pipeline.bits_of("clip(percentile=99)+quantize(bits=2,axis=-1)") == 2
-  assert pipeline.bits_of("prune(sparsity=0.5)") == 32
+  probe = {"w": np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)}
+  assert pipeline.bits_of("clip(percentile=99)+quantize(bits=2,axis=-1)",
+                          probe) == 2
+  assert pipeline.bits_of("prune(sparsity=0.5)", probe) == 32
   assert len(pipeline.sweep(sweep_dcgan_mnist5k.get_config())) == 16
 
 
@@ -392,7 +394,7 @@ def test_rows_of_another_version_of_the_numbers_are_not_mixed_in(
   del saved["experiment"]["numbers_version"]  # as written before version 2
   (copy / "results.json").write_text(json.dumps(saved))
   monkeypatch.setattr(pipeline, "Stages", None)
-  with pytest.raises(ValueError, match=r"\(numbers_version: None there, 2 "
+  with pytest.raises(ValueError, match=r"\(numbers_version: None there, 3 "
                      r"now\) \(its rows were computed by a version of lsh_gan "
                      r"whose metrics give other numbers\)"):
     pipeline.run(tiny(data_dir), str(copy))

@@ -29,6 +29,8 @@ class LeafReport:
     sparsity: fraction of entries exactly zero after compression.
     distinct_values: distinct values after compression (None in the total).
     relative_l2_error: ||w_hat - w|| / ||w|| (0 when both are zero).
+    code_bits: bits per stored code of a quantized leaf (a `PackedArray`);
+      None for a dense leaf and in the total row.
   """
   path: str
   shape: tuple[int, ...] | None
@@ -41,6 +43,7 @@ class LeafReport:
   sparsity: float
   distinct_values: int | None
   relative_l2_error: float
+  code_bits: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,13 @@ class Report:
   """Per-leaf rows and their total; ``str(report)`` is a printable table."""
   leaves: tuple[LeafReport, ...]
   total: LeafReport
+
+  @property
+  def fewest_bits(self) -> int | None:
+    """The fewest bits per code of any quantized leaf; None if no leaf is
+    stored quantized."""
+    bits = [r.code_bits for r in self.leaves if r.code_bits is not None]
+    return min(bits) if bits else None
 
   def to_dict(self) -> dict[str, Any]:
     return {"leaves": [dataclasses.asdict(r) for r in self.leaves],
@@ -138,7 +148,8 @@ def report(original, compressed) -> Report:
         compression_ratio=orig_bytes / stored if stored else math.inf,
         sparsity=zeros / max(size, 1),
         distinct_values=int(np.unique(c_np).size),
-        relative_l2_error=_relative(err2, norm2)))
+        relative_l2_error=_relative(err2, norm2),
+        code_bits=c.bits if _packing.is_packed(c) else None))
     for key, value in (("num_params", size), ("original_bytes", orig_bytes),
                        ("stored_bytes", stored), ("zeros", zeros),
                        ("err2", err2), ("norm2", norm2)):
