@@ -279,6 +279,7 @@ class Stages:
 
   def score(self, fake: np.ndarray) -> dict[str, float]:
     c, ref = self.config, self.reference
+    fake = ref.fake_set(fake)  # validated and moved once for every metric
     knn = ref.knn_metrics(fake, k=c.k, density_k=c.density_k)
     family = dict(num_tables=c.lsh_tables, num_hashes=c.lsh_hashes,
                   seed=c.seed)

@@ -9,6 +9,7 @@ import pytest
 
 from lsh_gan import metrics
 from lsh_gan.metrics import knn
+from lsh_gan.metrics import _checks
 from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import lsh
@@ -72,10 +73,35 @@ def test_a_second_fake_set_does_not_recompute_the_real_side(sets):
   assert sorted(calls) == ["knn radii", "lsh_knn radii"]
   assert dict(ref.computed) == after_first
   assert after_first == {"knn": 1, "family": 2, "projection": 2, "tables": 1,
+                         "lsh_width": 1, "calibration": 1,
                          "lsh_knn_points": 1, "lsh_knn_width": 1,
                          "lsh_knn_radii": 1, "gaussian": 1}
   assert first != second
   assert second[0] == metrics.Reference(real).knn_metrics(other)
+
+
+def test_a_fake_set_is_validated_once_for_every_metric(sets):
+  real, fake, _ = sets
+  ref = metrics.Reference(real)
+  want = (ref.knn_metrics(fake), ref.lsh_precision_recall(fake),
+          ref.frechet_distance(fake), ref.kernel_distance(fake, num_subsets=5))
+  validated = []
+  check = _checks.fake_set
+
+  def counted(*args, **kwargs):
+    validated.append(1)
+    return check(*args, **kwargs)
+
+  with mock.patch.object(_checks, "fake_set", counted):
+    prepared = ref.fake_set(fake)
+    got = (ref.knn_metrics(prepared), ref.lsh_precision_recall(prepared),
+           ref.frechet_distance(prepared),
+           ref.kernel_distance(prepared, num_subsets=5))
+    assert len(validated) == 1 and got == want
+    # Prepared for another reference: validated again, for this one.
+    other = metrics.Reference(real[:-1]).fake_set(fake)
+    assert ref.frechet_distance(other) == want[2]
+    assert len(validated) == 3
 
 
 def test_larger_k_extends_the_knn_side_once(sets):

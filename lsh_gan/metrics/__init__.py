@@ -22,11 +22,13 @@ from lsh_gan.metrics.knn import knn_precision_recall
 from lsh_gan.metrics.knn import KNNReference
 from lsh_gan.metrics.lsh import lsh_precision_recall
 from lsh_gan.metrics.lsh_knn import lsh_knn_precision_recall
+from lsh_gan.metrics.reference import FakeSet
 from lsh_gan.metrics.reference import Reference
 
 __all__ = (
     "DegenerateError",
     "density_coverage",
+    "FakeSet",
     "frechet_distance",
     "kernel_distance",
     "knn_precision_recall",

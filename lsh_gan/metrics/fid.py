@@ -179,7 +179,7 @@ def _mmd2_batch(xs, ys, x_factor, y_factor):
   return jax.vmap(one)(xs, ys)
 
 
-def _max_exponent(x: jax.Array, exponent: int) -> int:
+def max_exponent(x: jax.Array, exponent: int) -> int:
   """round(log2(max |x|)) in data units, for x given in units 2^exponent."""
   return exponent + _checks.magnitude_exponent(float(jnp.max(jnp.abs(x))))
 
@@ -238,9 +238,11 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
 def kernel_distance_in_units(real: jax.Array, real_exponent: int,
                              fake: jax.Array, fake_exponent: int, *,
                              num_subsets: int = 100, subset_size: int = 1000,
-                             seed: int = 0, batch: int = 10
+                             seed: int = 0, batch: int = 10,
+                             max_exponents: tuple[int, int] | None = None
                              ) -> dict[str, float]:
-  """`kernel_distance` of validated sets given in units 2^exponent each."""
+  """`kernel_distance` of validated sets given in units 2^exponent each
+  (`max_exponents`: their `max_exponent`s, if already known)."""
   _checks.enough_points(real.shape[0], 1, "real")
   _checks.enough_points(fake.shape[0], 1, "fake")
   num_subsets = _checks.positive_int(num_subsets, "num_subsets")
@@ -259,8 +261,10 @@ def kernel_distance_in_units(real: jax.Array, real_exponent: int,
   fake_idx = np.concatenate([fake_idx, fake_idx[:pad]])
   # One unit for both sets: the larger magnitude. The smaller set's factor
   # is >= about 2^-MAX_EXPONENT_GAP (`_checks.fake_set`), a normal float32.
-  unit = max(_max_exponent(real, real_exponent),
-             _max_exponent(fake, fake_exponent))
+  if max_exponents is None:
+    max_exponents = (max_exponent(real, real_exponent),
+                     max_exponent(fake, fake_exponent))
+  unit = max(max_exponents)
   real_factor = np.float32(2.0 ** (real_exponent - unit))
   fake_factor = np.float32(2.0 ** (fake_exponent - unit))
   terms = []

@@ -88,11 +88,27 @@ class Reference:
       self._cache[kind, key] = make()
     return self._cache[kind, key]
 
+  def fake_set(self, fake) -> "FakeSet":
+    """`fake` validated and moved to the device once, in this reference's
+    units: pass the result to any scoring method instead of the array (the
+    launcher scores one fake set with every metric; each would otherwise
+    validate and transfer it again).
+
+    Raises:
+      ValueError: as the scoring methods, for bad input.
+    """
+    if isinstance(fake, FakeSet):
+      if fake.reference is self:
+        return fake
+      fake = fake.data()  # validated for another reference: again, here
+    values, shift, own = _checks.fake_set(fake, self.dim, self.exponent)
+    return FakeSet(self, values, shift, own)
+
   def _fake(self, fake, k: int = 0):
     """(fake in units 2^(exponent + shift), shift, its own exponent there)."""
-    fake, shift, own = _checks.fake_set(fake, self.dim, self.exponent)
-    _checks.enough_points(fake.shape[0], k, "fake")
-    return fake, shift, own
+    fake = self.fake_set(fake)
+    _checks.enough_points(fake.values.shape[0], k, "fake")
+    return fake.values, fake.shift, fake.own
 
   def _centre(self, shift: int):
     return knn.times_power_of_two(self.centre, -shift)
@@ -316,6 +332,40 @@ class Reference:
 
   def kernel_distance(self, fake, **kwargs) -> dict[str, float]:
     """`metrics.kernel_distance` against this reference (same keywords)."""
-    fake, shift, _ = self._fake(fake, 1)
-    return fid.kernel_distance_in_units(self.real, self.exponent, fake,
-                                        self.exponent + shift, **kwargs)
+    fake = self.fake_set(fake)
+    self._fake(fake, 1)
+    real_max = self._cached("magnitude", None, lambda: fid.max_exponent(
+        self.real, self.exponent))
+    return fid.kernel_distance_in_units(
+        self.real, self.exponent, fake.values, self.exponent + fake.shift,
+        max_exponents=(real_max, fake.max_exponent), **kwargs)
+
+
+class FakeSet:
+  """A fake set validated against one `Reference` (`Reference.fake_set`).
+
+  Attributes:
+    reference: the Reference it was validated for.
+    values: (m, d) float32 on the device, in units 2^(exponent + shift).
+    shift: see `_checks.fake_set`; own: its own magnitude exponent there.
+  """
+
+  def __init__(self, reference: Reference, values, shift: int, own: int):
+    self.reference = reference
+    self.values = values
+    self.shift = shift
+    self.own = own
+    self._max_exponent = None
+
+  def data(self) -> np.ndarray:
+    """The set in data units (float64 numpy)."""
+    return np.ldexp(np.asarray(self.values, np.float64),
+                    self.reference.exponent + self.shift)
+
+  @property
+  def max_exponent(self) -> int:
+    """round(log2(max |fake|)) in data units (computed once)."""
+    if self._max_exponent is None:
+      self._max_exponent = fid.max_exponent(
+          self.values, self.reference.exponent + self.shift)
+    return self._max_exponent
