@@ -7,12 +7,16 @@ file, written atomically, and skipped on the next run):
   python benchmarks/lsh_sweep.py --only=lsh   # LSH-only
   python benchmarks/lsh_sweep.py --only=lsh_knn
 
-LSH-only is scored against known answers (`mixtures.Modes`, 2,000 points a
-set, d = 2, 64, 512): the fake set drops 4 of 10 modes (precision 1, recall
-0.6) or puts 30% of its mass on 3 invented modes (precision 0.7, recall 1),
-and the outlier moves: 5% far outliers added to the real set (precision of
-the invented case) and 1% added to the fake set (recall of the dropped
-case). LSH + KNN is scored against exact KNN (k = 3) on the benchmark data
+LSH-only is scored against known answers: Gaussian modes (`mixtures.Modes`,
+2,000 points a set, d = 2, 64, 512), where the fake set drops 4 of 10 modes
+(precision 1, recall 0.6) or puts 30% of its mass on 3 invented modes, far
+from the real ones (precision 0.7, recall 1), with the outlier moves (5% far
+outliers added to the real set, 1% to the fake set); and the known-truth
+cases of real digit embeddings (`known_truth.py`: held-out digits, half the
+classes, 20% noise images, noise only; mnist5k and digits). A cell's error
+is the worst over all cases; each configuration is scored with three
+coverage rules, and the calibrated one at two quantiles.
+LSH + KNN is scored against exact KNN (k = 3) on the benchmark data
 (`mixtures.latent_pair`, 5,000 points a set at d = 64 and 512, 50,000 at
 d = 64) and on dropped modes (3,000 points, d = 2, 64), with K capped at d
 as the default is; each cell is the worse of two hash seeds.
@@ -31,6 +35,7 @@ from absl import flags
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import known_truth  # pylint: disable=g-import-not-at-top,wrong-import-position
 import mixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -50,8 +55,11 @@ _TABLES = flags.DEFINE_boolean("tables_only", False,
                                "nothing")
 _ROWS = flags.DEFINE_integer("rows", 12, "best configurations shown per table")
 
-LSH_GRID = dict(num_hashes=(4, 8, 12), num_tables=(8, 16, 32),
-                factor=(2.0, 4.0, 8.0), min_count=(1, 3))
+LSH_GRID = dict(num_hashes=(4, 8, 12, 16), num_tables=(16, 32),
+                mates=(1, 2, 4, 8))
+# (coverage rule, calibration quantile) scored in every LSH-only cell.
+LSH_RULES = (("calibrated", 0.1), ("calibrated", 0.2), ("any", None),
+             ("majority", None))
 LSH_KNN_GRID = dict(num_hashes=(8,), num_tables=(4, 8),
                     max_candidates=(32, 64, 128), mates=(4, 8, 16))
 LSH_KNN_SEEDS = (0, 1)  # hash seeds; a cell reports the worse of the two
@@ -82,22 +90,27 @@ def _with(module, name, value, fn, *args, **kwargs):
     setattr(module, name, saved)
 
 
-def lsh_cases():
-  """name -> (real, fake, truth precision, truth recall, which value moves)."""
+def lsh_cases(data_dir):
+  """name -> (real, fake, truth precision, truth recall), and the known-truth
+  embeddings {dataset: (real, {case: fake})}."""
   cases = {}
   for dim in (2, 64, 512):
     mix = mixtures.Modes(dim, 10, seed=dim)
     real = mix.sample(2000, range(10))
     dropped = mix.sample(2000, range(6))
+    # The invented modes lie 60 away from the real ones in every coordinate
+    # (at d = 2 one would otherwise land 1.3 from a real mode).
     invented = np.concatenate([mix.sample(1400, range(10)), mixtures.Modes(
-        dim, 3, seed=dim + 1).sample(600, range(3))])
+        dim, 3, seed=dim + 1).sample(600, range(3)) + 60.0])
     cases[f"dropped d={dim}"] = (real, dropped, 1.0, 0.6)
     cases[f"invented d={dim}"] = (real, invented, 0.7, 1.0)
     cases[f"+1% fake outliers d={dim}"] = (
         real, np.concatenate([dropped, mix.far(20)]), None, 0.6)
     cases[f"+5% real outliers d={dim}"] = (
         np.concatenate([real, mix.far(100)]), invented, 0.7, None)
-  return cases
+  embedded = {name: known_truth.embedded_cases(name, data_dir)
+              for name in ("mnist5k", "digits")}
+  return cases, embedded
 
 
 def lsh_knn_cases():
@@ -113,27 +126,53 @@ def lsh_knn_cases():
 
 
 def sweep_lsh(results):
-  cases = lsh_cases()
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as data_dir:
+    cases, embedded = lsh_cases(data_dir)
   for config in _grid(LSH_GRID):
     key = "lsh " + json.dumps(config, sort_keys=True)
     if key in results:
       continue
-    kwargs = {k: v for k, v in config.items() if k != "factor"}
+    kwargs = dict(num_tables=config["num_tables"],
+                  num_hashes=config["num_hashes"])
     cell = {}
-    for name, (real, fake, p_true, r_true) in cases.items():
-      got = _with(lsh, "WIDTH_FACTOR", config["factor"],
-                  metrics.lsh_precision_recall, real, fake, **kwargs)
-      cell[name] = {"precision": got["precision"], "recall": got["recall"],
-                    "p_true": p_true, "r_true": r_true}
+    for coverage, quantile in LSH_RULES:
+      def score(real, fake, coverage=coverage, quantile=quantile):
+        if quantile is not None:
+          return _with(_lsh, "CALIBRATION_QUANTILE", quantile, score, real,
+                       fake, coverage, None)
+        return _with(_lsh, "BUCKET_MATES", config["mates"],
+                     metrics.lsh_precision_recall, real, fake,
+                     coverage=coverage, **kwargs)
+      rule = coverage if quantile is None else f"{coverage} q={quantile:g}"
+      out = {}
+      for name, (real, fake, p_true, r_true) in cases.items():
+        got = score(real, fake)
+        out[name] = {"precision": got["precision"], "recall": got["recall"],
+                     "p_true": p_true, "r_true": r_true}
+      for dataset, (real, fakes) in embedded.items():
+        ref_scores = {c: score(real, fake) for c, fake in fakes.items()}
+        for (case, side), (reading, kind, target) in known_truth.truths(
+            ref_scores).items():
+          out[f"{dataset} {case} {side}"] = {
+              "error": known_truth.error(reading, kind, target),
+              "reading": reading}
+      cell[rule] = out
     results[key] = cell
-    print(key, _lsh_summary(cell), flush=True)
+    print(key, {rule: _lsh_summary(out) for rule, out in cell.items()},
+          flush=True)
     _save(_OUT.value, results)
 
 
-def _lsh_summary(cell):
-  """(worst |error| against the truth, worst |outlier move|)."""
+def _lsh_summary(cell, where=lambda name: True):
+  """Worst |error| against the truth over a cell's cases."""
   errors = []
-  for v in cell.values():
+  for name, v in cell.items():
+    if not where(name):
+      continue
+    if "error" in v:
+      errors.append(v["error"])
+      continue
     for value, truth in ((v["precision"], v["p_true"]),
                          (v["recall"], v["r_true"])):
       if truth is not None:
@@ -184,31 +223,38 @@ def _label(config):
 
 
 def lsh_table(results, default) -> str:
-  """Best LSH-only configurations by worst |error| against the truth."""
+  """Best LSH-only configurations and rules by worst |error| against the
+  truth (all cases; the real embeddings; the Gaussian modes)."""
   rows = []
   for key, cell in results.items():
     if not key.startswith("lsh {"):
       continue
     config = json.loads(key[4:])
-    moves = []
-    for dim in (2, 64, 512):
-      moves.append(cell[f"+5% real outliers d={dim}"]["precision"] -
-                   cell[f"invented d={dim}"]["precision"])
-      moves.append(cell[f"+1% fake outliers d={dim}"]["recall"] -
-                   cell[f"dropped d={dim}"]["recall"])
-    high = {k: v for k, v in cell.items() if not k.endswith("d=2")}
-    rows.append((_lsh_summary(cell), _lsh_summary(high),
-                 max(moves, key=abs), config))
+    for rule, out in cell.items():
+      moves = []
+      for dim in (2, 64, 512):
+        moves.append(out[f"+5% real outliers d={dim}"]["precision"] -
+                     out[f"invented d={dim}"]["precision"])
+        moves.append(out[f"+1% fake outliers d={dim}"]["recall"] -
+                     out[f"dropped d={dim}"]["recall"])
+      embedded = lambda name: "error" in out[name]
+      wrong = sum(v["error"] > known_truth.TOLERANCE + 1e-12
+                  for v in out.values() if "error" in v)
+      rows.append((_lsh_summary(out), _lsh_summary(out, embedded),
+                   _lsh_summary(out, lambda n: not embedded(n)), wrong,
+                   max(moves, key=abs), config, rule))
   rows.sort(key=lambda r: (r[0], r[1]))
+  is_default = lambda r: r[5] == default["config"] and r[6] == default["rule"]
   shown = rows[:_ROWS.value] + [r for r in rows[_ROWS.value:]
-                                if r[3] == default]
-  lines = ["| K, L, w / NND_3, min_count | worst \\|error\\| | worst at d ≥ 64 "
-           "| largest outlier move |", "| --- | --- | --- | --- |"]
-  for worst, high, move, c in shown:
-    mark = " **(default)**" if c == default else ""
-    lines.append(f"| {c['num_hashes']}, {c['num_tables']}, {c['factor']:g}, "
-                 f"{c['min_count']}{mark} | {worst:.3f} | {high:.3f} | "
-                 f"{move:+.3f} |")
+                                if is_default(r)]
+  lines = ["| K, L, bucket-mates, coverage | worst \\|error\\| | on digit "
+           "embeddings | on Gaussian modes | digit cases wrong (of 16) | "
+           "largest outlier move |", "| --- | --- | --- | --- | --- | --- |"]
+  for worst, real, modes, wrong, move, c, rule in shown:
+    mark = " **(default)**" if is_default((0, 0, 0, 0, 0, c, rule)) else ""
+    lines.append(f"| {c['num_hashes']}, {c['num_tables']}, {c['mates']}, "
+                 f"{rule}{mark} | {worst:.3f} | {real:.3f} | {modes:.3f} | "
+                 f"{wrong} | {move:+.3f} |")
   return "\n".join(lines)
 
 
@@ -248,9 +294,10 @@ def main(argv):
       sweep_lsh(results)
     if _ONLY.value in (None, "lsh_knn"):
       sweep_lsh_knn(results)
-  print(lsh_table(results, dict(factor=_lsh.WIDTH_FACTOR, min_count=1,
-                                num_hashes=lsh.NUM_HASHES,
-                                num_tables=lsh.NUM_TABLES)))
+  print(lsh_table(results, dict(
+      config=dict(mates=_lsh.BUCKET_MATES, num_hashes=lsh.NUM_HASHES,
+                  num_tables=lsh.NUM_TABLES),
+      rule=f"calibrated q={_lsh.CALIBRATION_QUANTILE:g}")))
   print()
   print(lsh_knn_table(results, [
       dict(mates=_lsh_knn.BUCKET_MATES, max_candidates=lsh_knn.MAX_CANDIDATES,

@@ -107,8 +107,9 @@ class Calibration:
   num_non_isolated: int
 
   @classmethod
-  def from_hits(cls, hits: np.ndarray, quantile: float = CALIBRATION_QUANTILE
+  def from_hits(cls, hits: np.ndarray, quantile: float | None = None
                 ) -> "Calibration":
+    quantile = CALIBRATION_QUANTILE if quantile is None else quantile
     hits = hits[hits > 0]
     if hits.size == 0:  # no point has company: nothing to calibrate on
       return cls(1, 1, 1)
