@@ -21,14 +21,14 @@ from two sources:
   noise       images of uniform noise in [-1, 1].
 
 Every metric of the launcher's sweep is computed (KNN k = 3, density and
-coverage k = 5, LSH-only 8 x 8, LSH + KNN 4 tables) at 3 seeds (the
+coverage k = 5, LSH-only and LSH + KNN at the sweep's settings) at 3 seeds (the
 generator's latents, the outlier draws and which rows they replace, the LSH
 hashes); the table shows mean ± std. The column "alone" scores the whole
 outlier pool as the fake set: how the embedding sees the outliers.
 
-A second table runs LSH-only at bucket widths of 0.5 to 4 (the default)
-times the real set's median 3-NN distance, both sets hashed at it: whether
-some width tells the generator's samples from the outliers.
+A second table runs LSH-only at bucket widths of 0.25 to 4 times the real
+set's default width (1: `Reference.lsh_width`), both sets hashed at it: how
+its reading depends on the width.
 
 Cells are kept in --out (written atomically after each); a rerun resumes.
 The outlier draws come from one generator per seed, in cell order, so the
@@ -67,7 +67,7 @@ _FIGURE = flags.DEFINE_string(
     "the figure ('' for none)")
 
 EPSILONS = (0.0, 0.01, 0.02, 0.05, 0.1)
-WIDTH_FACTORS = (0.5, 1.0, 1.5, 2.0, 4.0)
+WIDTH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)  # times the default width
 SIDES = ("fake", "real")
 SOURCES = ("2-bit", "noise")
 SHOWN = (("knn_precision", "KNN precision"), ("knn_recall", "KNN recall"),
@@ -154,14 +154,14 @@ def run_seed(seed: int, results: dict, out: str) -> None:
 
 
 def _width_cell(stages, factor: float, fake, real, pools, rng) -> dict:
-  """LSH-only at bucket width factor x the real set's median 3-NN distance
-  (the default is 4), both sets hashed at it: does any width separate the
-  generator's samples from the outliers?"""
+  """LSH-only at bucket width factor x the real set's default width
+  (`Reference.lsh_width`: 2 bucket-mates per table), both sets hashed at
+  it: how the reading depends on the width."""
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
   c, ref = stages.config, stages.reference
   family = dict(num_tables=c.lsh_tables, num_hashes=c.lsh_hashes,
                 seed=c.seed)
-  width = factor * ref.lsh_width(**family) / 4.0
+  width = factor * ref.lsh_width(**family)
   lsh = lambda r, f: r.lsh_precision_recall(f, bucket_width=width, **family)
   base = lsh(ref, fake)
   noisy_real = metrics.Reference(_replace(real, pools["noise"], 0.1, rng))
@@ -185,13 +185,13 @@ def width_table(results) -> str:
              ("precision_noise_in_fake_10", "precision, 10% noise in fake"),
              ("precision_noise_in_real_10", "precision, 10% noise in real"),
              ("recall_noise_in_real_10", "recall, 10% noise in real"))
-  head = ["width / median NND_3"] + [name for _, name in columns]
+  head = ["width / default width"] + [name for _, name in columns]
   lines = []
   for factor in WIDTH_FACTORS:
     cells = [c for k, c in results.items()
              if k.split(",")[1:] == ["width", str(factor)] and
              int(k.split(",")[0]) < _SEEDS.value]
-    row = [f"{factor:g}" + (" (default)" if factor == 4.0 else "")]
+    row = [f"{factor:g}" + (" (default)" if factor == 1.0 else "")]
     for key, _ in columns:
       row.append("{:.3f} ± {:.3f}".format(*_mean_std([c[key] for c in cells])))
     lines.append(row)
