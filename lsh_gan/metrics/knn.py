@@ -20,18 +20,25 @@ Embeddings of any scale give the same numbers: a set outside float32's
 comfortable range is divided by a power of two first (see `_checks`).
 
 Nothing of size n x n is ever built: distances are computed in fixed-size
-blocks (rows x columns, padded, with the valid count passed as data so a new n
-compiles nothing new), as squared distances |a|^2 + |b|^2 - 2 a.b in float32
-with full matmul precision, on data centred on the real set's mean (which
-keeps the norms, and so the cancellation error, small). A squared distance
-below the expansion's float32 resolution, (d + 2) * eps * (|a|^2 + |b|^2),
-is set to 0, so exact duplicates are at distance 0 rather than at rounding
-noise (about 3e-4 of the norm). Each pass
-over a pair of sets is three n x n x d products in total: R x R and G x G for
-the radii, and one G x R pass that yields all four metrics: per fake point the
-minimum of d^2 - rho_R^2 (precision) and the count of d^2 <= rho_R^2 (density),
-per real point the minimum d^2 (coverage) and the minimum of d^2 - rho_G^2
-(recall).
+blocks, as squared distances |a|^2 + |b|^2 - 2 a.b in float32 with full
+matmul precision, on data centred on the real set's mean (which keeps the
+norms, and so the cancellation error, small). A squared distance below the
+expansion's float32 resolution, (d + 2) * eps * (|a|^2 + |b|^2), is set to 0,
+so exact duplicates are at distance 0 rather than at rounding noise (about
+3e-4 of the norm).
+
+Each pass is one jitted loop (`lax.fori_loop`) over the blocks of a set
+padded to a size class (`padded_size`: eight sizes per doubling), with the
+number of points passed as data: a new n in a class compiles nothing, and
+only the blocks that hold points are computed. A radius pass (R x R or
+G x G) computes each pair of blocks once and reads it both ways, by rows
+for one block and by columns for the other: half an n x n x d product. The
+G x R pass yields all four metrics: per fake point the minimum of
+d^2 - rho_R^2 (precision) and the count of d^2 <= rho_R^2 (density), per
+real point the minimum d^2 (coverage) and the minimum of d^2 - rho_G^2
+(recall). At d = 2,048 the products are nearly all the time; at small d the
+k-smallest selection costs as much, so it runs XLA's top-k only on the few
+chunks of each row that can hold the k smallest (`_k_smallest`).
 
 References:
   T. Kynkäänniemi et al., "Improved Precision and Recall Metric for Assessing
@@ -305,12 +312,13 @@ def _precompile(n_real: int, n_fake: int, dim: int, *, k: int = 3,
   run: for timings that leave compilation out (a size class compiles once)."""
   f32, i32 = jnp.float32, jnp.int32
   scalar = jax.ShapeDtypeStruct((), i32)
-  for n, neighbours in ((n_real, max_k), (n_fake, k)):
+  centre = jax.ShapeDtypeStruct((dim,), f32)
+  # The real set is centred on its own mean, the fake set on the real's.
+  for n, neighbours, own in ((n_real, max_k, None), (n_fake, k, centre)):
     size = padded_size(n, block)
     x = jax.ShapeDtypeStruct((size, dim), f32)
     sq = jax.ShapeDtypeStruct((size,), f32)
-    centre = jax.ShapeDtypeStruct((dim,), f32)
-    _prepare.lower(x, None if n == n_real else centre, scalar).compile()
+    _prepare.lower(x, own, scalar).compile()
     _nearest_block.lower(x, sq, scalar, k=neighbours, block=block).compile()
   real = jax.ShapeDtypeStruct((padded_size(n_real, block), dim), f32)
   fake = jax.ShapeDtypeStruct((padded_size(n_fake, block), dim), f32)
