@@ -100,12 +100,10 @@ def _approximate_knn(real, max_k: int = 5):
   sub = knn.KNNReference(real[np.sort(idx)], max_k=max_k)
   ref = knn.KNNReference.__new__(knn.KNNReference)
   ref.max_k, ref.block = max_k, knn.BLOCK
-  ref.points = knn._Points(jnp.asarray(real), None, ref.block)  # pylint: disable=protected-access
-  ref.centre = ref.points.centre
-  rows = ref.points.x.shape[0]
-  ref.padded_nearest_sq = jnp.where(
-      (np.arange(rows) < real.shape[0])[:, None],
-      jnp.tile(jnp.median(sub.nearest_sq, axis=0), (rows, 1)), 0.0)
+  ref.centre = jnp.mean(jnp.asarray(real), axis=0)
+  ref.points = knn._Points(jnp.asarray(real), ref.centre, ref.block)  # pylint: disable=protected-access
+  ref.nearest_sq = jnp.tile(jnp.median(sub.nearest_sq, axis=0),
+                            (real.shape[0], 1))
   ref.num_radius_passes = 0
   return ref
 
@@ -144,10 +142,7 @@ def run_cell(method: str, n: int, dim: int, queries: int,
       "lsh_knn": lambda ref: ref.lsh_knn_precision_recall(fake),
       "lsh": lambda ref: ref.lsh_precision_recall(fake),
   }[method]
-  # Warm-up: shapes follow n's size class (n - 1 shares it); exact KNN
-  # compiles its kernels for that class without an n^2 d pass.
-  if method == "exact":
-    knn._precompile(n, queries, dim)  # pylint: disable=protected-access
+  # Warm-up: shapes follow n's size class (n - 1 shares it).
   score(metrics.Reference(real[:2000] if method == "exact" else real[:-1]))
   base = _cells.current_rss_gb()
   ref = metrics.Reference(real)

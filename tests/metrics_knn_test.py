@@ -2,13 +2,10 @@
 
 import contextlib
 import io
-import logging
 
-import jax
 import numpy as np
 import prdc
 import pytest
-from scipy import spatial
 
 from lsh_gan import metrics
 from lsh_gan.metrics import knn
@@ -153,74 +150,3 @@ def test_bad_input_raises_value_error_naming_the_set(call, match):
   real, fake = _sets(50, 40, 5, seed=6)
   with pytest.raises(ValueError, match=match):
     call(real, fake)
-
-
-def _cdist_metrics(real, fake, k, density_k):
-  """The module doc's definitions in float64 with scipy: radii, then <=."""
-  def nearest(x):
-    d = spatial.distance.cdist(x, x)
-    np.fill_diagonal(d, np.inf)  # excluded by index, not by distance
-    return np.sort(d, axis=1)
-  real_nn, fake_nn = nearest(real), nearest(fake)
-  cross = spatial.distance.cdist(fake, real)  # (fake, real)
-  inside = cross <= real_nn[None, :, density_k - 1]
-  return real_nn, {
-      "precision": np.mean(np.any(cross <= real_nn[None, :, k - 1], axis=1)),
-      "recall": np.mean(np.any(cross <= fake_nn[:, k - 1, None], axis=0)),
-      "density": inside.sum() / (density_k * len(fake)),
-      "coverage": np.mean(np.any(inside, axis=0)),
-  }
-
-
-@pytest.mark.parametrize("n_real,n_fake,k,density_k", [
-    (65, 130, 1, 2), (200, 63, 3, 5), (129, 257, 5, 3), (10, 7, 2, 4)])
-def test_equals_a_cdist_reference_at_sizes_off_the_blocks(n_real, n_fake, k,
-                                                          density_k):
-  rng = np.random.default_rng(n_real)
-  real = rng.normal(size=(n_real, 5)).astype(np.float32)
-  fake = (rng.normal(size=(n_fake, 5)) * 1.2 + 0.3).astype(np.float32)
-  # Exact duplicates inside each set: zero radii, excluded by index.
-  real[1::4] = real[0::4][:len(real[1::4])]
-  fake[2::5] = fake[0::5][:len(fake[2::5])]
-  real_nn, want = _cdist_metrics(real.astype(np.float64),
-                                 fake.astype(np.float64), k, density_k)
-  ref = metrics.KNNReference(real, max_k=5, block=64)  # blocks of 64 rows
-  for j in range(1, 6):
-    np.testing.assert_allclose(ref.radii(j), real_nn[:, j - 1], rtol=1e-5,
-                               atol=1e-6)
-  got = ref.score(fake, k=k, density_k=density_k)
-  assert got == pytest.approx(want, abs=1e-12)
-
-
-class _CompileCounter(logging.Handler):
-
-  def __init__(self):
-    super().__init__()
-    self.compiled = []
-
-  def emit(self, record):
-    if record.getMessage().startswith("Compiling"):
-      self.compiled.append(record.getMessage()[:80])
-
-
-def test_a_new_n_in_a_size_class_compiles_nothing():
-  rng = np.random.default_rng(8)
-  # 11 features: no other test compiles for them, so the first call does.
-  real = rng.normal(size=(1030, 11)).astype(np.float32)
-  fake = rng.normal(size=(1030, 11)).astype(np.float32)
-  counter = _CompileCounter()
-  logger = logging.getLogger("jax")
-  logger.addHandler(counter)
-  try:
-    with jax.log_compiles():
-      def compiles(n_real, n_fake):
-        del counter.compiled[:]
-        knn.KNNReference(real[:n_real]).score(fake[:n_fake])
-        return list(counter.compiled)
-      assert compiles(1000, 1000)  # the 1,024 class: compiles
-      assert compiles(1001, 1013) == []
-      assert compiles(1024, 1000) == []
-      assert compiles(1025, 1026)  # the 2,048 class
-      assert compiles(1030, 1029) == []
-  finally:
-    logger.removeHandler(counter)
