@@ -146,7 +146,7 @@ def test_padded_sizes_are_few_and_tight():
 
 def test_a_new_n_in_the_same_size_class_compiles_nothing(sets):
   real, fake, other = sets
-  jitted = [_hashing._project, _hashing._project_and_sample, _hashing._keys,  # pylint: disable=protected-access
+  jitted = [_hashing._project, _hashing._keys,  # pylint: disable=protected-access
             _hashing.sort_tables, _hashing.bucket_counts, _lsh_knn._table_nearest,  # pylint: disable=protected-access
             _lsh_knn._table_cover]  # pylint: disable=protected-access
   ref = metrics.Reference(real)

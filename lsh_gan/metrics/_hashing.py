@@ -169,39 +169,19 @@ class HashFamily:
               radii_seed: int | None = None) -> Projected:
     """Projections of the points x - centre (x is not copied or padded).
 
-    With `radii_seed`, the same pass over x also computes the exact NND_k of
-    WIDTH_SAMPLE points drawn by that seed (the default width's input): one
-    matrix product against [projections | sample], so x is read once.
+    With `radii_seed`, also the exact NND_k of WIDTH_SAMPLE points drawn by
+    that seed (the default width's input; `sample_radii`).
     """
     n, dim = x.shape
     if centre is None:
       centre = jnp.zeros(dim, jnp.float32)
-    blocks, radii = [], None
     # a.(x - c) = a.x - a.c: the rows go to the product as they are (XLA on
     # CPU would otherwise write a centred copy of each block first).
     shift = jnp.dot(centre, self.projections,
                     precision=jax.lax.Precision.HIGHEST)
-    if radii_seed is None:
-      for _, rows in row_blocks(x):
-        blocks.append(_project(rows, shift, self.projections))
-    else:
-      idx = np.sort(np.random.default_rng(radii_seed).choice(
-          n, min(n, WIDTH_SAMPLE), replace=False))
-      # Distances are computed about the sample's own mean (a fake set far
-      # from the real mean would otherwise lose its distances to rounding).
-      sample = jnp.asarray(take_rows(x, idx))
-      sample_centre = jnp.mean(sample, axis=0)
-      sample = jnp.pad(sample - sample_centre,
-                       ((0, WIDTH_SAMPLE - idx.size), (0, 0)))
-      sample_index = jnp.asarray(np.pad(idx, (0, WIDTH_SAMPLE - idx.size),
-                                        constant_values=-1), jnp.int32)
-      weights = jnp.concatenate([self.projections, sample.T], axis=1)
-      best = jnp.full((WIDTH_SAMPLE, WIDTH_K), jnp.inf, jnp.float32)
-      for start, rows in row_blocks(x):
-        values, best = _project_and_sample(rows, start, n, sample_centre,
-                                           shift, weights, sample_index, best)
-        blocks.append(values)
-      radii = np.sqrt(np.asarray(best[:idx.size, -1], np.float64))
+    blocks = [_project(rows, shift, self.projections)
+              for _, rows in row_blocks(x)]
+    radii = None if radii_seed is None else sample_radii(x, radii_seed)
     out = jnp.concatenate(blocks)
     size = padded_size(n)
     return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
@@ -227,42 +207,38 @@ def _project(rows, shift, projections):
   return jnp.dot(rows, projections, precision=jax.lax.Precision.HIGHEST) - shift
 
 
-@jax.jit
-def _project_and_sample(rows, start, num_valid, centre, shift, weights,
-                        sample_index, best):
-  """Projections of a block of rows, and its merge into the sample's k-NN.
+def sample_radii(x: jax.Array, seed: int) -> np.ndarray:
+  """Exact NND_k (k = WIDTH_K) of WIDTH_SAMPLE points of x drawn by `seed`.
 
-  `weights` is [projections | sample^T] with the sample centred on
-  `centre` (its own mean); `best` (sample, k) holds each sampled point's
-  smallest squared distances so far. The rows enter the product uncentred
-  (no centred copy of the block): (r - c).s = r.s - c.s for the centred
-  sample s, and |r - c|^2 is a fused reduction.
+  In float64 on the host, block by block, about the sample's own mean: a
+  float32 expansion cannot resolve distances below about sqrt((d + 2) eps)
+  (3.5e-3 in 2-d) of the points' norm, which is the whole 3-NN scale of a
+  dense low-dimensional set away from its mean (ring8: 1.4e-3 of the
+  radius). Distances under float64's own resolution, (d + 2) eps64 times
+  the squared norms, count as 0 (copies of one point stay duplicates).
   """
-  out = jnp.dot(rows, weights, precision=jax.lax.Precision.HIGHEST)
-  num_proj = weights.shape[1] - sample_index.shape[0]
-  sample = weights[:, num_proj:]
-  dots = out[:, num_proj:] - jnp.dot(centre, sample,
-                                     precision=jax.lax.Precision.HIGHEST)
-  sample_sq = jnp.sum(sample * sample, axis=0)
-  rows_sq = jnp.sum(jnp.square(rows - centre), axis=1)
-  norms = sample_sq[:, None] + rows_sq[None, :]
-  # r.s and c.s are rounded at the scale |r| <= |r - c| + |c|, not at the
-  # centred one: a tight set far from the origin (a collapsed generator's
-  # copies of one point) would otherwise show rounding noise as distance.
-  # Their rounding error stays under about eps |c| (|s| + |r - c|) in
-  # practice (blocked sums): sqrt(d + 2) times that is the threshold. The
-  # worst-case (d + 2) eps used for the norms would call real neighbours of
-  # a set far from the origin duplicates.
-  noise = jnp.linalg.norm(centre) * (
-      jnp.sqrt(sample_sq)[:, None] + jnp.sqrt(rows_sq)[None, :]) / math.sqrt(
-          rows.shape[1] + 2)
-  d2 = knn.expand_sq_dists(norms, dots.T, rows.shape[1], noise)
-  index = start + jnp.arange(rows.shape[0])
-  excluded = (index[None, :] >= num_valid) | (
-      index[None, :] == sample_index[:, None])  # self, by index
-  d2 = jnp.where(excluded, jnp.inf, d2)
-  neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), best.shape[1])
-  return out[:, :num_proj] - shift, -neg
+  n = x.shape[0]
+  idx = np.sort(np.random.default_rng(seed).choice(n, min(n, WIDTH_SAMPLE),
+                                                   replace=False))
+  sample = np.asarray(take_rows(x, idx), np.float64)
+  centre = sample.mean(axis=0)
+  sample -= centre
+  sample_sq = np.sum(sample * sample, axis=1)
+  resolution = 8 * (x.shape[1] + 2) * float(np.finfo(np.float64).eps)
+  best = np.full((idx.size, WIDTH_K), np.inf)
+  for start, rows in row_blocks(x):
+    rows = np.asarray(rows, np.float64) - centre
+    rows_sq = np.sum(rows * rows, axis=1)
+    norms = sample_sq[:, None] + rows_sq[None, :]
+    d2 = norms - 2.0 * (sample @ rows.T)
+    d2[d2 <= resolution * norms] = 0.0
+    index = start + np.arange(rows.shape[0])
+    d2[:, index >= n] = np.inf
+    d2[index[None, :] == idx[:, None]] = np.inf  # self, by index
+    d2 = np.concatenate([best, d2], axis=1)
+    best = np.sort(np.partition(d2, WIDTH_K - 1, axis=1)[:, :WIDTH_K],
+                   axis=1)
+  return np.sqrt(best[:, -1])
 
 
 @jax.jit
