@@ -71,7 +71,12 @@ METRICS = {
         identical={"precision": 1.0, "recall": 1.0}, far=_ZERO, seeded=True),
     "lsh_knn_precision_recall": Metric(
         metrics.lsh_knn_precision_recall,
-        bounds={"precision": _FRACTION, "recall": _FRACTION},
+        # With its own error estimate against exact KNN (a difference of
+        # fractions, and its standard error).
+        bounds={"precision": _FRACTION, "recall": _FRACTION,
+                "precision_error": (-1.0, 1.0), "recall_error": (-1.0, 1.0),
+                "precision_error_se": _FRACTION,
+                "recall_error_se": _FRACTION},
         # A point whose twin has fewer than k candidates is not covered.
         identical={"precision": 1.0, "recall": 1.0}, far=_ZERO, seeded=True),
     "frechet_distance": Metric(

@@ -1,6 +1,7 @@
 """Known-truth sets built from real digit embeddings (benchmarks/known_truth.py):
-LSH-only and LSH+KNN read every case within 0.1 of its truth at their
-defaults, and never more than 0.1 worse than exact KNN on the same case."""
+LSH-only reads every case within 0.1 of its truth at its defaults, LSH+KNN
+within 0.1 or as close as exact KNN does, and neither more than 0.1 worse
+than exact KNN on the same case."""
 
 import os
 import sys
@@ -29,7 +30,13 @@ def test_reads_every_known_truth_case_within_a_tenth(scored, metric):
   for (case, side), (reading, kind, target) in scored[metric].items():
     err = known_truth.error(reading, kind, target)
     exact = known_truth.error(*scored["knn"][case, side])
-    if err > known_truth.TOLERANCE or err > exact + known_truth.TOLERANCE:
+    # LSH+KNN approximates exact KNN: where exact KNN itself misses a case
+    # (digits, half the classes: the sparse fake set's balls are large, and
+    # recall reads 0.47 for a truth of 0.34), it may miss it as far.
+    allowed = known_truth.TOLERANCE
+    if metric == "lsh_knn":
+      allowed = max(allowed, exact)
+    if err > allowed or err > exact + known_truth.TOLERANCE:
       wrong.append(f"{case} {side}: {reading:.3f}, truth {kind} {target:.3f}"
                    f" (exact KNN off by {exact:.3f})")
   assert not wrong, wrong

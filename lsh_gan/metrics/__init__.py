@@ -15,6 +15,7 @@ metric needs its own k-NN distances (an LSH default width).
 """
 
 from lsh_gan.metrics._checks import DegenerateError
+from lsh_gan.metrics._lsh_knn import AccuracyWarning
 from lsh_gan.metrics.fid import frechet_distance
 from lsh_gan.metrics.fid import kernel_distance
 from lsh_gan.metrics.knn import density_coverage
@@ -26,6 +27,7 @@ from lsh_gan.metrics.reference import FakeSet
 from lsh_gan.metrics.reference import Reference
 
 __all__ = (
+    "AccuracyWarning",
     "DegenerateError",
     "density_coverage",
     "FakeSet",
