@@ -123,7 +123,6 @@ def run_cell(method: str, n: int, dim: int, queries: int,
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import mixtures  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
-  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
   from lsh_gan.metrics import _lsh  # pylint: disable=g-import-not-at-top
   from lsh_gan.metrics import lsh  # pylint: disable=g-import-not-at-top
   from lsh_gan.metrics import knn  # pylint: disable=g-import-not-at-top

@@ -65,7 +65,6 @@ def run_cell(method: str, n: int, dim: int) -> dict:
   import mixtures  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
-  from lsh_gan.metrics import knn  # pylint: disable=g-import-not-at-top
   if method == "floor":
     rate = _faiss_knn.gemm_rate(dim)
     return {"seconds": 3 * _faiss_knn.pair_flop(n, n, dim) / rate,

@@ -161,10 +161,12 @@ class Reference:
   def _width(self, family: _hashing.HashFamily, seed) -> float:
     """4 times the real set's sampled median 3-NN distance (the scale LSH+KNN
     starts its width search from)."""
-    radii = self._projected(family, seed).sample_radii
-    if self.n < _hashing.WIDTH_K + 1 or float(np.median(radii)) <= 0:
-      return _lsh.default_width(self._projected(family, seed), family, "real")
-    return 4.0 * float(np.median(radii))
+    projected = self._projected(family, seed)
+    radius = (float(np.median(projected.sample_radii))
+              if self.n > _hashing.WIDTH_K else 0.0)
+    if radius <= 0:  # too few points or a collapsed set: raises, saying why
+      return _lsh.default_width(projected, family, "real")
+    return 4.0 * radius
 
   def _lsh_width(self, family: _hashing.HashFamily, seed) -> float:
     """The real set's LSH-only default width (occupancy), cached."""
