@@ -176,6 +176,7 @@ def test_min_count_and_width_behave_monotonically():
     (dict(num_tables=0), "num_tables=0 must be a positive integer"),
     (dict(num_hashes=-1), "num_hashes=-1"),
     (dict(min_count=0), "min_count=0"),
+    (dict(coverage="all"), "coverage='all' must be one of 'calibrated'"),
     (dict(bucket_width=0.0), r"bucket_width=0\.0 must be a finite number > 0"),
     (dict(bucket_width=float("nan")), "bucket_width=nan"),
     (dict(bucket_width=-2), "bucket_width=-2"),
