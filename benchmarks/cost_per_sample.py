@@ -99,12 +99,12 @@ def _approximate_knn(real, max_k: int = 5):
                                         replace=False)
   sub = knn.KNNReference(real[np.sort(idx)], max_k=max_k)
   ref = knn.KNNReference.__new__(knn.KNNReference)
-  ref.max_k, ref.block = max_k, knn.BLOCK
+  ref.max_k, ref.fixed_block = max_k, None
   ref.centre = jnp.mean(jnp.asarray(real), axis=0)
-  ref.points = knn._Points(jnp.asarray(real), ref.centre, ref.block)  # pylint: disable=protected-access
-  ref.nearest_sq = jnp.tile(jnp.median(sub.nearest_sq, axis=0),
-                            (real.shape[0], 1))
-  ref.num_radius_passes = 0
+  ref.points = knn._Points(real, ref.centre, knn.block_size(*real.shape))  # pylint: disable=protected-access
+  median = jnp.asarray(np.median(sub.nearest_sq, axis=0), jnp.float32)
+  ref.nearest = [jnp.tile(median, (ref.points.block, 1))] * len(
+      ref.points.blocks)
   return ref
 
 

@@ -117,15 +117,41 @@ def test_reference_side_is_computed_once(monkeypatch):
   assert first != second
 
 
+_KERNELS = ("_block_of", "_radius_diagonal", "_radius_pair", "_cross_pair")
+
+
+def _compiled():
+  return [getattr(knn, name)._cache_size() for name in _KERNELS]  # pylint: disable=protected-access
+
+
 def test_a_new_n_does_not_compile_new_kernels():
   real, fake = _sets(300, 500, 12, seed=5)
   ref = metrics.KNNReference(real, block=128)
   ref.score(fake)
-  sizes = (knn._nearest_block._cache_size(), knn._cross_block._cache_size())  # pylint: disable=protected-access
+  sizes = _compiled()
   ref.score(fake[:77])
   ref.score(fake[:431])
-  assert (knn._nearest_block._cache_size(),  # pylint: disable=protected-access
-          knn._cross_block._cache_size()) == sizes  # pylint: disable=protected-access
+  assert _compiled() == sizes
+
+
+def test_automatic_blocks_compile_a_handful_of_kernels_for_any_n():
+  real, fake = _sets(700, 700, 12, seed=6)
+  ref = metrics.KNNReference(real)
+  ref.score(fake)
+  before = _compiled()
+  for m in range(5, 700, 37):  # 19 sizes, four automatic blocks
+    ref.score(fake[:m])
+  grown = [after - b for after, b in zip(_compiled(), before)]
+  # Fake blocks of 128, 256 and 512 rows are new (1,024 was compiled).
+  assert max(grown) <= 3, grown
+
+
+def test_automatic_block_sizes():
+  assert knn.block_size(1, 64) == knn.MIN_BLOCK
+  assert knn.block_size(300, 64) == 512
+  assert knn.block_size(10**6, 64) == knn.BLOCK
+  assert knn.block_size(10**6, 2048) == knn.MAX_BLOCK
+  assert knn.block_size(1500, 2048) == 2048
 
 
 @pytest.mark.parametrize("call,match", [

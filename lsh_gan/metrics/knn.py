@@ -19,19 +19,27 @@ density = (k + 1) / k.
 Embeddings of any scale give the same numbers: a set outside float32's
 comfortable range is divided by a power of two first (see `_checks`).
 
-Nothing of size n x n is ever built: distances are computed in fixed-size
-blocks (rows x columns, padded, with the valid count passed as data so a new n
-compiles nothing new), as squared distances |a|^2 + |b|^2 - 2 a.b in float32
+Nothing of size n x n is ever built: distances are computed in square
+blocks (a power of two of rows and columns, 128 to 2,048 by n and d, padded,
+with the valid count passed as data, so a new n compiles at most a handful of
+kernels), as squared distances |a|^2 + |b|^2 - 2 a.b in float32
 with full matmul precision, on data centred on the real set's mean (which
 keeps the norms, and so the cancellation error, small). A squared distance
 below the expansion's float32 resolution, (d + 2) * eps * (|a|^2 + |b|^2),
 is set to 0, so exact duplicates are at distance 0 rather than at rounding
 noise (about 3e-4 of the norm). Each pass
-over a pair of sets is three n x n x d products in total: R x R and G x G for
-the radii, and one G x R pass that yields all four metrics: per fake point the
-minimum of d^2 - rho_R^2 (precision) and the count of d^2 <= rho_R^2 (density),
-per real point the minimum d^2 (coverage) and the minimum of d^2 - rho_G^2
-(recall).
+over a pair of sets of n points is two n x n x d products in total:
+- the radii of R and of G, each from the blocks on and above the diagonal of
+  its own distance matrix: one product serves its rows' and its columns'
+  k nearest (half a product per set). The k smallest of a block's row are
+  found among the k groups of 16 columns with the smallest minima (they hold
+  every one of the k smallest), so the selection reads each distance once and
+  sorts only k * 16 of them;
+- one G x R pass that yields all four metrics: per fake point the minimum of
+  d^2 - rho_R^2 (precision) and the count of d^2 <= rho_R^2 (density), per real
+  point the minimum d^2 (coverage) and the minimum of d^2 - rho_G^2 (recall).
+Each block pair is one jitted call that also merges its result into the
+running minima and counts: no work between the products but their own.
 
 References:
   T. Kynkäänniemi et al., "Improved Precision and Recall Metric for Assessing
@@ -42,13 +50,29 @@ References:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lsh_gan.metrics import _checks
 
-BLOCK = 1024  # rows and columns per distance block
+BLOCK = 1024  # rows and columns per distance block, below LARGE_DIM
+MAX_BLOCK = 2048  # ... at LARGE_DIM and above (where products run at the
+# full GEMM rate only at this size; below it the selection dominates)
+LARGE_DIM = 512
+MIN_BLOCK = 128
+GROUP = 16  # columns per group in the k-smallest selection
+
+
+def block_size(n: int, dim: int) -> int:
+  """The automatic block for n points of dimension dim: the smallest power of
+  two holding n, at least MIN_BLOCK and at most BLOCK (MAX_BLOCK at
+  d >= LARGE_DIM). Powers of two keep the kernels compiled to a handful,
+  whatever n."""
+  cap = MAX_BLOCK if dim >= LARGE_DIM else BLOCK
+  return int(min(cap, max(MIN_BLOCK, 1 << max(0, n - 1).bit_length())))
 
 
 def times_power_of_two(x: jax.Array, exponent: int) -> jax.Array:
@@ -56,10 +80,6 @@ def times_power_of_two(x: jax.Array, exponent: int) -> jax.Array:
   each stays a normal float32 for |exponent| up to 2 * 126)."""
   half = exponent // 2
   return x * np.float32(2.0 ** half) * np.float32(2.0 ** (exponent - half))
-
-
-def _pad(x: jax.Array, block: int) -> jax.Array:
-  return jnp.pad(x, ((0, -x.shape[0] % block), (0, 0)))
 
 
 def expand_sq_dists(norms, dots, dim: int, noise=None):
@@ -78,120 +98,183 @@ def expand_sq_dists(norms, dots, dim: int, noise=None):
   return jnp.where(d2 <= resolution * floor, 0.0, d2)
 
 
-def _sq_dists(a, a_sq, b, b_sq):
-  dots = jnp.dot(a, b.T, precision=jax.lax.Precision.HIGHEST)
-  return expand_sq_dists(a_sq[:, None] + b_sq[None, :], dots, a.shape[1])
+def _block_sq_dists(rows, rows_sq, rows_pad, cols, cols_sq, cols_pad):
+  """Squared distances of two blocks; +inf where either point is padding.
+
+  Every kernel below computes its distances here, in the same orientation
+  for the same pair of sets, so a distance and a radius compare exactly
+  when they are the same pair (identical sets: boundary points stay on the
+  boundary)."""
+  dots = jnp.dot(rows, cols.T, precision=jax.lax.Precision.HIGHEST)
+  d2 = expand_sq_dists(rows_sq[:, None] + cols_sq[None, :], dots,
+                       rows.shape[1])
+  return d2 + rows_pad[:, None] + cols_pad[None, :]
 
 
-@jax.jit
-def _nearest_block(best, rows, rows_sq, row_index, cols, cols_sq, col_start,
-                   num_valid):
-  """Merges one column block into each row's k smallest squared distances.
+def _merge_smallest(best: jax.Array, values: jax.Array) -> jax.Array:
+  """The k = best.shape[1] smallest of each row of [best, values], ascending.
 
-  `row_index` holds the rows' indices among the columns' set (-1 for rows
-  that are not in it), so a point never counts as its own neighbour.
+  The k smallest of a row lie in the k groups of GROUP consecutive columns
+  whose minima are smallest (each group holding one of them has its minimum
+  at or below the k-th smallest, and at most k groups can), so only those
+  k * GROUP values are sorted.
   """
-  d2 = _sq_dists(rows, rows_sq, cols, cols_sq)
-  col_index = col_start + jnp.arange(cols.shape[0])
-  excluded = (col_index[None, :] >= num_valid) | (
-      col_index[None, :] == row_index[:, None])  # self, by index
-  d2 = jnp.where(excluded, jnp.inf, d2)
-  neg_smallest, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1),
-                                  best.shape[1])
+  rows, cols = values.shape
+  k = best.shape[1]
+  groups = cols // GROUP
+  if cols % GROUP or groups < 4 * k:
+    candidates = values
+  else:
+    grouped = values.reshape(rows, groups, GROUP)
+    _, chosen = jax.lax.top_k(-jnp.min(grouped, axis=2), k)
+    candidates = jnp.take_along_axis(grouped, chosen[:, :, None],
+                                     axis=1).reshape(rows, k * GROUP)
+  neg_smallest, _ = jax.lax.top_k(-jnp.concatenate([best, candidates], 1), k)
+  return -neg_smallest
+
+
+def _merge_smallest_of_columns(best: jax.Array, values: jax.Array):
+  """`_merge_smallest` of values.T (without transposing the block)."""
+  rows, cols = values.shape
+  k = best.shape[1]
+  groups = rows // GROUP
+  if rows % GROUP or groups < 4 * k:
+    return _merge_smallest(best, values.T)
+  grouped = values.reshape(groups, GROUP, cols)
+  _, chosen = jax.lax.top_k(-jnp.min(grouped, axis=1).T, k)  # (cols, k)
+  candidates = grouped[chosen, :, jnp.arange(cols)[:, None]]  # (cols, k, G)
+  neg_smallest, _ = jax.lax.top_k(
+      -jnp.concatenate([best, candidates.reshape(cols, k * GROUP)], 1), k)
   return -neg_smallest
 
 
 @jax.jit
-def _cross_block(fake, fake_sq, fake_rho2, fake_pad, real, real_sq,
-                 real_rho2_pr, real_rho2_dc, real_pad):
-  """Block statistics of the fake x real distances (see the module doc).
+def _radius_diagonal(best, rows, rows_sq, rows_pad):
+  """Merges a block's distances to itself (self excluded) into its best."""
+  d2 = _block_sq_dists(rows, rows_sq, rows_pad, rows, rows_sq, rows_pad)
+  d2 = jnp.where(jnp.eye(rows.shape[0], dtype=bool), jnp.inf, d2)
+  return _merge_smallest(best, d2)
 
-  `fake_pad` / `real_pad` are 0 for real points and +inf for padding rows, so
-  padding never wins a minimum or passes a test.
+
+@jax.jit
+def _radius_pair(best_rows, best_cols, rows, rows_sq, rows_pad, cols, cols_sq,
+                 cols_pad):
+  """One product of two different blocks of a set, merged into both."""
+  d2 = _block_sq_dists(rows, rows_sq, rows_pad, cols, cols_sq, cols_pad)
+  return (_merge_smallest(best_rows, d2),
+          _merge_smallest_of_columns(best_cols, d2))
+
+
+def _column(best, index):
+  return jax.lax.dynamic_index_in_dim(best, index, axis=1, keepdims=False)
+
+
+@jax.jit
+def _cross_pair(fake_acc, real_acc, fake, fake_sq, fake_pad, fake_best, real,
+                real_sq, real_pad, real_best, k_index, density_index):
+  """Merges one fake x real block into the running statistics (module doc).
+
+  fake_acc = (min of d^2 - rho_R^2, count of d^2 <= rho_R^2) per fake point;
+  real_acc = (min d^2, min of d^2 - rho_G^2) per real point. Radii of padding
+  rows read 0, so padding (at +inf) never wins a minimum or passes a test.
   """
-  d2 = _sq_dists(fake, fake_sq, real, real_sq) + fake_pad[:, None] + real_pad[
-      None, :]
-  fake_margin = jnp.min(d2 - real_rho2_pr[None, :], axis=1)
-  fake_count = jnp.sum(d2 <= real_rho2_dc[None, :], axis=1, dtype=jnp.int32)
-  real_min_d2 = jnp.min(d2, axis=0)
-  real_margin = jnp.min(d2 - fake_rho2[:, None], axis=0)
-  return fake_margin, fake_count, real_min_d2, real_margin
+  d2 = _block_sq_dists(fake, fake_sq, fake_pad, real, real_sq, real_pad)
+  valid = lambda rho2, pad: jnp.where(pad == 0, rho2, 0.0)
+  fake_rho2 = valid(_column(fake_best, k_index), fake_pad)
+  real_rho2_pr = valid(_column(real_best, k_index), real_pad)
+  real_rho2_dc = valid(_column(real_best, density_index), real_pad)
+  fake_margin, fake_count = fake_acc
+  real_min_d2, real_margin = real_acc
+  return ((jnp.minimum(fake_margin,
+                       jnp.min(d2 - real_rho2_pr[None, :], axis=1)),
+           fake_count + jnp.sum(d2 <= real_rho2_dc[None, :], axis=1,
+                                dtype=jnp.int32)),
+          (jnp.minimum(real_min_d2, jnp.min(d2, axis=0)),
+           jnp.minimum(real_margin,
+                       jnp.min(d2 - fake_rho2[:, None], axis=0))))
+
+
+@jax.jit
+def _block_of(rows, num_valid):
+  """A block's squared norms and padding (0 for its first num_valid rows,
+  +inf after): fixed shapes, num_valid as data."""
+  pad = jnp.where(jnp.arange(rows.shape[0]) < num_valid, 0.0, jnp.inf)
+  return rows, jnp.sum(rows * rows, axis=1), pad
 
 
 class _Points:
-  """A padded, centred point set, its squared norms and its padding mask."""
+  """A centred point set as a list of equal blocks (rows, norms, padding).
+
+  Centred and cut on the host, so a new n compiles nothing (the blocks'
+  kernels see only the block shape).
+  """
 
   def __init__(self, x: jax.Array, centre: jax.Array, block: int):
-    self.n = x.shape[0]
-    self.x = _pad(x - centre, block)
-    self.sq = jnp.sum(self.x * self.x, axis=1)
-    self.pad = jnp.where(jnp.arange(self.x.shape[0]) < self.n, 0.0, jnp.inf)
+    self.n, self.dim = x.shape
     self.block = block
+    num_blocks = -(-self.n // block)
+    padded = np.zeros((num_blocks * block, self.dim), np.float32)
+    np.subtract(np.asarray(x, np.float32), np.asarray(centre, np.float32),
+                out=padded[:self.n])
+    self.blocks = [
+        _block_of(padded[start:start + block],
+                  np.int32(min(block, self.n - start)))
+        for start in range(0, num_blocks * block, block)
+    ]
 
   def rescaled(self, exponent: int) -> "_Points":
     """The same points times 2^exponent (their padding kept)."""
     out = object.__new__(_Points)
-    out.n, out.block, out.pad = self.n, self.block, self.pad
-    out.x = times_power_of_two(self.x, exponent)
-    out.sq = times_power_of_two(self.sq, 2 * exponent)
+    out.n, out.dim, out.block = self.n, self.dim, self.block
+    out.blocks = [(times_power_of_two(x, exponent),
+                   times_power_of_two(sq, 2 * exponent), pad)
+                  for x, sq, pad in self.blocks]
     return out
 
-  def blocks(self):
-    for start in range(0, self.x.shape[0], self.block):
-      end = start + self.block
-      yield start, self.x[start:end], self.sq[start:end], self.pad[start:end]
 
+def nearest_sq_distances(points: _Points, k: int) -> list[jax.Array]:
+  """Per block of `points`: (block, k) ascending squared distances of its
+  rows to their k nearest others (by index; padding rows read +inf).
 
-def nearest_sq_distances(points: _Points, k: int) -> jax.Array:
-  """(n, k) ascending squared distances to the k nearest others (by index)."""
-  out = []
-  for row_start, rows, rows_sq, _ in points.blocks():
-    out.append(_nearest_to(points, rows, rows_sq,
-                           row_start + jnp.arange(rows.shape[0]), k))
-  return jnp.concatenate(out)[:points.n]
-
-
-def _nearest_to(points: _Points, rows, rows_sq, row_index, k: int):
-  best = jnp.full((rows.shape[0], k), jnp.inf, jnp.float32)
-  for col_start, cols, cols_sq, _ in points.blocks():
-    best = _nearest_block(best, rows, rows_sq, row_index, cols, cols_sq,
-                          col_start, points.n)
+  Each pair of blocks is one product, on and above the diagonal only.
+  """
+  blocks = points.blocks
+  best = [jnp.full((points.block, k), jnp.inf, jnp.float32)] * len(blocks)
+  for i, block in enumerate(blocks):
+    best[i] = _radius_diagonal(best[i], *block)
+    for j in range(i + 1, len(blocks)):
+      best[i], best[j] = _radius_pair(best[i], best[j], *block, *blocks[j])
   return best
 
 
-def _cross(fake: _Points, fake_rho2, real: _Points, real_rho2_pr,
-           real_rho2_dc):
-  pad_to = lambda v, points: jnp.pad(v, (0, points.x.shape[0] - points.n))
-  fake_rho2 = pad_to(fake_rho2, fake)
-  real_rho2_pr = pad_to(real_rho2_pr, real)
-  real_rho2_dc = pad_to(real_rho2_dc, real)
-  real_min_d2 = jnp.full(real.x.shape[:1], jnp.inf, jnp.float32)
-  real_margin = jnp.full(real.x.shape[:1], jnp.inf, jnp.float32)
-  fake_margins, fake_counts = [], []
-  fb, rb = fake.block, real.block
-  for f_start, f, f_sq, f_pad in fake.blocks():
-    margin = jnp.full((f.shape[0],), jnp.inf, jnp.float32)
-    count = jnp.zeros((f.shape[0],), jnp.int32)
-    for r_start, r, r_sq, r_pad in real.blocks():
-      m, c, rmin, rmarg = _cross_block(
-          f, f_sq, fake_rho2[f_start:f_start + fb], f_pad, r, r_sq,
-          real_rho2_pr[r_start:r_start + rb], real_rho2_dc[r_start:r_start + rb],
-          r_pad)
-      margin = jnp.minimum(margin, m)
-      count = count + c
-      real_min_d2 = real_min_d2.at[r_start:r_start + rb].min(rmin)
-      real_margin = real_margin.at[r_start:r_start + rb].min(rmarg)
-    fake_margins.append(margin)
-    fake_counts.append(count)
-  return (jnp.concatenate(fake_margins)[:fake.n],
-          jnp.concatenate(fake_counts)[:fake.n],
-          real_min_d2[:real.n], real_margin[:real.n])
+def _host_rows(blocks: list[jax.Array], n: int) -> np.ndarray:
+  """Per-block arrays joined on the host, padding dropped."""
+  return np.concatenate([np.asarray(b) for b in blocks])[:n]
+
+
+def _cross(fake: _Points, fake_best, real: _Points, real_best, k: int,
+           density_k: int):
+  """(fake margins, fake counts, real min d^2, real margins), on the host."""
+  fake_acc = [(jnp.full((fake.block,), jnp.inf, jnp.float32),
+               jnp.zeros((fake.block,), jnp.int32))] * len(fake.blocks)
+  real_acc = [(jnp.full((real.block,), jnp.inf, jnp.float32),) * 2
+             ] * len(real.blocks)
+  k_index, density_index = np.int32(k - 1), np.int32(density_k - 1)
+  for i, f in enumerate(fake.blocks):
+    for j, r in enumerate(real.blocks):
+      fake_acc[i], real_acc[j] = _cross_pair(
+          fake_acc[i], real_acc[j], *f, fake_best[i], *r, real_best[j],
+          k_index, density_index)
+  return (_host_rows([a[0] for a in fake_acc], fake.n),
+          _host_rows([a[1] for a in fake_acc], fake.n),
+          _host_rows([a[0] for a in real_acc], real.n),
+          _host_rows([a[1] for a in real_acc], real.n))
 
 
 class KNNReference:
   """The real side of the KNN metrics, computed once, scored many times.
 
-  Holds the centred, padded real embeddings and the squared distances of
+  Holds the centred, blocked real embeddings and the squared distances of
   each real point to its `max_k` nearest other real points, so any k <= max_k
   is free afterwards.
 
@@ -200,7 +283,8 @@ class KNNReference:
   Args:
     real: (n, d) real embeddings.
     max_k: the largest k that will be asked for.
-    block: rows/columns per distance block.
+    block: rows/columns per distance block; None (default) chooses by n and d
+      (`block_size`), and each fake set then gets its own.
 
   Raises:
     ValueError: for non-finite or non-2-D input, or fewer than max_k + 1
@@ -209,27 +293,30 @@ class KNNReference:
 
   exponent = 0  # the units of the held arrays: 2^exponent
 
-  def __init__(self, real, *, max_k: int = 5, block: int = BLOCK):
+  def __init__(self, real, *, max_k: int = 5, block: int | None = None):
     self._build(*_checks.reference_set(real, "real"), max_k, block)
 
   @classmethod
   def in_units(cls, real: jax.Array, exponent: int, *, max_k: int = 5,
-               block: int = BLOCK) -> "KNNReference":
+               block: int | None = None) -> "KNNReference":
     """From a set already validated and held in units 2^exponent (by
     `Reference`), without a second validation pass and host copy."""
     ref = object.__new__(cls)
     ref._build(real, exponent, max_k, block)  # pylint: disable=protected-access
     return ref
 
-  def _build(self, real, exponent: int, max_k: int, block: int) -> None:
+  def _build(self, real, exponent: int, max_k: int, block) -> None:
     self.exponent = exponent
     self.max_k = _checks.positive_int(max_k, "max_k")
-    self.block = _checks.positive_int(block, "block")
+    self.fixed_block = (None if block is None else
+                        _checks.positive_int(block, "block"))
     _checks.enough_points(real.shape[0], self.max_k, "real")
     self.centre = jnp.mean(real, axis=0)
-    self.points = _Points(real, self.centre, block)
-    self.nearest_sq = nearest_sq_distances(self.points, self.max_k)
-    self.num_radius_passes = 1  # radius passes over the real set so far
+    self.points = _Points(real, self.centre, self._block_for(real.shape))
+    self.nearest = nearest_sq_distances(self.points, self.max_k)
+
+  def _block_for(self, shape) -> int:
+    return self.fixed_block or block_size(*shape)
 
   @property
   def n(self) -> int:
@@ -237,12 +324,17 @@ class KNNReference:
 
   @property
   def dim(self) -> int:
-    return self.points.x.shape[1]
+    return self.points.dim
+
+  @property
+  def nearest_sq(self) -> np.ndarray:
+    """(n, max_k) ascending squared distances to the nearest others."""
+    return _host_rows(self.nearest, self.n)
 
   def radii(self, k: int) -> np.ndarray:
     """NND_k of every real point (distances, not squared)."""
     self._check_k(k)
-    return np.ldexp(np.sqrt(np.asarray(self.nearest_sq[:, k - 1], np.float64)),
+    return np.ldexp(np.sqrt(self.nearest_sq[:, k - 1].astype(np.float64)),
                     self.exponent)
 
   def _check_k(self, k):
@@ -279,19 +371,18 @@ class KNNReference:
     With shift > 0 (a fake set far larger than the reference), the
     reference's points and radii are divided by 2^shift for this call.
     """
-    real_points, nearest_sq, centre = self.points, self.nearest_sq, self.centre
+    real_points, nearest, centre = self.points, self.nearest, self.centre
     if shift:
       real_points = real_points.rescaled(-shift)
-      nearest_sq = times_power_of_two(nearest_sq, -2 * shift)
+      nearest = [times_power_of_two(b, -2 * shift) for b in nearest]
       centre = times_power_of_two(centre, -shift)
-    fake_points = _Points(fake, centre, self.block)
-    fake_rho2 = nearest_sq_distances(fake_points, k)[:, k - 1]
+    fake_points = _Points(fake, centre, self._block_for(fake.shape))
+    fake_best = nearest_sq_distances(fake_points, k)
     fake_margin, fake_count, real_min_d2, real_margin = _cross(
-        fake_points, fake_rho2, real_points, nearest_sq[:, k - 1],
-        nearest_sq[:, density_k - 1])
-    real_rho2_dc = nearest_sq[:, density_k - 1]
+        fake_points, fake_best, real_points, nearest, k, density_k)
+    real_rho2_dc = _host_rows(nearest, self.n)[:, density_k - 1]
     # Exact fractions: integer counts over Python ints.
-    count = lambda mask: int(jnp.sum(mask, dtype=jnp.int32))
+    count = lambda mask: int(np.sum(mask, dtype=np.int64))
     m = fake.shape[0]
     return {
         "precision": count(fake_margin <= 0) / m,
