@@ -304,52 +304,70 @@ def _table_cover(queries, query_key1, query_key2, query_order_key, num_queries,
   return hits[:mq]
 
 
-@functools.partial(jax.jit, static_argnames=("window", "chunk", "span"))
-def _sorted_cover(queries, query_key1, query_key2, query_order_key,
-                  num_queries, points, points_sq, rho2, num_valid,
-                  tables: Tables, *, window: int, chunk: int, span: int):
-  """`_table_cover` for many queries against a small index, in dense blocks.
+_query_windows = jax.jit(_windows, static_argnames="window")
 
-  Per table, the queries are sorted by where their window starts, so
-  `chunk` consecutive ones share a stretch of the table's sorted order:
-  their candidates are read as one slice of `span` sorted positions and
-  compared in one (chunk x span) product (the queries of a dense region
-  share buckets, so the slice is short). Returns (hits, unfinished), (mq,)
-  bool: a query whose window did not fit its chunk's slice in some table,
-  and did not hit elsewhere, is unfinished (`covered` sends it to
-  `_table_cover`).
+
+@functools.partial(jax.jit, static_argnames="span")
+def _dense_cover(queries, queries_sq, points, points_sq, rho2, order, rows,
+                 table, base, lo, hi, *, span: int):
+  """(chunks, chunk) bool: hits of chunks of queries that share a stretch of
+  one table's sorted order.
+
+  Chunk c holds the queries `rows[c]` (-1: none) whose windows in table
+  `table[c]`, [lo, hi), lie within the `span` sorted positions from
+  `base[c]`: their candidates are read as that one slice and compared in one
+  (chunk x span) product.
   """
-  num_tables, size = tables.order.shape
-  mq, dim = queries.shape
-  lo, hi = _windows(query_key1, query_key2, query_order_key, num_queries,
-                    tables, num_valid, window)
-  pad = -mq % chunk
-  nc = (mq + pad) // chunk
-  queries = jnp.pad(queries, ((0, pad), (0, 0)))
-  queries_sq = jnp.sum(queries * queries, axis=1)
-  hits = jnp.zeros(mq + pad, bool)
-  unfinished = jnp.zeros(mq + pad, bool)
-  offsets = jnp.arange(span, dtype=jnp.int32)
-  for table in range(num_tables):
-    t_lo = jnp.pad(lo[:, table], (0, pad))
-    t_hi = jnp.pad(hi[:, table], (0, pad))
-    live = t_hi > t_lo
-    perm = jnp.argsort(jnp.where(live, t_lo, size + 1)).astype(jnp.int32)
-    s_lo, s_hi = t_lo[perm].reshape(nc, chunk), t_hi[perm].reshape(nc, chunk)
-    base = jnp.minimum(s_lo[:, 0], max(0, size - span))  # the chunk's first
-    cols = tables.order[table][jnp.minimum(base[:, None] + offsets, size - 1)]
-    rows = perm.reshape(nc, chunk)
-    dots = jnp.einsum("cid,cjd->cij", queries[rows], points[cols],
-                      precision=jax.lax.Precision.HIGHEST)
-    d2 = knn.expand_sq_dists(queries_sq[rows][:, :, None] +
-                             points_sq[cols][:, None, :], dots, dim)
-    col_pos = (base[:, None] + offsets)[:, None, :]
-    inside = (col_pos >= s_lo[:, :, None]) & (col_pos < s_hi[:, :, None])
-    hit = jnp.any(inside & (d2 <= rho2[cols][:, None, :]), axis=2)
-    short = s_hi > base[:, None] + span
-    hits = hits.at[perm].max(hit.reshape(-1))
-    unfinished = unfinished.at[perm].max(short.reshape(-1))
-  return hits[:mq], (unfinished & ~hits)[:mq]
+  size = order.shape[1]
+  pos = base[:, None] + jnp.arange(span, dtype=jnp.int32)[None, :]
+  cols = order[table[:, None], jnp.minimum(pos, size - 1)]
+  q = queries[jnp.maximum(rows, 0)]
+  dots = jnp.einsum("cid,cjd->cij", q, points[cols],
+                    precision=jax.lax.Precision.HIGHEST)
+  d2 = knn.expand_sq_dists(queries_sq[jnp.maximum(rows, 0)][:, :, None] +
+                           points_sq[cols][:, None, :], dots, q.shape[2])
+  inside = ((pos[:, None, :] >= lo[:, :, None]) &
+            (pos[:, None, :] < hi[:, :, None]))
+  return jnp.any(inside & (d2 <= rho2[cols][:, None, :]), axis=2) & (rows >= 0)
+
+
+def _dense_chunks(lo: np.ndarray, hi: np.ndarray, chunk: int):
+  """The chunks of `_dense_cover` for every table, grouped by span.
+
+  Per table, the queries with a live window are sorted by where it starts
+  and cut into `chunk` consecutive ones; a chunk's span is the power of two
+  (at least MIN_SPAN) holding all its windows. Returns {span: (rows, table,
+  base, lo, hi)} with (chunks, chunk) rows/lo/hi and (chunks,) table/base;
+  span 0 collects the chunks whose windows need more than MAX_SPAN.
+  """
+  parts = {}
+  for t in range(lo.shape[1]):
+    live = np.flatnonzero(hi[:, t] > lo[:, t])
+    if not live.size:
+      continue
+    live = live[np.argsort(lo[live, t], kind="stable")]
+    num = -(-live.size // chunk)
+    rows = np.full(num * chunk, -1, np.int64)
+    rows[:live.size] = live
+    rows = rows.reshape(num, chunk)
+    r_lo = np.where(rows >= 0, lo[rows, t], 0)
+    r_hi = np.where(rows >= 0, hi[rows, t], 0)
+    base = r_lo[:, 0]
+    length = np.max(r_hi, axis=1) - base
+    span = np.maximum(MIN_SPAN, 1 << np.ceil(np.log2(np.maximum(
+        length, 1))).astype(np.int64))
+    far = span > MAX_SPAN
+    if far.any():  # windows spread over the table: read them one by one
+      parts.setdefault(0, []).append(
+          (rows[far], np.full(int(far.sum()), t), base[far], r_lo[far],
+           r_hi[far]))
+    for s in np.unique(span[~far]):
+      pick = span == s
+      parts.setdefault(int(s), []).append(
+          (rows[pick], np.full(int(pick.sum()), t), base[pick], r_lo[pick],
+           r_hi[pick]))
+  return {s: tuple(np.concatenate(a) for a in zip(*p))
+          for s, p in parts.items()}
 
 
 @jax.jit
@@ -532,16 +550,36 @@ class Indexed:
     self.tables = sorted_tables(prepared, width)
     self.rho2 = padded_radii_sq(prepared, width, k, self.tables)
     self.points_sq = _sq_norms(prepared.points)
-    self._isolated = None
+    self._exact = None  # exact squared NND_k, NaN until computed
 
   def isolated_exact_sq(self):
-    """(indices of the isolated points, their exact squared NND_k), computed
-    on first use (one pass over the set per 256 isolated points) and kept."""
-    if self._isolated is None:
-      rho2 = np.asarray(self.rho2)[:self.prepared.n]
-      which = np.flatnonzero(rho2 < 0)
-      self._isolated = (which, _exact_radii_sq(self, which, self.k))
-    return self._isolated
+    """(indices of the isolated points, their exact squared NND_k)."""
+    rho2 = np.asarray(self.rho2)[:self.prepared.n]
+    which = np.flatnonzero(rho2 < 0)
+    return which, self.exact_radii_sq(which)
+
+  def exact_radii_sq(self, which: np.ndarray) -> np.ndarray:
+    """Exact squared NND_k of the points `which`, each computed once (one
+    pass over the set per 256 points, or the exact KNN radius pass when
+    more than an eighth of the set is missing) and kept by the index."""
+    if self._exact is None:
+      self._exact = np.full(self.prepared.n, np.nan, np.float32)
+    missing = which[np.isnan(self._exact[which])]
+    if 8 * missing.size > self.prepared.n:  # cheaper for all at once
+      n, dim = self.prepared.n, self.prepared.points.shape[1]
+      points = knn._Points(  # pylint: disable=protected-access
+          self.prepared.points[:n], np.zeros(dim, np.float32),
+          knn.block_size(n, dim))
+      self._exact = knn._host_rows(  # pylint: disable=protected-access
+          knn.nearest_sq_distances(points, self.k), n)[:, self.k - 1]
+    elif missing.size:
+      self._exact[missing] = _exact_radii_sq(self, missing, self.k)
+    return self._exact[which]
+
+  def know_exact(self, radii_sq: np.ndarray) -> None:
+    """Takes every point's exact squared NND_k, computed elsewhere (a
+    `Reference`'s exact KNN side), in the index's units."""
+    self._exact = np.array(radii_sq, np.float32)
 
   def rescaled(self, exponent: int) -> "Indexed":
     """The same index with every length times 2^exponent (exact)."""
@@ -552,7 +590,8 @@ class Indexed:
     out.tables = self.tables.rescaled(exponent)
     out.rho2 = rescale_radii_sq(self.rho2, exponent)
     out.points_sq = knn.times_power_of_two(self.points_sq, 2 * exponent)
-    out._isolated = None  # pylint: disable=protected-access
+    out._exact = (None if self._exact is None else  # pylint: disable=protected-access
+                  np.ldexp(self._exact, 2 * exponent))
     return out
 
 
@@ -566,7 +605,9 @@ def query_block(num_tables: int, max_candidates: int, dim: int) -> int:
   return 1 << max(0, min(8, rows.bit_length() - 1))
 
 
-SORTED_CHUNK = 128  # queries per dense block in `_sorted_cover`
+DENSE_CHUNK = 128  # queries per chunk in `_dense_cover`
+MIN_SPAN = 16  # the narrowest candidate slice of a chunk
+MAX_SPAN = 1024  # the widest: a chunk spread wider reads its windows singly
 
 
 def covered(index: Indexed, queries: Prepared) -> np.ndarray:
@@ -575,34 +616,58 @@ def covered(index: Indexed, queries: Prepared) -> np.ndarray:
 
   The window is min(M, the largest bucket rounded up to a power of two):
   the same candidates as M (a window holds its whole bucket when the bucket
-  fits), fewer read when every bucket is small. Queries that outnumber the
-  indexed points go through dense sorted blocks (`_sorted_cover`), the
-  rest (and any query left unfinished there) through per-query windows
-  (`_table_cover`).
+  fits), fewer read when every bucket is small. Few queries against a large
+  index read their windows one by one (`_table_cover`: no pass over the
+  index); queries that outnumber a quarter of the indexed points are
+  sorted by window per table and compared in dense chunks whose candidate
+  slice is as short as their windows allow (`_dense_cover`).
   """
   key1, key2, order_key = queries.keys(index.width)
   max_candidates = index.prepared.shape_ref.shape[1]
   largest = max(1, int(_largest_bucket(index.tables)))
   window = min(max_candidates, 1 << (largest - 1).bit_length())
-  args = (index.prepared.points, index.points_sq, index.rho2,
-          index.prepared.n, index.tables)
   num_tables, dim = index.prepared.family.num_tables, queries.points.shape[1]
   if 4 * queries.n <= index.prepared.n:
     return np.asarray(_table_cover(
-        queries.points, key1, key2, order_key, queries.n, *args, window=window,
+        queries.points, key1, key2, order_key, queries.n,
+        index.prepared.points, index.points_sq, index.rho2, index.prepared.n,
+        index.tables, window=window,
         block=query_block(num_tables, window, dim)))[:queries.n]
-  span = SORTED_CHUNK + 2 * window
-  hits, unfinished = (np.array(a)[:queries.n] for a in _sorted_cover(
-      queries.points, key1, key2, order_key, queries.n, *args, window=window,
-      chunk=SORTED_CHUNK, span=span))
-  rest = np.flatnonzero(unfinished)
-  if rest.size:
-    size = _hashing.padded_size(rest.size)
-    pick = jnp.asarray(np.pad(rest, (0, size - rest.size)))
-    hits[rest] = np.asarray(_table_cover(
-        queries.points[pick], key1[pick], key2[pick], order_key[pick],
-        rest.size, *args, window=window,
-        block=query_block(num_tables, window, dim)))[:rest.size]
+  lo, hi = (np.asarray(a)[:queries.n] for a in _query_windows(
+      key1, key2, order_key, queries.n, index.tables, index.prepared.n,
+      window=window))
+  hits = np.zeros(queries.n, bool)
+  queries_sq = _sq_norms(queries.points)
+  chunks = _dense_chunks(lo, hi, DENSE_CHUNK)
+  spread = chunks.pop(0, None)
+  for span, (rows, table, base, r_lo, r_hi) in sorted(chunks.items()):
+    # Chunks per call: a power of two whose gathered rows stay near 16 MB.
+    per_call = 1 << max(0, (QUERY_BLOCK_FLOATS // (
+        (DENSE_CHUNK + span) * dim)).bit_length() - 1)
+    per_call = min(per_call, 1 << (rows.shape[0] - 1).bit_length())
+    for start in range(0, rows.shape[0], per_call):
+      part = slice(start, start + per_call)
+      pad = per_call - rows[part].shape[0]
+      fill = lambda x, value=0: np.pad(x, ((0, pad),) + ((0, 0),) * (
+          x.ndim - 1), constant_values=value).astype(np.int32)
+      hit = np.asarray(_dense_cover(
+          queries.points, queries_sq, index.prepared.points, index.points_sq,
+          index.rho2, index.tables.order, fill(rows[part], -1),
+          fill(table[part]), fill(base[part]), fill(r_lo[part]),
+          fill(r_hi[part]), span=span))
+      got = rows[part][hit[:per_call - pad]]
+      hits[got] = True
+  if spread is not None:
+    rest = np.unique(spread[0][spread[0] >= 0])
+    rest = rest[~hits[rest]]
+    if rest.size:
+      size = _hashing.padded_size(rest.size)
+      pick = jnp.asarray(np.pad(rest, (0, size - rest.size)))
+      hits[rest] = np.asarray(_table_cover(
+          queries.points[pick], key1[pick], key2[pick], order_key[pick],
+          rest.size, index.prepared.points, index.points_sq, index.rho2,
+          index.prepared.n, index.tables, window=window,
+          block=query_block(num_tables, window, dim)))[:rest.size]
   return hits
 
 
@@ -634,8 +699,7 @@ def _exact_kth_sq(rows, points, points_sq, num_valid, *, k):
     d2 = knn.expand_sq_dists(x_sq[:, None] + cols_sq[None, :], dots, dim)
     d2 = jnp.where((index[None, :] >= num_valid) |
                    (index[None, :] == rows[:, None]), jnp.inf, d2)
-    neg, _ = jax.lax.top_k(-jnp.concatenate([best, d2], axis=1), k)
-    return -neg
+    return knn._merge_smallest(best, d2)  # pylint: disable=protected-access
 
   best = jax.lax.fori_loop(0, -(-size // block), body,
                            jnp.full((rows.shape[0], k), jnp.inf, jnp.float32))
@@ -687,7 +751,7 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
   exact2[isolated] = isolated_exact2
   rho2 = np.asarray(index.rho2)[:index.prepared.n]
   which = np.flatnonzero(np.any(d2 <= rho2[None, :], axis=0))  # rho2 >= 0
-  exact2[which] = _exact_radii_sq(index, which, k)
+  exact2[which] = index.exact_radii_sq(which)
   return np.any(d2 <= exact2[None, :], axis=1)
 
 

@@ -291,6 +291,10 @@ class Reference:
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
         lambda: _lsh_knn.Indexed(real, width, k))
+    if (index._exact is None and self._knn is not None and  # pylint: disable=protected-access
+        self._knn.max_k >= k):
+      # The exact radii its error estimate reads are already known.
+      index.know_exact(self._knn.nearest_sq[:, k - 1])
     if shift:  # computed in the fake set's units: see the module doc
       index = index.rescaled(-shift)
     fake = _lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
