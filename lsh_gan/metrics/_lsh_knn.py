@@ -561,11 +561,11 @@ class Indexed:
   def exact_radii_sq(self, which: np.ndarray) -> np.ndarray:
     """Exact squared NND_k of the points `which`, each computed once (one
     pass over the set per 256 points, or the exact KNN radius pass when
-    more than an eighth of the set is missing) and kept by the index."""
+    more than a third of the set is missing) and kept by the index."""
     if self._exact is None:
       self._exact = np.full(self.prepared.n, np.nan, np.float32)
     missing = which[np.isnan(self._exact[which])]
-    if 8 * missing.size > self.prepared.n:  # cheaper for all at once
+    if 3 * missing.size > self.prepared.n:  # cheaper for all at once
       n, dim = self.prepared.n, self.prepared.points.shape[1]
       points = knn._Points(  # pylint: disable=protected-access
           self.prepared.points[:n], np.zeros(dim, np.float32),
