@@ -178,9 +178,9 @@ def test_bucket_mates_equal_numpy_and_fill_width_reaches_the_target():
   for width in (0.5, 1.0, 3.0):
     key1, key2 = family.keys(prepared.values, width)
     for target in (1, 8, 30):
-      share = _lsh_knn._share_with_mates(key1, key2, 2500, target)  # pylint: disable=protected-access
-      assert float(share) == pytest.approx(
-          np.mean(numpy_mates(width) >= target), abs=1e-6)
+      s1, s2, _ = _hashing.sort_tables(key1, key2, 2500)
+      count = _hashing.pairs_with_mates((s1, s2), 2500, target)
+      assert int(count) == np.sum(numpy_mates(width) >= target)
   width = _lsh_knn.fill_width(prepared, target=8, start=1.0)
   median = lambda w: np.sort(numpy_mates(w))[(3 * 2500 - 1) // 2]
   assert median(width) >= 8 > median(width * 0.95)

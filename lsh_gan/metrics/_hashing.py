@@ -30,7 +30,9 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -263,6 +265,33 @@ def _keys(projected, width, offsets, seeds, multipliers):
           jnp.where(outside, no_key, key(1)))
 
 
+def run_bounds(*sorted_keys):
+  """(run_start, run_end), (L, size) int32: the run [start, end) of equal
+  keys (equal in every one of `sorted_keys`, each (L, size) and sorted
+  along axis 1) that each position lies in. Traceable."""
+  num_tables, size = sorted_keys[0].shape
+  differs = functools.reduce(
+      operator.or_, [k[:, 1:] != k[:, :-1] for k in sorted_keys])
+  edge = jnp.ones((num_tables, 1), bool)
+  position = jnp.arange(size, dtype=jnp.int32)[None, :]
+  run_start = jax.lax.cummax(
+      jnp.where(jnp.concatenate([edge, differs], axis=1), position, 0), axis=1)
+  run_end = jax.lax.cummin(
+      jnp.where(jnp.concatenate([differs, edge], axis=1), position + 1, size),
+      axis=1, reverse=True)
+  return run_start, run_end
+
+
+def pairs_with_mates(sorted_keys, num_valid, target):
+  """How many (point, table) pairs share their run with >= target others;
+  `sorted_keys` as for `run_bounds`, padding (past num_valid) sorted last.
+  Traceable."""
+  run_start, run_end = run_bounds(*sorted_keys)
+  position = jnp.arange(run_start.shape[1], dtype=jnp.int32)[None, :]
+  mates = jnp.minimum(run_end, num_valid) - run_start - 1
+  return jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
+
+
 @jax.jit
 def sort_tables(key1, key2, num_valid):
   """Per table (rows of the result): keys sorted, and where each run ends.
@@ -274,13 +303,7 @@ def sort_tables(key1, key2, num_valid):
   k1 = jnp.where(pad, jnp.uint32(NO_KEY), key1).T
   k2 = jnp.where(pad, jnp.uint32(NO_KEY), key2).T
   s1, s2 = jax.lax.sort((k1, k2), dimension=1, num_keys=2)
-  size = s1.shape[1]
-  last = jnp.concatenate([(s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1]),
-                          jnp.ones((s1.shape[0], 1), bool)], axis=1)
-  position = jnp.arange(1, size + 1, dtype=jnp.int32)[None, :]
-  run_end = jax.lax.cummin(jnp.where(last, position, size), axis=1,
-                           reverse=True)
-  return s1, s2, run_end
+  return s1, s2, run_bounds(s1, s2)[1]
 
 
 @jax.jit

@@ -184,13 +184,7 @@ def _sort_and_count(key1, key2, num_valid):
   k2 = jnp.where(pad, jnp.uint32(_hashing.NO_KEY), key2).T
   rows = jnp.broadcast_to(index[None, :], k1.shape)
   s1, s2, order = jax.lax.sort((k1, k2, rows), dimension=1, num_keys=2)
-  differs = (s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1])
-  edge = jnp.ones((s1.shape[0], 1), bool)
-  first = jnp.concatenate([edge, differs], axis=1)
-  last = jnp.concatenate([differs, edge], axis=1)
-  run_end = jax.lax.cummin(jnp.where(last, index[None, :] + 1, size), axis=1,
-                           reverse=True)
-  run_start = jax.lax.cummax(jnp.where(first, index[None, :], 0), axis=1)
+  run_start, run_end = _hashing.run_bounds(s1, s2)
   count = jnp.where(index[None, :] < num_valid,
                     jnp.minimum(run_end, num_valid) - run_start, 0)
   tables = jnp.arange(s1.shape[0])[:, None]
@@ -231,16 +225,7 @@ def _mates_reached(keys, num_valid, target):
   pad = (jnp.arange(size) >= num_valid)[None, :]
   ordered = jnp.sort(jnp.where(pad, jnp.uint32(_hashing.NO_KEY), keys.T),
                      axis=1)
-  position = jnp.arange(size, dtype=jnp.int32)[None, :]
-  new_run = jnp.concatenate([jnp.ones((num_tables, 1), bool),
-                             ordered[:, 1:] != ordered[:, :-1]], axis=1)
-  last = jnp.concatenate([new_run[:, 1:], jnp.ones((num_tables, 1), bool)],
-                         axis=1)
-  run_start = jax.lax.cummax(jnp.where(new_run, position, 0), axis=1)
-  run_end = jax.lax.cummin(jnp.where(last, position + 1, size), axis=1,
-                           reverse=True)
-  mates = jnp.minimum(run_end, num_valid) - run_start - 1
-  hits = jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
+  hits = _hashing.pairs_with_mates((ordered,), num_valid, target)
   return 2 * hits >= num_valid * num_tables
 
 

@@ -150,14 +150,8 @@ def _sort_tables(key1, key2, order_key, num_valid):
   _, k1, k2, ok, order = jax.lax.sort(
       (pad.astype(jnp.uint32), k1, k2, ok, index), dimension=1, num_keys=4,
       is_stable=True)
-  change = (k1[:, 1:] != k1[:, :-1]) | (k2[:, 1:] != k2[:, :-1])
-  ones = jnp.ones((num_tables, 1), bool)
+  run_start, run_end = _hashing.run_bounds(k1, k2)
   position = index[0][None, :]
-  run_start = jax.lax.cummax(
-      jnp.where(jnp.concatenate([ones, change], axis=1), position, 0), axis=1)
-  run_end = jax.lax.cummin(
-      jnp.where(jnp.concatenate([change, ones], axis=1), position + 1, size),
-      axis=1, reverse=True)
   empty = (position >= num_valid) | ((k1 == no_key) & (k2 == no_key))
   run_end = jnp.where(empty, run_start, jnp.minimum(run_end, num_valid))
   return Tables(order, k1, k2, ok, run_start, run_end)
@@ -383,18 +377,12 @@ def _order_keys(values, family):
 
 
 @jax.jit
-def _share_with_mates(key1, key2, num_valid, target):
-  """Fraction of (point, table) pairs whose bucket holds >= target others."""
-  s1, s2, run_end = _hashing.sort_tables(key1, key2, num_valid)
-  size = s1.shape[1]
-  position = jnp.arange(size, dtype=jnp.int32)[None, :]
-  first = jnp.concatenate([jnp.ones((s1.shape[0], 1), bool),
-                           (s1[:, 1:] != s1[:, :-1]) | (s2[:, 1:] != s2[:, :-1])],
-                          axis=1)
-  run_start = jax.lax.cummax(jnp.where(first, position, 0), axis=1)
-  mates = jnp.minimum(run_end, num_valid) - run_start - 1
-  hits = jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
-  return hits / (num_valid * s1.shape[0])
+def _half_with_mates(key1, key2, num_valid, target):
+  """Whether at least half the (point, table) pairs have >= target
+  bucket-mates (the median pair does)."""
+  s1, s2, _ = _hashing.sort_tables(key1, key2, num_valid)
+  hits = _hashing.pairs_with_mates((s1, s2), num_valid, target)
+  return 2 * hits >= num_valid * s1.shape[0]
 
 
 def fill_width(prepared: "Prepared", target: float, start: float,
@@ -411,7 +399,7 @@ def fill_width(prepared: "Prepared", target: float, start: float,
   for _ in range(steps):
     mid = (lo + hi) / 2
     key1, key2 = prepared.family.keys(prepared.values, math.exp(mid))
-    if float(_share_with_mates(key1, key2, prepared.n, target)) >= 0.5:
+    if bool(_half_with_mates(key1, key2, prepared.n, target)):
       hi = mid
     else:
       lo = mid
