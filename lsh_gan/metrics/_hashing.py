@@ -225,12 +225,13 @@ def sample_radii(x: jax.Array, seed: int) -> np.ndarray:
   sample = np.asarray(take_rows(x, idx), np.float64)
   centre = sample.mean(axis=0)
   sample -= centre
-  sample_sq = np.sum(sample * sample, axis=1)
+  sample_sq = np.einsum("ij,ij->i", sample, sample)
   resolution = 8 * (x.shape[1] + 2) * float(np.finfo(np.float64).eps)
   best = np.full((idx.size, WIDTH_K), np.inf)
   for start, rows in row_blocks(x):
-    rows = np.asarray(rows, np.float64) - centre
-    rows_sq = np.sum(rows * rows, axis=1)
+    rows = np.array(rows, np.float64)
+    rows -= centre  # in place: the block is the pass's only copy
+    rows_sq = np.einsum("ij,ij->i", rows, rows)
     norms = sample_sq[:, None] + rows_sq[None, :]
     d2 = norms - 2.0 * (sample @ rows.T)
     d2[d2 <= resolution * norms] = 0.0
