@@ -109,3 +109,16 @@ def test_the_faiss_baseline_gives_our_four_numbers():
   finally:
     _faiss_knn.RANGE_MAX_DIM = blocks
   assert _faiss_knn.gemm_rate(8, repeats=1) > 0
+
+
+def test_the_gaussian_cells_compare_each_lsh_metric_with_exact_knn():
+  import gaussians  # pylint: disable=g-import-not-at-top
+  real, fake = gaussians.gaussians(8, 300, 200)
+  assert real.shape == (300, 8) and fake.shape == (200, 8)
+  assert abs(float(fake.mean()) - 0.1) < 0.05  # the fake set's shift
+  cell = gaussians.run_cell(8, 300, 200)
+  for name in ("exact", "lsh_knn", "lsh"):
+    assert 0 <= cell[name]["precision"] <= 1 and 0 <= cell[name]["recall"] <= 1
+  row = gaussians.table({"8x300x200": cell}, ["8x300x200"]).splitlines()[-1]
+  gap = cell["lsh_knn"]["precision"] - cell["exact"]["precision"]
+  assert row.startswith("| 8 | 300 | 200 |") and f"{gap:+.3f}" in row
