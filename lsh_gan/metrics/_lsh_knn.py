@@ -695,13 +695,20 @@ def _exact_kth_sq(rows, points, points_sq, num_valid, *, k):
 
 
 @jax.jit
-def _cross_sq(queries, queries_sq, points, points_sq, num_valid):
-  """(s, size) squared distances; inf past num_valid."""
+def _cross_sq(queries, queries_sq, points, points_sq, num_valid, rho2):
+  """(s, size) squared distances (inf past num_valid), and (size,) whether
+  each point's candidate ball holds one of the queries (rho2 >= 0)."""
   dots = jnp.dot(queries, points.T, precision=jax.lax.Precision.HIGHEST)
   d2 = knn.expand_sq_dists(queries_sq[:, None] + points_sq[None, :], dots,
                            points.shape[1])
-  return jnp.where(jnp.arange(points.shape[0])[None, :] < num_valid, d2,
-                   jnp.inf)
+  d2 = jnp.where(jnp.arange(points.shape[0])[None, :] < num_valid, d2,
+                 jnp.inf)
+  return d2, jnp.any(d2 <= rho2[None, :], axis=0)
+
+
+@jax.jit
+def _inside_any(d2, radii_sq):
+  return jnp.any(d2 <= radii_sq[None, :], axis=1)
 
 
 def _exact_radii_sq(index: Indexed, which: np.ndarray, k: int) -> np.ndarray:
@@ -731,16 +738,15 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
   rows[:sample.size] = sample
   pick = jnp.asarray(rows)
   q = queries.points[pick]
-  d2 = np.asarray(_cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
-                            index.points_sq, index.prepared.n))[:sample.size]
-  d2 = d2[:, :index.prepared.n]
-  exact2 = np.full(index.prepared.n, -1.0, np.float32)  # covers nothing
+  d2, held = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
+                       index.points_sq, index.prepared.n, index.rho2)
+  n = index.prepared.n
+  exact2 = np.full(index.prepared.size, -1.0, np.float32)  # covers nothing
   isolated, isolated_exact2 = index.isolated_exact_sq()
   exact2[isolated] = isolated_exact2
-  rho2 = np.asarray(index.rho2)[:index.prepared.n]
-  which = np.flatnonzero(np.any(d2 <= rho2[None, :], axis=0))  # rho2 >= 0
+  which = np.flatnonzero(np.asarray(held)[:n])  # rho2 >= 0 there
   exact2[which] = index.exact_radii_sq(which)
-  return np.any(d2 <= exact2[None, :], axis=1)
+  return np.asarray(_inside_any(d2, jnp.asarray(exact2)))[:sample.size]
 
 
 def error_estimate(index: Indexed, queries: Prepared, hits: np.ndarray,
