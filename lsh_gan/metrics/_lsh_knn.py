@@ -661,7 +661,8 @@ def covered(index: Indexed, queries: Prepared) -> np.ndarray:
 
 # The error estimate.
 
-ERROR_SAMPLE = 256  # points per side whose exact indicator is computed
+ERROR_SAMPLE = 256  # points per side whose exact indicator is computed first
+ERROR_SAMPLE_GROWTH = 16  # ... and at most this many times as many
 ERROR_LIMIT = 0.03  # a larger estimated error warns (`warn_if_off`)
 
 
@@ -752,16 +753,34 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
 def error_estimate(index: Indexed, queries: Prepared, hits: np.ndarray,
                    k: int, seed: int,
                    sample_size: int = ERROR_SAMPLE) -> tuple[float, float]:
-  """(mean of LSH - exact indicator, its standard error) on `sample_size`
-  queries drawn by `seed`: an unbiased estimate of the LSH value minus the
-  exact KNN value."""
+  """(mean of LSH - exact indicator, its standard error) on queries drawn by
+  `seed`: an unbiased estimate of the LSH value minus the exact KNN value.
+
+  It starts from `sample_size` queries and doubles the sample (up to
+  ERROR_SAMPLE_GROWTH times it, or every query) while the estimate cannot
+  yet tell, at two standard errors, whether the error is beyond
+  ERROR_LIMIT: 256 queries leave a standard error near 0.03, too coarse to
+  decide a 0.03 limit where LSH and exact KNN disagree on many points.
+  """
   rng = np.random.default_rng(seed)
-  sample = np.sort(rng.choice(queries.n, min(queries.n, sample_size),
-                              replace=False))
-  exact = exact_indicator(index, queries, sample, k)
-  diff = hits[sample].astype(np.float64) - exact
-  se = diff.std(ddof=1) / math.sqrt(diff.size) if diff.size > 1 else 0.0
-  return float(diff.mean()), float(se)
+  limit = min(queries.n, sample_size * ERROR_SAMPLE_GROWTH)
+  drawn = rng.choice(queries.n, min(queries.n, sample_size), replace=False)
+  diffs = []
+  while True:
+    sample = np.sort(drawn[sum(d.size for d in diffs):])
+    exact = exact_indicator(index, queries, sample, k)
+    diffs.append(hits[sample].astype(np.float64) - exact)
+    diff = np.concatenate(diffs)
+    error = float(diff.mean())
+    se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+    decided = (abs(error) - 2 * se > ERROR_LIMIT or
+               abs(error) + 2 * se <= ERROR_LIMIT)
+    if decided or diff.size >= limit:
+      return error, se
+    rest = np.setdiff1d(np.arange(queries.n), drawn, assume_unique=True)
+    more = rng.choice(rest, min(rest.size, limit - diff.size, diff.size),
+                      replace=False)
+    drawn = np.concatenate([drawn, more])
 
 
 def warn_if_off(result: dict) -> None:
