@@ -46,9 +46,10 @@ in dense blocks (`_sorted_cover`).
 
 Error estimate (`error_estimate`): LSH + KNN is approximate, so each call
 computes the exact KNN indicator of ERROR_SAMPLE fake points (precision) and
-real points (recall), drawn by the seed, and reports the mean of (LSH
-indicator - exact indicator) with its standard error: an unbiased estimate of
-(LSH value - exact value). The exact indicator is cheap because candidate
+real points (recall), drawn by the seed, more (up to ERROR_SAMPLE_GROWTH
+times as many) while that cannot decide whether the error is beyond
+ERROR_LIMIT, and reports the mean of (LSH indicator - exact indicator) with
+its standard error: an unbiased estimate of (LSH value - exact value). The exact indicator is cheap because candidate
 radii bound the exact ones: only points r with d(q, r) <= rho(r) can cover q,
 and only their exact NND_k (and that of isolated points, once per index) is
 computed. An estimate beyond ERROR_LIMIT = 0.03 (and beyond two standard
@@ -662,7 +663,7 @@ def covered(index: Indexed, queries: Prepared) -> np.ndarray:
 # The error estimate.
 
 ERROR_SAMPLE = 256  # points per side whose exact indicator is computed first
-ERROR_SAMPLE_GROWTH = 16  # ... and at most this many times as many
+ERROR_SAMPLE_GROWTH = 4  # ... and at most this many times as many
 ERROR_LIMIT = 0.03  # a larger estimated error warns (`warn_if_off`)
 
 

@@ -43,8 +43,10 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     seed: seed of the hash functions, the width sample and the error
       estimate's sample (an integer >= 0).
     error_sample: points per side whose exact KNN indicator is computed to
-      estimate this result's error (default 256; 0: no estimate). It costs
-      about error_sample / m of an exact KNN pass over the real set.
+      estimate this result's error (default 256; 0: no estimate), doubled
+      up to 4 times while the estimate cannot tell at two standard errors
+      whether the error is beyond 0.03. Each point costs about 1 / m of an
+      exact KNN pass over the real set.
 
   Returns:
     {"precision", "recall"} and, unless error_sample is 0,
