@@ -7,8 +7,8 @@
 Every point of the sweep compresses the generator's variables, generates
 5,000 samples from the same latents, embeds them with the mnist5k embedder
 (128 features) and scores them against the 4,000 training images with every
-metric. On the 2-core CPU it took 4 min 46 s while a test run shared it
-(peak memory 2.7 GB). Expected numbers (KNN precision / recall / FID): baseline
+metric. On the 2-core CPU it took 2 min 7 s with nothing else running
+(peak memory 2.9 GB). Expected numbers (KNN precision / recall / FID): baseline
 0.457 / 0.733 / 136, quantize(bits=4) 0.490 / 0.706 / 150, quantize(bits=3)
 0.556 / 0.536 / 228, quantize(bits=2) 0.873 / 0.000 / 1880 (noise images
 that this embedding scores as precise; see the README).
