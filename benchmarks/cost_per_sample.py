@@ -105,6 +105,7 @@ def _approximate_knn(real, max_k: int = 5):
   median = jnp.asarray(np.median(sub.nearest_sq, axis=0), jnp.float32)
   ref.nearest = [jnp.tile(median, (ref.points.block, 1))] * len(
       ref.points.blocks)
+  ref._nearest_host = None  # pylint: disable=protected-access
   return ref
 
 

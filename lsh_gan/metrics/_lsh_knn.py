@@ -461,6 +461,14 @@ class Prepared:
                    _pad_to(values, self.size))
     self.valid = _row_mask(self.size, self.n)
     self.family = family
+    self._sq = None
+
+  @property
+  def points_sq(self) -> jax.Array:
+    """(size,) squared norms of the rows, computed once."""
+    if self._sq is None:
+      self._sq = _sq_norms(self.points)
+    return self._sq
 
   def rescaled(self, exponent: int) -> "Prepared":
     """The same set with its points and projections times 2^exponent."""
@@ -468,6 +476,8 @@ class Prepared:
     out.__dict__.update(self.__dict__)
     out.points = knn.times_power_of_two(self.points, exponent)
     out.values = knn.times_power_of_two(self.values, exponent)
+    out._sq = (None if self._sq is None else  # pylint: disable=protected-access
+               knn.times_power_of_two(self._sq, 2 * exponent))
     return out
 
   def keys(self, width: float):
@@ -538,14 +548,19 @@ class Indexed:
     self.prepared, self.width, self.k = prepared, width, k
     self.tables = sorted_tables(prepared, width)
     self.rho2 = padded_radii_sq(prepared, width, k, self.tables)
-    self.points_sq = _sq_norms(prepared.points)
     self._exact = None  # exact squared NND_k, NaN until computed
+    self._isolated = None  # indices of the isolated points, once read
+
+  @property
+  def points_sq(self) -> jax.Array:
+    return self.prepared.points_sq
 
   def isolated_exact_sq(self):
     """(indices of the isolated points, their exact squared NND_k)."""
-    rho2 = np.asarray(self.rho2)[:self.prepared.n]
-    which = np.flatnonzero(rho2 < 0)
-    return which, self.exact_radii_sq(which)
+    if self._isolated is None:  # the same at every scale: rescaled shares it
+      self._isolated = np.flatnonzero(
+          np.asarray(self.rho2)[:self.prepared.n] < 0)
+    return self._isolated, self.exact_radii_sq(self._isolated)
 
   def exact_radii_sq(self, which: np.ndarray) -> np.ndarray:
     """Exact squared NND_k of the points `which`, each computed once (one
@@ -578,7 +593,6 @@ class Indexed:
     out.width = math.ldexp(self.width, exponent)
     out.tables = self.tables.rescaled(exponent)
     out.rho2 = rescale_radii_sq(self.rho2, exponent)
-    out.points_sq = knn.times_power_of_two(self.points_sq, 2 * exponent)
     out._exact = (None if self._exact is None else  # pylint: disable=protected-access
                   np.ldexp(self._exact, 2 * exponent))
     return out
@@ -616,17 +630,25 @@ def covered(index: Indexed, queries: Prepared) -> np.ndarray:
   largest = max(1, int(_largest_bucket(index.tables)))
   window = min(max_candidates, 1 << (largest - 1).bit_length())
   num_tables, dim = index.prepared.family.num_tables, queries.points.shape[1]
-  if 4 * queries.n <= index.prepared.n:
+  def one_by_one(rows=None):
+    """`_table_cover` of the queries `rows` (all if None)."""
+    points, keys, count = queries.points, (key1, key2, order_key), queries.n
+    if rows is not None:
+      size = _hashing.padded_size(rows.size)
+      pick = jnp.asarray(np.pad(rows, (0, size - rows.size)))
+      points, keys, count = points[pick], [k[pick] for k in keys], rows.size
     return np.asarray(_table_cover(
-        queries.points, key1, key2, order_key, queries.n,
-        index.prepared.points, index.points_sq, index.rho2, index.prepared.n,
-        index.tables, window=window,
-        block=query_block(num_tables, window, dim)))[:queries.n]
+        points, *keys, count, index.prepared.points, index.points_sq,
+        index.rho2, index.prepared.n, index.tables, window=window,
+        block=query_block(num_tables, window, dim)))[:count]
+
+  if 4 * queries.n <= index.prepared.n:
+    return one_by_one()
   lo, hi = (np.asarray(a)[:queries.n] for a in _query_windows(
       key1, key2, order_key, queries.n, index.tables, index.prepared.n,
       window=window))
   hits = np.zeros(queries.n, bool)
-  queries_sq = _sq_norms(queries.points)
+  queries_sq = queries.points_sq
   chunks = _dense_chunks(lo, hi, DENSE_CHUNK)
   spread = chunks.pop(0, None)
   for span, (rows, table, base, r_lo, r_hi) in sorted(chunks.items()):
@@ -650,13 +672,7 @@ def covered(index: Indexed, queries: Prepared) -> np.ndarray:
     rest = np.unique(spread[0][spread[0] >= 0])
     rest = rest[~hits[rest]]
     if rest.size:
-      size = _hashing.padded_size(rest.size)
-      pick = jnp.asarray(np.pad(rest, (0, size - rest.size)))
-      hits[rest] = np.asarray(_table_cover(
-          queries.points[pick], key1[pick], key2[pick], order_key[pick],
-          rest.size, index.prepared.points, index.points_sq, index.rho2,
-          index.prepared.n, index.tables, window=window,
-          block=query_block(num_tables, window, dim)))[:rest.size]
+      hits[rest] = one_by_one(rest)
   return hits
 
 

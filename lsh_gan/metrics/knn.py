@@ -314,6 +314,7 @@ class KNNReference:
     self.centre = jnp.mean(real, axis=0)
     self.points = _Points(real, self.centre, self._block_for(real.shape))
     self.nearest = nearest_sq_distances(self.points, self.max_k)
+    self._nearest_host = None
 
   def _block_for(self, shape) -> int:
     return self.fixed_block or block_size(*shape)
@@ -328,8 +329,11 @@ class KNNReference:
 
   @property
   def nearest_sq(self) -> np.ndarray:
-    """(n, max_k) ascending squared distances to the nearest others."""
-    return _host_rows(self.nearest, self.n)
+    """(n, max_k) ascending squared distances to the nearest others (read
+    from the device once)."""
+    if self._nearest_host is None:
+      self._nearest_host = _host_rows(self.nearest, self.n)
+    return self._nearest_host
 
   def radii(self, k: int) -> np.ndarray:
     """NND_k of every real point (distances, not squared)."""
@@ -380,7 +384,8 @@ class KNNReference:
     fake_best = nearest_sq_distances(fake_points, k)
     fake_margin, fake_count, real_min_d2, real_margin = _cross(
         fake_points, fake_best, real_points, nearest, k, density_k)
-    real_rho2_dc = _host_rows(nearest, self.n)[:, density_k - 1]
+    real_rho2_dc = (_host_rows(nearest, self.n) if shift else
+                    self.nearest_sq)[:, density_k - 1]
     # Exact fractions: integer counts over Python ints.
     count = lambda mask: int(np.sum(mask, dtype=np.int64))
     m = fake.shape[0]
