@@ -191,3 +191,48 @@ def test_width_sample_radii_equal_numpy(offset):
   np.testing.assert_allclose(
       np.asarray(projected.values[:5000]), x64 @ np.asarray(
           family.projections, np.float64), rtol=1e-4, atol=1e-2)
+
+
+def _numpy_sample_radii(x, seed):
+  idx = np.sort(np.random.default_rng(seed).choice(
+      len(x), _hashing.WIDTH_SAMPLE, replace=False))
+  x64 = x.astype(np.float64)
+  d = np.linalg.norm(x64[idx, None, :] - x64[None, :, :], axis=-1)
+  d[np.arange(idx.size), idx] = np.inf  # self, by index
+  return np.sort(d, axis=1)[:, _hashing.WIDTH_K - 1]
+
+
+@pytest.mark.parametrize("dense_far_out", [False, True])
+def test_width_sample_radii_survive_float32_rounding(dense_far_out):
+  """Where the float32 candidate pass cannot resolve the neighbours (a
+  dense cluster next to points 3e5 times as far out), the radii come from
+  the float64 pass instead, and equal numpy's; elsewhere they need it for
+  no point."""
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(6000, 3)).astype(np.float32)
+  if dense_far_out:
+    x[:5000] = 1e-2 * x[:5000]  # 5,000 points around 0, radii ~ 1e-3
+    x[5000:] *= 3e3 / np.linalg.norm(x[5000:], axis=1, keepdims=True)
+  calls = []
+  exact = _hashing._exact_kth  # pylint: disable=protected-access
+  with mock.patch.object(_hashing, "_exact_kth",
+                         lambda *a: calls.append(1) or exact(*a)):
+    got = _hashing.sample_radii(jax.device_put(x), 7)
+  np.testing.assert_allclose(got, _numpy_sample_radii(x, 7), rtol=1e-6)
+  in_bulk = np.sum(np.sort(np.random.default_rng(7).choice(
+      6000, _hashing.WIDTH_SAMPLE, replace=False)) < 5000)
+  assert len(calls) == (in_bulk if dense_far_out else 0)
+
+
+def test_reference_is_unchanged_by_changing_the_callers_array():
+  """An aligned float32 array could be shared with the device: the
+  reference keeps its own copy, so results read after the caller changed
+  the array are those of the array it was given."""
+  rng = np.random.default_rng(0)
+  real = _checks._aligned_float32((800, 6))  # pylint: disable=protected-access
+  real[...] = rng.normal(size=(800, 6))
+  fake = rng.normal(size=(700, 6)).astype(np.float32)
+  want = metrics.Reference(real.copy()).knn_metrics(fake)
+  ref = metrics.Reference(real)
+  real[...] = 100.0
+  assert ref.knn_metrics(fake) == want

@@ -42,6 +42,7 @@ from lsh_gan.metrics import knn
 
 WIDTH_K = 3
 WIDTH_SAMPLE = 32
+WIDTH_CANDIDATES = 32  # float32 candidates per sample point, checked in float64
 ROW_BLOCK = 4096  # rows per projection and query call
 NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
 
@@ -181,9 +182,14 @@ class HashFamily:
     # CPU would otherwise write a centred copy of each block first).
     shift = jnp.dot(centre, self.projections,
                     precision=jax.lax.Precision.HIGHEST)
-    blocks = [_project(rows, shift, self.projections)
-              for _, rows in row_blocks(x)]
-    radii = None if radii_seed is None else sample_radii(x, radii_seed)
+    search = None if radii_seed is None else _RadiusSearch(x, radii_seed)
+    blocks = []
+    for start, rows in row_blocks(x):
+      rows = jax.device_put(rows)  # once, for both passes over the block
+      blocks.append(_project(rows, shift, self.projections))
+      if search is not None:
+        search.update(start, rows)
+    radii = None if search is None else search.radii()
     out = jnp.concatenate(blocks)
     size = padded_size(n)
     return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
@@ -210,38 +216,130 @@ def _project(rows, shift, projections):
 
 
 def sample_radii(x: jax.Array, seed: int) -> np.ndarray:
-  """Exact NND_k (k = WIDTH_K) of WIDTH_SAMPLE points of x drawn by `seed`.
+  """Exact NND_k (k = WIDTH_K) of WIDTH_SAMPLE points of x drawn by `seed`
+  (`HashFamily.project` computes them in its own pass over x).
 
-  In float64 on the host, block by block, about the sample's own mean: a
-  float32 expansion cannot resolve distances below about sqrt((d + 2) eps)
-  (3.5e-3 in 2-d) of the points' norm, which is the whole 3-NN scale of a
-  dense low-dimensional set away from its mean (ring8: 1.4e-3 of the
-  radius). Distances under float64's own resolution, (d + 2) eps64 times
-  the squared norms, count as 0 (copies of one point stay duplicates).
+  Two steps, exact in the end:
+  1. One float32 pass over x (jitted, in fixed row blocks, about the
+     sample's mean) keeps each sample point's WIDTH_CANDIDATES + 1 smallest
+     squared distances by the expansion |s|^2 + |x|^2 - 2 s.x, and a bound B
+     on that expansion's rounding error (below).
+  2. The candidates' distances are recomputed on the host in float64 from
+     the differences (exact for float32 inputs up to float64 rounding: a
+     copy of a point is at distance 0). The k-th of them is the true NND_k
+     when the (WIDTH_CANDIDATES + 1)-th expansion value, less B, is no
+     smaller: no point left out can be closer. A sample point for which that
+     does not hold (a dense set far from the mean: ring8's 3-NN distances
+     are 1.4e-3 of its radius) is measured against every point in float64.
+  The bound: centring rounds each row by at most eps |x - c| per coordinate,
+  and the float32 expansion errs by at most (d + 2) eps (|s| + |x|)^2
+  (Higham's dot-product bound, any summation order), so
+  B = 2 (d + 8) eps (|s - c| + max |x - c|)^2, with eps = 2^-24.
   """
-  n = x.shape[0]
-  idx = np.sort(np.random.default_rng(seed).choice(n, min(n, WIDTH_SAMPLE),
-                                                   replace=False))
-  sample = np.asarray(take_rows(x, idx), np.float64)
-  centre = sample.mean(axis=0)
-  sample -= centre
-  sample_sq = np.einsum("ij,ij->i", sample, sample)
-  resolution = 8 * (x.shape[1] + 2) * float(np.finfo(np.float64).eps)
-  best = np.full((idx.size, WIDTH_K), np.inf)
+  search = _RadiusSearch(x, seed)
   for start, rows in row_blocks(x):
-    rows = np.array(rows, np.float64)
-    rows -= centre  # in place: the block is the pass's only copy
-    rows_sq = np.einsum("ij,ij->i", rows, rows)
-    norms = sample_sq[:, None] + rows_sq[None, :]
-    d2 = norms - 2.0 * (sample @ rows.T)
-    d2[d2 <= resolution * norms] = 0.0
+    search.update(start, rows)
+  return search.radii()
+
+
+class _RadiusSearch:
+  """`sample_radii`, fed one row block at a time."""
+
+  def __init__(self, x: jax.Array, seed: int):
+    self.x = x
+    n = x.shape[0]
+    self.index = np.sort(np.random.default_rng(seed).choice(
+        n, min(n, WIDTH_SAMPLE), replace=False))
+    self.sample = np.asarray(take_rows(x, self.index), np.float64)
+    self.centre = self.sample.mean(axis=0).astype(np.float32)
+    self.keep = min(WIDTH_CANDIDATES + 1, n)
+    size = (self.index.size, self.keep)
+    self.best = (jnp.full(size, jnp.inf, jnp.float32),
+                 jnp.zeros(size, jnp.int32), jnp.float32(0))
+    self.args = (np.int32(n), jnp.asarray(self.sample.astype(np.float32)),
+                 jnp.asarray(self.index, jnp.int32), jnp.asarray(self.centre))
+
+  def update(self, start: int, rows) -> None:
+    self.best = _nearest_candidates(*self.best, rows, np.int32(start),
+                                    *self.args)
+
+  def radii(self) -> np.ndarray:
+    x, sample, index = self.x, self.sample, self.index
+    approx, candidates, max_sq = (np.asarray(v) for v in self.best)
+    n, dim = x.shape
+    num = min(WIDTH_CANDIDATES, n)
+    centred = sample - self.centre
+    sample_norm = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    bound = (2 * (dim + 8) * 2.0 ** -24 *
+             (sample_norm + np.sqrt(np.float64(max_sq))) ** 2)
+    rows = np.asarray(take_rows(x, candidates[:, :num].ravel()), np.float64)
+    rows = rows.reshape(index.size, num, dim)
+    d2 = _resolved_sq_dists(sample[:, None, :], rows, self.centre)
+    d2[~np.isfinite(approx[:, :num])] = np.inf  # padding and self
+    kth = np.sort(d2, axis=1)[:, min(WIDTH_K, num) - 1]
+    if num < WIDTH_K:
+      kth[:] = np.inf
+    if self.keep > num:  # some point was left out: is it farther for sure?
+      resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
+                                                   np.float64(max_sq))
+      for i in np.flatnonzero(approx[:, num] - bound < kth + resolution):
+        kth[i] = _exact_kth(x, sample[i], index[i], self.centre)
+    return np.sqrt(kth)
+
+
+# A squared distance under 8 (d + 2) float64 epsilons of the points' squared
+# norms about the sample's mean counts as 0: below the resolution of
+# anything computed from the points' coordinates (a bulk of points next to
+# ones 1e25 times as far is one point, and a set of them is degenerate).
+_RESOLUTION = 8 * float(np.finfo(np.float64).eps)
+
+
+def _resolved_sq_dists(a: np.ndarray, b: np.ndarray, centre: np.ndarray):
+  """Float64 squared distances between broadcast rows a and b, from their
+  differences; those under the resolution above are 0."""
+  diff = a - b
+  d2 = np.sum(diff * diff, axis=-1)
+  a, b = a - centre, b - centre
+  norms = np.sum(a * a, axis=-1) + np.sum(b * b, axis=-1)
+  d2[d2 <= _RESOLUTION * (a.shape[-1] + 2) * norms] = 0.0
+  return d2
+
+
+def _exact_kth(x: jax.Array, point: np.ndarray, self_index: int,
+               centre: np.ndarray) -> float:
+  """The WIDTH_K-th smallest `_resolved_sq_dists` from `point` to the rows of
+  x, row `self_index` left out."""
+  n = x.shape[0]
+  best = np.full(WIDTH_K, np.inf)
+  for start, rows in row_blocks(x):
+    d2 = _resolved_sq_dists(point, np.asarray(rows, np.float64), centre)
     index = start + np.arange(rows.shape[0])
-    d2[:, index >= n] = np.inf
-    d2[index[None, :] == idx[:, None]] = np.inf  # self, by index
-    d2 = np.concatenate([best, d2], axis=1)
-    best = np.sort(np.partition(d2, WIDTH_K - 1, axis=1)[:, :WIDTH_K],
-                   axis=1)
-  return np.sqrt(best[:, -1])
+    d2[(index >= n) | (index == self_index)] = np.inf
+    best = np.sort(np.concatenate([best, d2]))[:WIDTH_K]
+  return float(best[-1])
+
+
+@jax.jit
+def _nearest_candidates(best_d2, best_index, max_sq, rows, start, num_valid,
+                        sample, sample_index, centre):
+  """The running smallest expansion d^2 of each sample point (see
+  `sample_radii`), merged with one block of rows."""
+  rows = rows - centre
+  sample = sample - centre
+  rows_sq = jnp.sum(rows * rows, axis=1)
+  sample_sq = jnp.sum(sample * sample, axis=1)
+  d2 = sample_sq[:, None] + rows_sq[None, :] - 2 * jnp.dot(
+      sample, rows.T, precision=jax.lax.Precision.HIGHEST)
+  index = start + jnp.arange(rows.shape[0], dtype=jnp.int32)
+  valid = index < num_valid
+  d2 = jnp.where(valid[None, :] & (index[None, :] != sample_index[:, None]),
+                 d2, jnp.inf)
+  all_d2 = jnp.concatenate([best_d2, d2], axis=1)
+  all_index = jnp.concatenate(
+      [best_index, jnp.broadcast_to(index, d2.shape)], axis=1)
+  neg, pos = jax.lax.top_k(-all_d2, best_d2.shape[1])
+  max_sq = jnp.maximum(max_sq, jnp.max(jnp.where(valid, rows_sq, 0)))
+  return -neg, jnp.take_along_axis(all_index, pos, axis=1), max_sq
 
 
 @jax.jit
@@ -291,6 +389,33 @@ def pairs_with_mates(sorted_keys, num_valid, target):
   position = jnp.arange(run_start.shape[1], dtype=jnp.int32)[None, :]
   mates = jnp.minimum(run_end, num_valid) - run_start - 1
   return jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
+
+
+def host_sorted(key1, key2, num_valid: int, with_order: bool):
+  """Per table, the (key1, key2) pairs sorted with padding last, as numpy
+  (L, size) uint32 arrays, and with `with_order` the rows in that order
+  (int32; within a run of equal keys in no set order); None unless the keys
+  live on the CPU.
+
+  XLA's CPU sort of several operands calls a comparator per comparison and
+  runs 3-6x slower than numpy's sort of one 64-bit key (a 32 x 57,344
+  table set: 0.48 s against 0.10-0.16 s); on GPU and TPU the jitted sorts
+  are used.
+  """
+  host1, host2 = _host_view(key1), _host_view(key2)
+  if host1 is None or host2 is None:
+    return None
+  packed = (host1.T.astype(np.uint64) << np.uint64(32)) | host2.T
+  packed[:, num_valid:] = np.uint64(2 ** 64 - 1)  # (NO_KEY, NO_KEY): last
+  order = None
+  if with_order:
+    order = np.argsort(packed, axis=1)
+    packed = np.take_along_axis(packed, order, axis=1)
+    order = order.astype(np.int32)
+  else:
+    packed.sort(axis=1)
+  return ((packed >> np.uint64(32)).astype(np.uint32),
+          packed.astype(np.uint32), order)
 
 
 @jax.jit

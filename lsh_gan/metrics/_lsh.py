@@ -135,8 +135,14 @@ class Tables:
     self.width = float(width)
     self.family = family
     key1, key2 = family.keys(projected.values, width)
-    (self.sorted1, self.sorted2, self.run_end,
-     self.own_counts) = _sort_and_count(key1, key2, self.n)
+    host = _hashing.host_sorted(key1, key2, self.n, with_order=True)
+    if host is None:
+      (self.sorted1, self.sorted2, self.run_end,
+       self.own_counts) = _sort_and_count(key1, key2, self.n)
+    else:
+      self.sorted1, self.sorted2, order = map(jax.device_put, host)
+      self.run_end, self.own_counts = _count(self.sorted1, self.sorted2,
+                                             order, self.n)
 
   def rescaled(self, exponent: int) -> "Tables":
     """The same tables for queries in units 2^-exponent times as large.
@@ -175,8 +181,9 @@ class Tables:
 
 @jax.jit
 def _sort_and_count(key1, key2, num_valid):
-  """`_hashing.sort_tables`, and each row's bucket size per table, (L, rows)
-  in the rows' own order (0 for padding)."""
+  """The sorted keys (`_hashing.sort_tables`), where each run ends, and each
+  row's bucket size per table, (L, rows) in the rows' own order (0 for
+  padding)."""
   size = key1.shape[0]
   index = jnp.arange(size, dtype=jnp.int32)
   pad = (index >= num_valid)[:, None]
@@ -184,12 +191,19 @@ def _sort_and_count(key1, key2, num_valid):
   k2 = jnp.where(pad, jnp.uint32(_hashing.NO_KEY), key2).T
   rows = jnp.broadcast_to(index[None, :], k1.shape)
   s1, s2, order = jax.lax.sort((k1, k2, rows), dimension=1, num_keys=2)
+  return (s1, s2) + _count(s1, s2, order, num_valid)
+
+
+@jax.jit
+def _count(s1, s2, order, num_valid):
+  """(run_end, own counts) of sorted tables (see `_sort_and_count`)."""
   run_start, run_end = _hashing.run_bounds(s1, s2)
+  index = jnp.arange(s1.shape[1], dtype=jnp.int32)
   count = jnp.where(index[None, :] < num_valid,
                     jnp.minimum(run_end, num_valid) - run_start, 0)
   tables = jnp.arange(s1.shape[0])[:, None]
   own = jnp.zeros_like(count).at[tables, order].set(count)
-  return s1, s2, run_end, own
+  return run_end, own
 
 
 @jax.jit
