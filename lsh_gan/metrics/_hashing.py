@@ -231,10 +231,12 @@ def sample_radii(x: jax.Array, seed: int) -> np.ndarray:
      smaller: no point left out can be closer. A sample point for which that
      does not hold (a dense set far from the mean: ring8's 3-NN distances
      are 1.4e-3 of its radius) is measured against every point in float64.
-  The bound: centring rounds each row by at most eps |x - c| per coordinate,
-  and the float32 expansion errs by at most (d + 2) eps (|s| + |x|)^2
-  (Higham's dot-product bound, any summation order), so
-  B = 2 (d + 8) eps (|s - c| + max |x - c|)^2, with eps = 2^-24.
+  The bound: with s' = s - c and x' = x - c, the expansion
+  |s'|^2 + |x'|^2 - 2 (s'.x - s'.c) errs by at most (d + 2) eps
+  ((|s'| + |x'|)^2 + 2 |s'| (|x| + |c|)) in float32 (Higham's dot-product
+  bound, any summation order; centring rounds each coordinate by eps |x'|),
+  so B = 2 (d + 8) eps ((|s'| + max |x'|)^2 + 2 |s'| (max |x| + |c|)), with
+  eps = 2^-24.
   """
   search = _RadiusSearch(x, seed)
   for start, rows in row_blocks(x):
@@ -255,7 +257,7 @@ class _RadiusSearch:
     self.keep = min(WIDTH_CANDIDATES + 1, n)
     size = (self.index.size, self.keep)
     self.best = (jnp.full(size, jnp.inf, jnp.float32),
-                 jnp.zeros(size, jnp.int32), jnp.float32(0))
+                 jnp.zeros(size, jnp.int32), jnp.zeros(2, jnp.float32))
     self.args = (np.int32(n), jnp.asarray(self.sample.astype(np.float32)),
                  jnp.asarray(self.index, jnp.int32), jnp.asarray(self.centre))
 
@@ -270,8 +272,10 @@ class _RadiusSearch:
     num = min(WIDTH_CANDIDATES, n)
     centred = sample - self.centre
     sample_norm = np.sqrt(np.einsum("ij,ij->i", centred, centred))
-    bound = (2 * (dim + 8) * 2.0 ** -24 *
-             (sample_norm + np.sqrt(np.float64(max_sq))) ** 2)
+    max_centred, max_norm = np.sqrt(max_sq.astype(np.float64))
+    bound = 2 * (dim + 8) * 2.0 ** -24 * (
+        (sample_norm + max_centred) ** 2 +
+        2 * sample_norm * (max_norm + np.linalg.norm(self.centre)))
     rows = np.asarray(take_rows(x, candidates[:, :num].ravel()), np.float64)
     rows = rows.reshape(index.size, num, dim)
     d2 = _resolved_sq_dists(sample[:, None, :], rows, self.centre)
@@ -281,7 +285,7 @@ class _RadiusSearch:
       kth[:] = np.inf
     if self.keep > num:  # some point was left out: is it farther for sure?
       resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
-                                                   np.float64(max_sq))
+                                                   max_centred ** 2)
       for i in np.flatnonzero(approx[:, num] - bound < kth + resolution):
         kth[i] = _exact_kth(x, sample[i], index[i], self.centre)
     return np.sqrt(kth)
@@ -323,13 +327,18 @@ def _exact_kth(x: jax.Array, point: np.ndarray, self_index: int,
 def _nearest_candidates(best_d2, best_index, max_sq, rows, start, num_valid,
                         sample, sample_index, centre):
   """The running smallest expansion d^2 of each sample point (see
-  `sample_radii`), merged with one block of rows."""
-  rows = rows - centre
+  `sample_radii`), merged with one block of rows; max_sq holds the largest
+  |x - c|^2 and |x|^2 so far.
+
+  The centred block is never written out: s'.(x - c) = s'.x - s'.c, with
+  s' = s - c, and |x - c|^2 is a fused reduction.
+  """
   sample = sample - centre
-  rows_sq = jnp.sum(rows * rows, axis=1)
+  centred_sq = jnp.sum(jnp.square(rows - centre), axis=1)
   sample_sq = jnp.sum(sample * sample, axis=1)
-  d2 = sample_sq[:, None] + rows_sq[None, :] - 2 * jnp.dot(
-      sample, rows.T, precision=jax.lax.Precision.HIGHEST)
+  dots = jnp.dot(sample, rows.T, precision=jax.lax.Precision.HIGHEST)
+  shift = jnp.dot(sample, centre, precision=jax.lax.Precision.HIGHEST)
+  d2 = sample_sq[:, None] + centred_sq[None, :] - 2 * (dots - shift[:, None])
   index = start + jnp.arange(rows.shape[0], dtype=jnp.int32)
   valid = index < num_valid
   d2 = jnp.where(valid[None, :] & (index[None, :] != sample_index[:, None]),
@@ -338,8 +347,11 @@ def _nearest_candidates(best_d2, best_index, max_sq, rows, start, num_valid,
   all_index = jnp.concatenate(
       [best_index, jnp.broadcast_to(index, d2.shape)], axis=1)
   neg, pos = jax.lax.top_k(-all_d2, best_d2.shape[1])
-  max_sq = jnp.maximum(max_sq, jnp.max(jnp.where(valid, rows_sq, 0)))
-  return -neg, jnp.take_along_axis(all_index, pos, axis=1), max_sq
+  block_max = jnp.stack([
+      jnp.max(jnp.where(valid, centred_sq, 0)),
+      jnp.max(jnp.where(valid, jnp.sum(rows * rows, axis=1), 0))])
+  return (-neg, jnp.take_along_axis(all_index, pos, axis=1),
+          jnp.maximum(max_sq, block_max))
 
 
 @jax.jit
