@@ -43,7 +43,8 @@ from lsh_gan.metrics import knn
 WIDTH_K = 3
 WIDTH_SAMPLE = 32
 WIDTH_CANDIDATES = 32  # float32 candidates per sample point, checked in float64
-ROW_BLOCK = 4096  # rows per projection and query call
+ROW_BLOCK = 4096  # rows per projection and query call (at most)
+MIN_ROW_BLOCK = 256  # ... at least (a smaller set gets a smaller block)
 NO_KEY = 0xFFFFFFFF  # the key of padding rows, sorted last
 
 
@@ -65,12 +66,22 @@ def _host_view(x: jax.Array) -> np.ndarray | None:
   return None
 
 
-def row_blocks(x: jax.Array, block: int = ROW_BLOCK):
-  """Yields (start, rows) blocks of `block` rows, the last zero-padded.
+def row_block(n: int) -> int:
+  """Rows per block for a set of n rows: the smallest power of two holding
+  n, between MIN_ROW_BLOCK and ROW_BLOCK (five sizes in all: 1,000 points
+  are not padded to 4,096)."""
+  return min(ROW_BLOCK, max(MIN_ROW_BLOCK, 1 << max(0, n - 1).bit_length()))
+
+
+def row_blocks(x: jax.Array, block: int | None = None):
+  """Yields (start, rows) blocks of `block` rows (default `row_block(n)`),
+  the last zero-padded.
 
   On CPU the blocks are numpy views of x's buffer (no copy, and no
-  operation whose shape depends on n, so a new n compiles nothing here).
+  operation whose shape depends on n, so a new n compiles nothing here
+  unless it crosses a power of two below ROW_BLOCK).
   """
+  block = block or row_block(x.shape[0])
   host = _host_view(x)
   x, pad = (x, jnp.pad) if host is None else (host, np.pad)
   for start in range(0, x.shape[0], block):
