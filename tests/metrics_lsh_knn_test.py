@@ -186,19 +186,21 @@ def test_bucket_mates_equal_numpy_and_fill_width_reaches_the_target():
   assert median(width) >= 8 > median(width * 0.95)
 
 
-@pytest.mark.parametrize("known", [False, True])
-def test_exact_indicator_over_every_query_is_exact_knn(known):
+@pytest.mark.parametrize("known,rounds", [(False, 3), (False, 0),
+                                          (False, 1000), (True, 3)])
+def test_exact_indicator_over_every_query_is_exact_knn(known, rounds):
   # The error estimate's exact side, on every query at once, must give exact
   # KNN precision and recall: with the radii computed by the index itself
-  # (point by point for precision, by the exact radius pass for recall), or
-  # taken from a Reference's exact KNN side.
+  # (as they decide queries, in `rounds` rounds of one per undecided query,
+  # then all at once), or taken from a Reference's exact KNN side.
   mix = Mixture(10, modes=4, seed=5)
   real, fake = mix.sample(900, range(4)), mix.sample(700, range(3))
   exact = metrics.knn_precision_recall(real, fake)
   ref = metrics.Reference(real)
   if known:
     ref.knn_metrics(fake)
-  got = ref.lsh_knn_precision_recall(fake, error_sample=900)
+  with mock.patch.object(_lsh_knn, "EXACT_ROUNDS", rounds):
+    got = ref.lsh_knn_precision_recall(fake, error_sample=900)
   for key in PR:
     assert got[f"{key}_error_se"] >= 0
     assert got[key] - got[f"{key}_error"] == pytest.approx(exact[key],

@@ -724,11 +724,6 @@ def _cross_sq(queries, queries_sq, points, points_sq, num_valid, rho2):
   return d2, jnp.any(d2 <= rho2[None, :], axis=0)
 
 
-@jax.jit
-def _inside_any(d2, radii_sq):
-  return jnp.any(d2 <= radii_sq[None, :], axis=1)
-
-
 def _exact_radii_sq(index: Indexed, which: np.ndarray, k: int) -> np.ndarray:
   """Exact squared NND_k of the indexed points `which`, in fixed-size calls."""
   out = np.empty(which.size, np.float32)
@@ -742,6 +737,9 @@ def _exact_radii_sq(index: Indexed, which: np.ndarray, k: int) -> np.ndarray:
   return out
 
 
+EXACT_ROUNDS = 3  # rounds of one radius per undecided query (`exact_indicator`)
+
+
 def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
                     k: int) -> np.ndarray:
   """Exact KNN indicator of the queries `sample`: inside some indexed
@@ -749,22 +747,65 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
 
   Candidate radii bound the exact ones (rho >= NND_k: candidates are a
   subset of the set), so only indexed points with d(q, r) <= rho(r) can
-  cover q; their exact NND_k is computed (one pass over the set each), and
-  that of every isolated point (rho = -1: no bound), kept by the index.
+  cover q, and isolated points (rho = -1: no bound; their exact NND_k is
+  always computed). Exact radii are computed only as they decide something
+  (each one pass over the set, kept by the index): per round, one for every
+  undecided query, its candidate deepest inside its bound (least
+  d^2 - rho^2), which covers it in most cases; a query is decided once a
+  known radius covers it or none of its candidates is left unknown. After
+  EXACT_ROUNDS rounds every remaining candidate of an undecided query is
+  computed at once. (Computing them all from the start needed a radius for
+  most of the set: a query inside the support lies in about k balls.)
   """
-  rows = np.zeros(_hashing.padded_size(sample.size), np.int32)
+  # A power of two of rows (at least 64): a sample of 256 is not computed as
+  # 1,024 (the sets' size classes start there).
+  rows = np.zeros(max(64, 1 << (sample.size - 1).bit_length()), np.int32)
   rows[:sample.size] = sample
   pick = jnp.asarray(rows)
   q = queries.points[pick]
-  d2, held = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
-                       index.points_sq, index.prepared.n, index.rho2)
+  d2, _ = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
+                    index.points_sq, index.prepared.n, index.rho2)
   n = index.prepared.n
-  exact2 = np.full(index.prepared.size, -1.0, np.float32)  # covers nothing
+  known = np.full(index.prepared.size, np.nan, np.float32)
+  known[n:] = -1.0  # padding covers nothing
+  if index._exact is not None:  # pylint: disable=protected-access
+    known[:n] = index._exact  # pylint: disable=protected-access
   isolated, isolated_exact2 = index.isolated_exact_sq()
-  exact2[isolated] = isolated_exact2
-  which = np.flatnonzero(np.asarray(held)[:n])  # rho2 >= 0 there
-  exact2[which] = index.exact_radii_sq(which)
-  return np.asarray(_inside_any(d2, jnp.asarray(exact2)))[:sample.size]
+  known[isolated] = isolated_exact2
+  valid = np.arange(rows.size) < sample.size
+  rounds = 0
+  while True:
+    covered, choice = (np.asarray(a) for a in _exact_round(
+        d2, index.rho2, jnp.asarray(known)))
+    undecided = valid & (choice >= 0)
+    if not undecided.any():
+      return covered[:sample.size]
+    if rounds < EXACT_ROUNDS:
+      need = np.unique(choice[undecided])
+    else:  # every unknown candidate of the undecided queries: the last round
+      need = np.flatnonzero(np.asarray(_unknown_candidates(
+          d2, index.rho2, jnp.asarray(known), jnp.asarray(undecided))))
+    known[need] = index.exact_radii_sq(need)
+    rounds += 1
+
+
+@jax.jit
+def _exact_round(d2, rho2, known):
+  """Per query: whether a known exact radius covers it, and the unknown
+  candidate deepest inside its bound (-1 if covered, or none is left)."""
+  unknown = jnp.isnan(known)
+  covered = jnp.any(d2 <= jnp.where(unknown, -1.0, known)[None, :], axis=1)
+  open_ = (d2 <= rho2[None, :]) & unknown[None, :]
+  depth = jnp.where(open_, d2 - rho2[None, :], jnp.inf)
+  choice = jnp.argmin(depth, axis=1).astype(jnp.int32)
+  return covered, jnp.where(covered | ~jnp.any(open_, axis=1), -1, choice)
+
+
+@jax.jit
+def _unknown_candidates(d2, rho2, known, rows):
+  """(size,) whether a point is an unknown candidate of one of `rows`."""
+  open_ = (d2 <= rho2[None, :]) & jnp.isnan(known)[None, :] & rows[:, None]
+  return jnp.any(open_, axis=0)
 
 
 def error_estimate(index: Indexed, queries: Prepared, hits: np.ndarray,
