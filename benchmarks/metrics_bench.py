@@ -15,7 +15,8 @@ runs so far took under 20 s in all: one run of milliseconds varies by 2x). Cells
 skips finished cells, so an interrupted run resumes.
 
 Columns: LSH-only (`lsh_precision_recall`), LSH+KNN
-(`lsh_knn_precision_recall`), exact KNN (ours: `Reference.knn_metrics`, all
+(`lsh_knn_precision_recall`, with its error estimate, and without it:
+`error_sample=0`), exact KNN (ours: `Reference.knn_metrics`, all
 four metrics, k = 3 and 5, as prdc computes), faiss (an exact faiss-cpu
 implementation of the same four numbers, `_faiss_knn.FaissReference`: flat
 index searches for the radii, then exact cover tests; run only where
@@ -57,7 +58,7 @@ sys.path.insert(0, _HERE)
 import _cells  # pylint: disable=g-import-not-at-top,wrong-import-position
 import _faiss_knn  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-METHODS = ("lsh", "lsh_knn", "exact", "faiss", "prdc", "floor")
+METHODS = ("lsh", "lsh_knn", "lsh_knn_fast", "exact", "faiss", "prdc", "floor")
 # A cell is run up to RUNS times while its runs so far took under
 # REPEAT_BELOW_S seconds in all, and its best run is kept: one run of a
 # few milliseconds varies by 2x on a shared machine.
@@ -81,6 +82,8 @@ def run_cell(method: str, n: int, dim: int) -> dict:
     fn = metrics.lsh_precision_recall
   elif method == "lsh_knn":
     fn = metrics.lsh_knn_precision_recall
+  elif method == "lsh_knn_fast":  # without its error estimate
+    fn = lambda r, f: metrics.lsh_knn_precision_recall(r, f, error_sample=0)
   elif method == "exact":
     fn = lambda r, f: metrics.Reference(r).knn_metrics(f, k=3, density_k=5)
     # The blocks' shapes do not depend on n: a small set warms them.
@@ -110,10 +113,11 @@ def table(results) -> str:
   lines = [
       "| n | d | LSH-only s (GB) | LSH+KNN s (GB) | exact KNN s (GB) | faiss s "
       "(GB) | prdc s (GB) | GEMM floor s | exact % of floor | faiss / exact "
-      "| prdc / exact | prdc / LSH-only | exact / LSH+KNN | LSH+KNN "
+      "| prdc / exact | prdc / LSH-only | exact / LSH+KNN | LSH+KNN without "
+      "estimate s (GB) | exact / LSH+KNN without estimate | LSH+KNN "
       "\\|Δprecision\\|, \\|Δrecall\\| | faiss − exact (P, R, D, C) |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
-      "| --- | --- | --- |"]
+      "| --- | --- | --- | --- | --- |"]
   for dim in _DIMS.value:
     for n in _SIZES.value:
       cells = {m: results.get(f"{m},{n},{dim}") for m in METHODS}
@@ -141,7 +145,9 @@ def table(results) -> str:
           f"{show(cells['lsh_knn'])} | {show(cells['exact'])} | "
           f"{show(cells['faiss'])} | {show(cells['prdc'])} | {floor} | {share} "
           f"| {ratio('faiss', 'exact')} | {ratio('prdc', 'exact')} | "
-          f"{ratio('prdc', 'lsh')} | {ratio('exact', 'lsh_knn')} | {delta} | "
+          f"{ratio('prdc', 'lsh')} | {ratio('exact', 'lsh_knn')} | "
+          f"{show(cells['lsh_knn_fast'])} | {ratio('exact', 'lsh_knn_fast')} | "
+          f"{delta} | "
           f"{faiss_delta} |")
   return "\n".join(lines)
 
