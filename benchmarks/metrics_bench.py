@@ -11,7 +11,8 @@ fake points. Every cell runs in its own process, so its peak memory is its
 own: the table shows the peak resident memory beyond the inputs. Seconds are
 measured after compilation (each metric first runs once on a set of the same
 padded size), the best of up to three runs (a cell is run again while its
-runs so far took under 20 s in all: one run of milliseconds varies by 2x). Cells are kept in a JSON file, written atomically, and a rerun
+runs so far took under 20 s in all: one run of milliseconds varies by 2x).
+Cells are kept in a JSON file, written atomically, and a rerun
 skips finished cells, so an interrupted run resumes.
 
 Columns: LSH-only (`lsh_precision_recall`), LSH+KNN

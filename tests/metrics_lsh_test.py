@@ -2,6 +2,7 @@
 
 import collections
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -200,3 +201,25 @@ def test_bad_input_names_the_set():
     metrics.lsh_precision_recall(x, np.zeros((10, 3)))
   with pytest.raises(ValueError, match="seed=2.5 must be an integer"):
     metrics.lsh_precision_recall(x, x, seed=2.5)
+
+
+def test_tables_sorted_on_the_host_count_as_the_jitted_sort():
+  """numpy's sort on CPU and XLA's give the same runs and bucket sizes,
+  including rows outside the code range (key (NO_KEY, NO_KEY), as the
+  padding has): they have no bucket (count 0), in any order of that run."""
+  rng = np.random.default_rng(0)
+  n, size, tables = 1000, 1024, 4
+  key1 = rng.integers(0, 50, size=(size, tables)).astype(np.uint32)
+  key2 = rng.integers(0, 3, size=(size, tables)).astype(np.uint32)
+  outside = rng.random((size, tables)) < 0.04
+  key1[outside] = key2[outside] = _hashing.NO_KEY
+  key1, key2 = jax.device_put(key1), jax.device_put(key2)
+  want = _lsh._sort_and_count(key1, key2, n)  # pylint: disable=protected-access
+  s1, s2, order = _hashing.host_sorted(key1, key2, n)
+  got = (s1, s2) + _lsh._count(s1, s2, order, n)  # pylint: disable=protected-access
+  for a, b in zip(got, want):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  own = np.asarray(want[3])  # (L, rows) in the rows' own order
+  assert np.all(own[:, n:] == 0)
+  assert np.all(own[outside.T & (np.arange(size) < n)[None, :]] == 0)
+  assert np.all(own[~outside.T & (np.arange(size) < n)[None, :]] >= 1)

@@ -217,12 +217,28 @@ def test_width_sample_radii_survive_float32_rounding(dense_far_out):
   calls = []
   exact = _hashing._exact_kth  # pylint: disable=protected-access
   with mock.patch.object(_hashing, "_exact_kth",
-                         lambda *a: calls.append(1) or exact(*a)):
+                         lambda *a: calls.extend(a[2]) or exact(*a)):
     got = _hashing.sample_radii(jax.device_put(x), 7)
   np.testing.assert_allclose(got, _numpy_sample_radii(x, 7), rtol=1e-6)
   in_bulk = np.sum(np.sort(np.random.default_rng(7).choice(
       6000, _hashing.WIDTH_SAMPLE, replace=False)) < 5000)
   assert len(calls) == (in_bulk if dense_far_out else 0)
+
+
+@pytest.mark.parametrize("n", [3, 5, 20, 33, 34])
+def test_width_sample_radii_of_small_sets_equal_numpy(n):
+  """Sets with fewer points than the sample or the candidates (a slot with
+  no point in it; fewer than k others: inf)."""
+  x = np.random.default_rng(n).normal(size=(n, 4)).astype(np.float32)
+  got = _hashing.sample_radii(jax.device_put(x), 2)
+  x64 = x.astype(np.float64)
+  d = np.linalg.norm(x64[:, None, :] - x64[None, :, :], axis=-1)
+  np.fill_diagonal(d, np.inf)
+  want = (np.sort(d, axis=1)[:, _hashing.WIDTH_K - 1] if n > _hashing.WIDTH_K
+          else np.full(n, np.inf))
+  idx = np.sort(np.random.default_rng(2).choice(
+      n, min(n, _hashing.WIDTH_SAMPLE), replace=False))
+  np.testing.assert_allclose(got, want[idx], rtol=1e-6)
 
 
 def test_reference_is_unchanged_by_changing_the_callers_array():
@@ -234,6 +250,8 @@ def test_reference_is_unchanged_by_changing_the_callers_array():
   real[...] = rng.normal(size=(800, 6))
   fake = rng.normal(size=(700, 6)).astype(np.float32)
   want = metrics.Reference(real.copy()).knn_metrics(fake)
-  ref = metrics.Reference(real)
+  # Passed as it is, and as a jax array that may share its buffer.
+  refs = [metrics.Reference(real), metrics.Reference(jax.device_put(real))]
   real[...] = 100.0
-  assert ref.knn_metrics(fake) == want
+  for ref in refs:
+    assert ref.knn_metrics(fake) == want

@@ -100,17 +100,19 @@ def unit_exponent(max_abs: float) -> int:
 def to_units(arr: np.ndarray, exponent: int, source=None) -> jax.Array:
   """arr / 2^exponent, float32, on the device (exact for normal numbers).
 
-  A float32 jax array `source` (arr's origin) in units of 1 is used as it
-  is: it cannot change. Otherwise the result owns its memory, so a caller's
-  array changed later changes nothing computed from it. On CPU that is one
-  pass into a 64-byte aligned buffer, which the device array then shares
-  (`jax.device_put` copies any other buffer again: 0.3-0.6 s at 50,000 x
-  2,048 on 2 cores, where the pass costs 0.05-0.1 s).
+  The result owns its memory, so a caller's array changed later changes
+  nothing computed from it. On CPU that is one pass into a 64-byte aligned
+  buffer, which the device array then shares (`jax.device_put` copies any
+  other buffer again: 0.3-0.6 s at 50,000 x 2,048 on 2 cores, where the
+  pass costs 0.05-0.1 s). Even a jax array `source` (arr's origin) is
+  copied on CPU: it may share an aligned numpy buffer of the caller's. Off
+  CPU a float32 jax array in units of 1 is used as it is.
   """
-  if (isinstance(source, jax.Array) and source.dtype == np.float32 and
-      not exponent):
+  on_cpu = jax.default_backend() == "cpu"
+  if (not on_cpu and isinstance(source, jax.Array) and
+      source.dtype == np.float32 and not exponent):
     return source
-  if jax.default_backend() != "cpu":
+  if not on_cpu:
     if exponent:
       arr = np.ldexp(arr, -exponent)
     return jax.device_put(arr.astype(np.float32, copy=False))

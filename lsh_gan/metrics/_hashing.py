@@ -237,17 +237,20 @@ def sample_radii(x: jax.Array, seed: int) -> np.ndarray:
      on that expansion's rounding error (below).
   2. The candidates' distances are recomputed on the host in float64 from
      the differences (exact for float32 inputs up to float64 rounding: a
-     copy of a point is at distance 0). The k-th of them is the true NND_k
-     when the (WIDTH_CANDIDATES + 1)-th expansion value, less B, is no
-     smaller: no point left out can be closer. A sample point for which that
-     does not hold (a dense set far from the mean: ring8's 3-NN distances
-     are 1.4e-3 of its radius) is measured against every point in float64.
+     copy of a point is at distance 0; below float64's resolution of the
+     points' norms, `_RESOLUTION`, a distance counts as 0). The k-th of them
+     is the true NND_k when the (WIDTH_CANDIDATES + 1)-th expansion value,
+     less B, is no smaller than it plus that resolution: no point left out
+     can be closer. The sample points for which that does not hold (a dense
+     set far from the mean: ring8's 3-NN distances are 1.4e-3 of its
+     radius) are measured against every point in one float64 pass.
   The bound: with s' = s - c and x' = x - c, the expansion
-  |s'|^2 + |x'|^2 - 2 (s'.x - s'.c) errs by at most (d + 2) eps
+  |s'|^2 + |x'|^2 - 2 (s'.x - s'.c) errs by at most about (d + 4) eps
   ((|s'| + |x'|)^2 + 2 |s'| (|x| + |c|)) in float32 (Higham's dot-product
   bound, any summation order; centring rounds each coordinate by eps |x'|),
   so B = 2 (d + 8) eps ((|s'| + max |x'|)^2 + 2 |s'| (max |x| + |c|)), with
-  eps = 2^-24.
+  eps = 2^-24, leaves a margin of 2x. (IEEE float32 products: on TPU,
+  HIGHEST precision is emulated in bfloat16 passes, also within it.)
   """
   search = _RadiusSearch(x, seed)
   for start, rows in row_blocks(x):
@@ -287,7 +290,9 @@ class _RadiusSearch:
     bound = 2 * (dim + 8) * 2.0 ** -24 * (
         (sample_norm + max_centred) ** 2 +
         2 * sample_norm * (max_norm + np.linalg.norm(self.centre)))
-    rows = np.asarray(take_rows(x, candidates[:, :num].ravel()), np.float64)
+    # Clamped: with n <= WIDTH_CANDIDATES a slot may hold no point (inf).
+    candidates = np.minimum(candidates[:, :num], n - 1)
+    rows = np.asarray(take_rows(x, candidates.ravel()), np.float64)
     rows = rows.reshape(index.size, num, dim)
     d2 = _resolved_sq_dists(sample[:, None, :], rows, self.centre)
     d2[~np.isfinite(approx[:, :num])] = np.inf  # padding and self
@@ -297,8 +302,9 @@ class _RadiusSearch:
     if self.keep > num:  # some point was left out: is it farther for sure?
       resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
                                                    max_centred ** 2)
-      for i in np.flatnonzero(approx[:, num] - bound < kth + resolution):
-        kth[i] = _exact_kth(x, sample[i], index[i], self.centre)
+      fail = np.flatnonzero(approx[:, num] - bound < kth + resolution)
+      if fail.size:
+        kth[fail] = _exact_kth(x, sample[fail], index[fail], self.centre)
     return np.sqrt(kth)
 
 
@@ -320,10 +326,61 @@ def _resolved_sq_dists(a: np.ndarray, b: np.ndarray, centre: np.ndarray):
   return d2
 
 
-def _exact_kth(x: jax.Array, point: np.ndarray, self_index: int,
-               centre: np.ndarray) -> float:
-  """The WIDTH_K-th smallest `_resolved_sq_dists` from `point` to the rows of
-  x, row `self_index` left out."""
+def _exact_kth(x: jax.Array, points: np.ndarray, self_index: np.ndarray,
+               centre: np.ndarray) -> np.ndarray:
+  """The WIDTH_K-th smallest `_resolved_sq_dists` from each of `points`
+  (float64, rows `self_index` of x, left out) to the rows of x.
+
+  One float64 pass for all of them keeps each point's `keep` nearest by the
+  expansion about `centre`; those are recomputed from the differences, and
+  the k-th is final when the next expansion value, less its float64
+  rounding bound, cannot be nearer (the float32 argument of `sample_radii`
+  with eps = 2^-53); a point where it could is measured from the
+  differences against every row.
+  """
+  n, dim = x.shape
+  keep = min(n, 2 * WIDTH_K + 2)
+  centred = points - centre
+  centred_sq = np.einsum("ij,ij->i", centred, centred)
+  best = np.full((points.shape[0], keep), np.inf)
+  best_index = np.zeros((points.shape[0], keep), np.int64)
+  max_sq = 0.0
+  for start, rows in row_blocks(x):
+    rows = np.array(rows, np.float64)
+    rows -= centre
+    rows_sq = np.einsum("ij,ij->i", rows, rows)
+    index = start + np.arange(rows.shape[0])
+    max_sq = max(max_sq, float(np.max(rows_sq[index < n], initial=0.0)))
+    d2 = centred_sq[:, None] + rows_sq[None, :] - 2.0 * (centred @ rows.T)
+    d2[:, index >= n] = np.inf
+    d2[index[None, :] == self_index[:, None]] = np.inf  # self, by index
+    d2 = np.concatenate([best, d2], axis=1)
+    both = np.concatenate(
+        [best_index, np.broadcast_to(index, (points.shape[0], index.size))],
+        axis=1)
+    pick = np.argpartition(d2, keep - 1, axis=1)[:, :keep]
+    best = np.take_along_axis(d2, pick, axis=1)
+    best_index = np.take_along_axis(both, pick, axis=1)
+  order = np.argsort(best, axis=1)
+  best = np.take_along_axis(best, order, axis=1)
+  best_index = np.minimum(np.take_along_axis(best_index, order, axis=1), n - 1)
+  rows = np.asarray(take_rows(x, best_index.ravel()), np.float64).reshape(
+      points.shape[0], keep, dim)
+  exact = _resolved_sq_dists(points[:, None, :], rows, centre)
+  exact[~np.isfinite(best)] = np.inf
+  kth = np.sort(exact, axis=1)[:, min(WIDTH_K, keep) - 1]
+  if keep < n - 1:
+    norm = np.sqrt(centred_sq) + math.sqrt(max_sq)
+    bound = 2 * (dim + 8) * 2.0 ** -53 * norm ** 2
+    resolution = 2 * _RESOLUTION * (dim + 2) * (centred_sq + max_sq)
+    for i in np.flatnonzero(best[:, -1] - bound < kth + resolution):
+      kth[i] = _kth_by_differences(x, points[i], self_index[i], centre)
+  return kth
+
+
+def _kth_by_differences(x: jax.Array, point: np.ndarray, self_index: int,
+                        centre: np.ndarray) -> float:
+  """`_exact_kth` of one point, from its differences to every row."""
   n = x.shape[0]
   best = np.full(WIDTH_K, np.inf)
   for start, rows in row_blocks(x):
@@ -414,31 +471,27 @@ def pairs_with_mates(sorted_keys, num_valid, target):
   return jnp.sum((mates >= target) & (position < num_valid), dtype=jnp.int32)
 
 
-def host_sorted(key1, key2, num_valid: int, with_order: bool):
-  """Per table, the (key1, key2) pairs sorted with padding last, as numpy
-  (L, size) uint32 arrays, and with `with_order` the rows in that order
-  (int32; within a run of equal keys in no set order); None unless the keys
-  live on the CPU.
+def host_sorted(key1, key2, num_valid: int):
+  """Per table, the (key1, key2) pairs sorted with padding last and the rows
+  in that order, as numpy (L, size) uint32, uint32 and int32 arrays (within
+  a run of equal keys in no set order); None unless the keys live on the
+  CPU.
 
   XLA's CPU sort of several operands calls a comparator per comparison and
   runs 3-6x slower than numpy's sort of one 64-bit key (a 32 x 57,344
-  table set: 0.48 s against 0.10-0.16 s); on GPU and TPU the jitted sorts
-  are used.
+  table set: 0.48 s against 0.10-0.16 s); on GPU and TPU the jitted sort
+  is used.
   """
   host1, host2 = _host_view(key1), _host_view(key2)
   if host1 is None or host2 is None:
     return None
-  packed = (host1.T.astype(np.uint64) << np.uint64(32)) | host2.T
+  packed = np.ascontiguousarray(host1.T, np.uint64) << np.uint64(32)
+  packed |= host2.T
   packed[:, num_valid:] = np.uint64(2 ** 64 - 1)  # (NO_KEY, NO_KEY): last
-  order = None
-  if with_order:
-    order = np.argsort(packed, axis=1)
-    packed = np.take_along_axis(packed, order, axis=1)
-    order = order.astype(np.int32)
-  else:
-    packed.sort(axis=1)
+  order = np.argsort(packed, axis=1)
+  packed = np.take_along_axis(packed, order, axis=1)
   return ((packed >> np.uint64(32)).astype(np.uint32),
-          packed.astype(np.uint32), order)
+          packed.astype(np.uint32), order.astype(np.int32))
 
 
 @jax.jit

@@ -135,7 +135,7 @@ class Tables:
     self.width = float(width)
     self.family = family
     key1, key2 = family.keys(projected.values, width)
-    host = _hashing.host_sorted(key1, key2, self.n, with_order=True)
+    host = _hashing.host_sorted(key1, key2, self.n)
     if host is None:
       (self.sorted1, self.sorted2, self.run_end,
        self.own_counts) = _sort_and_count(key1, key2, self.n)
@@ -183,7 +183,7 @@ class Tables:
 def _sort_and_count(key1, key2, num_valid):
   """The sorted keys (`_hashing.sort_tables`), where each run ends, and each
   row's bucket size per table, (L, rows) in the rows' own order (0 for
-  padding)."""
+  padding and for a row with no bucket)."""
   size = key1.shape[0]
   index = jnp.arange(size, dtype=jnp.int32)
   pad = (index >= num_valid)[:, None]
@@ -196,11 +196,17 @@ def _sort_and_count(key1, key2, num_valid):
 
 @jax.jit
 def _count(s1, s2, order, num_valid):
-  """(run_end, own counts) of sorted tables (see `_sort_and_count`)."""
+  """(run_end, own counts) of sorted tables (see `_sort_and_count`).
+
+  A point outside the code range in a table (key (NO_KEY, NO_KEY), shared
+  with the padding) has no bucket there: count 0, as a query with that key
+  gets (`_hashing.bucket_counts`), whatever the order of that run.
+  """
   run_start, run_end = _hashing.run_bounds(s1, s2)
   index = jnp.arange(s1.shape[1], dtype=jnp.int32)
-  count = jnp.where(index[None, :] < num_valid,
-                    jnp.minimum(run_end, num_valid) - run_start, 0)
+  no_key = jnp.uint32(_hashing.NO_KEY)
+  bucket = (index[None, :] < num_valid) & ((s1 != no_key) | (s2 != no_key))
+  count = jnp.where(bucket, jnp.minimum(run_end, num_valid) - run_start, 0)
   tables = jnp.arange(s1.shape[0])[:, None]
   own = jnp.zeros_like(count).at[tables, order].set(count)
   return run_end, own

@@ -49,10 +49,11 @@ computes the exact KNN indicator of ERROR_SAMPLE fake points (precision) and
 real points (recall), drawn by the seed, more (up to ERROR_SAMPLE_GROWTH
 times as many) while that cannot decide whether the error is beyond
 ERROR_LIMIT, and reports the mean of (LSH indicator - exact indicator) with
-its standard error: an unbiased estimate of (LSH value - exact value). The exact indicator is cheap because candidate
-radii bound the exact ones: only points r with d(q, r) <= rho(r) can cover q,
-and only their exact NND_k (and that of isolated points, once per index) is
-computed. An estimate beyond ERROR_LIMIT = 0.03 (and beyond two standard
+its standard error: an unbiased estimate of (LSH value - exact value). The
+exact indicator is cheap because candidate radii bound the exact ones: only
+points r with d(q, r) <= rho(r) can cover q (and isolated points, whose
+exact NND_k is computed once per index), and their exact NND_k is computed
+only as it decides a query (`exact_indicator`). An estimate beyond ERROR_LIMIT = 0.03 (and beyond two standard
 errors) warns with `AccuracyWarning`.
 """
 
@@ -720,15 +721,13 @@ def _exact_kth_sq(rows, points, points_sq, num_valid, *, k):
 
 
 @jax.jit
-def _cross_sq(queries, queries_sq, points, points_sq, num_valid, rho2):
-  """(s, size) squared distances (inf past num_valid), and (size,) whether
-  each point's candidate ball holds one of the queries (rho2 >= 0)."""
+def _cross_sq(queries, queries_sq, points, points_sq, num_valid):
+  """(s, size) squared distances (inf past num_valid)."""
   dots = jnp.dot(queries, points.T, precision=jax.lax.Precision.HIGHEST)
   d2 = knn.expand_sq_dists(queries_sq[:, None] + points_sq[None, :], dots,
                            points.shape[1])
-  d2 = jnp.where(jnp.arange(points.shape[0])[None, :] < num_valid, d2,
-                 jnp.inf)
-  return d2, jnp.any(d2 <= rho2[None, :], axis=0)
+  return jnp.where(jnp.arange(points.shape[0])[None, :] < num_valid, d2,
+                   jnp.inf)
 
 
 def _exact_radii_sq(index: Indexed, which: np.ndarray, k: int) -> np.ndarray:
@@ -770,8 +769,8 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
   rows[:sample.size] = sample
   pick = jnp.asarray(rows)
   q = queries.points[pick]
-  d2, _ = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
-                    index.points_sq, index.prepared.n, index.rho2)
+  d2 = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
+                 index.points_sq, index.prepared.n)
   n = index.prepared.n
   known = np.full(index.prepared.size, np.nan, np.float32)
   known[n:] = -1.0  # padding covers nothing
