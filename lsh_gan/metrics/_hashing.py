@@ -290,21 +290,13 @@ class _RadiusSearch:
     bound = 2 * (dim + 8) * 2.0 ** -24 * (
         (sample_norm + max_centred) ** 2 +
         2 * sample_norm * (max_norm + np.linalg.norm(self.centre)))
-    # Clamped: with n <= WIDTH_CANDIDATES a slot may hold no point (inf).
-    candidates = np.minimum(candidates[:, :num], n - 1)
-    rows = np.asarray(take_rows(x, candidates.ravel()), np.float64)
-    rows = rows.reshape(index.size, num, dim)
-    d2 = _resolved_sq_dists(sample[:, None, :], rows, self.centre)
-    d2[~np.isfinite(approx[:, :num])] = np.inf  # padding and self
-    kth = np.sort(d2, axis=1)[:, min(WIDTH_K, num) - 1]
-    if num < WIDTH_K:
-      kth[:] = np.inf
-    if self.keep > num:  # some point was left out: is it farther for sure?
-      resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
-                                                   max_centred ** 2)
-      fail = np.flatnonzero(approx[:, num] - bound < kth + resolution)
-      if fail.size:
-        kth[fail] = _exact_kth(x, sample[fail], index[fail], self.centre)
+    resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
+                                                 max_centred ** 2)
+    kth, fail = _checked_kth(
+        x, sample, self.centre, approx[:, :num], candidates[:, :num],
+        approx[:, num] if self.keep > num else None, bound + resolution)
+    if fail.size:
+      kth[fail] = _exact_kth(x, sample[fail], index[fail], self.centre)
     return np.sqrt(kth)
 
 
@@ -363,19 +355,38 @@ def _exact_kth(x: jax.Array, points: np.ndarray, self_index: np.ndarray,
     best_index = np.take_along_axis(both, pick, axis=1)
   order = np.argsort(best, axis=1)
   best = np.take_along_axis(best, order, axis=1)
-  best_index = np.minimum(np.take_along_axis(best_index, order, axis=1), n - 1)
-  rows = np.asarray(take_rows(x, best_index.ravel()), np.float64).reshape(
-      points.shape[0], keep, dim)
-  exact = _resolved_sq_dists(points[:, None, :], rows, centre)
-  exact[~np.isfinite(best)] = np.inf
-  kth = np.sort(exact, axis=1)[:, min(WIDTH_K, keep) - 1]
-  if keep < n - 1:
-    norm = np.sqrt(centred_sq) + math.sqrt(max_sq)
-    bound = 2 * (dim + 8) * 2.0 ** -53 * norm ** 2
-    resolution = 2 * _RESOLUTION * (dim + 2) * (centred_sq + max_sq)
-    for i in np.flatnonzero(best[:, -1] - bound < kth + resolution):
-      kth[i] = _kth_by_differences(x, points[i], self_index[i], centre)
+  norm = np.sqrt(centred_sq) + math.sqrt(max_sq)
+  margin = (2 * (dim + 8) * 2.0 ** -53 * norm ** 2 +
+            2 * _RESOLUTION * (dim + 2) * (centred_sq + max_sq))
+  # The last kept value bounds every point left out from below.
+  kth, fail = _checked_kth(
+      x, points, centre, best, np.take_along_axis(best_index, order, axis=1),
+      best[:, -1] if keep < n - 1 else None, margin)
+  for i in fail:
+    kth[i] = _kth_by_differences(x, points[i], self_index[i], centre)
   return kth
+
+
+def _checked_kth(x: jax.Array, points: np.ndarray, centre: np.ndarray,
+                 approx: np.ndarray, candidates: np.ndarray, next_approx,
+                 margin) -> tuple[np.ndarray, np.ndarray]:
+  """The WIDTH_K-th smallest `_resolved_sq_dists` from each of `points` to
+  its candidate rows of x (`approx`: their approximate d^2, inf for a slot
+  with no point), and the points where a row left out could still be nearer:
+  `next_approx` (a lower bound of the approximate d^2 of every row left
+  out; None if none is) less `margin` below that k-th."""
+  n, dim = x.shape
+  num = candidates.shape[1]
+  # Clamped: a slot with no point (inf) may hold any index.
+  rows = np.asarray(take_rows(x, np.minimum(candidates, n - 1).ravel()),
+                    np.float64).reshape(points.shape[0], num, dim)
+  d2 = _resolved_sq_dists(points[:, None, :], rows, centre)
+  d2[~np.isfinite(approx)] = np.inf  # padding and self
+  kth = (np.sort(d2, axis=1)[:, WIDTH_K - 1] if num >= WIDTH_K else
+         np.full(points.shape[0], np.inf))
+  if next_approx is None:
+    return kth, np.zeros(0, np.int64)
+  return kth, np.flatnonzero(next_approx - margin < kth)
 
 
 def _kth_by_differences(x: jax.Array, point: np.ndarray, self_index: int,
