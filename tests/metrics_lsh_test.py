@@ -223,3 +223,26 @@ def test_tables_sorted_on_the_host_count_as_the_jitted_sort():
   assert np.all(own[:, n:] == 0)
   assert np.all(own[outside.T & (np.arange(size) < n)[None, :]] == 0)
   assert np.all(own[~outside.T & (np.arange(size) < n)[None, :]] >= 1)
+
+
+def test_a_set_read_at_its_own_scale_keeps_the_reference_buckets(tmp_path):
+  # Sets whose largest value is below about 2^-20 are hashed in the
+  # reference's units, but the fake set's width is read at its own scale (it
+  # would underflow otherwise). That reading must use the same bucket grid
+  # (the reference's centre): the numbers then equal those of the same sets
+  # scaled up, exactly. Real embeddings: non-negative unit-length blocks,
+  # far from the origin, where the centre moves the buckets.
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  embed_fn, params = pretrained.embedder("digits")
+  images = data.images("digits", data_dir=str(tmp_path))
+  real = pretrained.embed_all(embed_fn, params, images[np.sort(
+      np.random.default_rng(0).choice(images.shape[0], 600, replace=False))])
+  sample_fn, variables = pretrained.generator("dcgan_digits")
+  fake = pretrained.embed_all(embed_fn, params, np.asarray(
+      sample_fn(variables, jax.random.key(0), 400)))
+  scale = np.float32(2.0 ** -20)
+  small = [(x * scale).astype(np.float32) for x in (real, fake)]
+  assert 2.0 ** -22 < np.abs(small[1]).max() < 2.0 ** -20
+  assert (metrics.Reference(small[0]).lsh_precision_recall(small[1]) ==
+          metrics.Reference(real).lsh_precision_recall(fake))

@@ -149,34 +149,45 @@ def frechet_from_stats(real_stats, fake_stats) -> dict[str, float]:
 
 
 @jax.jit
-def _mmd2_batch(xs, ys, x_factor, y_factor):
-  """(subsets, 3) unbiased MMD^2 of the kernels t, t^2, t^3, t = x.y / d.
+def _mmd2_row_sums(xs, ys, x_factor, y_factor):
+  """(subsets, 3 parts, 3 powers, m) row sums of t^p, t = x.y (the 1 / d^p
+  is applied later): parts xx and yy without the diagonal, then xy.
 
   The products are multiplied by the sets' factors (powers of two that
   bring both sets to one O(1) scale; one at a time, as their product can be
   below float32's range). The three kernels share one product and one pass
-  of reductions over it; the 1 / d^p is applied to the sums.
+  over it. Only rows of m terms are summed in float32: KID is a small
+  difference of large kernel sums (in an embedding of non-negative,
+  unit-length blocks about 1e-6 of them), so the rows are added up in
+  float64 (`_mmd2`).
   """
   powers = jnp.arange(1.0, 4.0)
 
-  def mean_power(a, b, a_factor, b_factor, off_diagonal):
+  def row_power_sums(a, b, a_factor, b_factor, off_diagonal):
     dots = jnp.dot(a, b.T, precision=_HIGHEST) * a_factor * b_factor
     squares = dots * dots
-    sums = jnp.stack([jnp.sum(dots), jnp.sum(squares),
-                      jnp.sum(squares * dots)])
-    m = a.shape[0]
+    sums = jnp.stack([jnp.sum(dots, 1), jnp.sum(squares, 1),
+                      jnp.sum(squares * dots, 1)])
     if off_diagonal:
-      diagonal = jnp.diagonal(dots)
-      sums = sums - jnp.sum(diagonal[None, :] ** powers[:, None], axis=1)
-      return sums / (m * (m - 1)) / jnp.float32(a.shape[1]) ** powers
-    return sums / (m * m) / jnp.float32(a.shape[1]) ** powers
+      sums = sums - jnp.diagonal(dots)[None, :] ** powers[:, None]
+    return sums
 
   def one(x, y):
-    return (mean_power(x, x, x_factor, x_factor, True) +
-            mean_power(y, y, y_factor, y_factor, True) -
-            2.0 * mean_power(x, y, x_factor, y_factor, False))
+    return jnp.stack([row_power_sums(x, x, x_factor, x_factor, True),
+                      row_power_sums(y, y, y_factor, y_factor, True),
+                      row_power_sums(x, y, x_factor, y_factor, False)])
 
   return jax.vmap(one)(xs, ys)
+
+
+def _mmd2(row_sums: np.ndarray, d: int) -> np.ndarray:
+  """(subsets, 3) unbiased MMD^2 of the kernels t, t^2, t^3, t = x.y / d,
+  from `_mmd2_row_sums` (summed here in float64)."""
+  sums = np.asarray(row_sums, np.float64).sum(axis=-1)  # (subsets, 3, 3)
+  m = row_sums.shape[-1]
+  scale = float(d) ** np.arange(1.0, 4.0)
+  return ((sums[:, 0] + sums[:, 1]) / (m * (m - 1)) -
+          2.0 * sums[:, 2] / (m * m)) / scale
 
 
 def max_exponent(x: jax.Array, exponent: int) -> int:
@@ -269,10 +280,11 @@ def kernel_distance_in_units(real: jax.Array, real_exponent: int,
   fake_factor = np.float32(2.0 ** (fake_exponent - unit))
   terms = []
   for start in range(0, real_idx.shape[0], batch):
-    terms.append(_mmd2_batch(real[real_idx[start:start + batch]],
-                             fake[fake_idx[start:start + batch]],
-                             real_factor, fake_factor))
-  terms = np.asarray(jnp.concatenate(terms), np.float64)[:num_subsets]
+    terms.append(_mmd2(_mmd2_row_sums(real[real_idx[start:start + batch]],
+                                      fake[fake_idx[start:start + batch]],
+                                      real_factor, fake_factor),
+                       real.shape[1]))
+  terms = np.concatenate(terms)[:num_subsets]
   # (t + 1)^3 - 1 = 3 t + 3 t^2 + t^3, t in data units = 2^(2 unit) t here.
   with np.errstate(over="ignore", invalid="ignore"):  # checked below
     values = sum(coefficient * np.ldexp(terms[:, p - 1], 2 * p * unit)

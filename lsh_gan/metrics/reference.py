@@ -185,17 +185,20 @@ class Reference:
     width = self._lsh_width(self._family(num_tables, num_hashes, seed), seed)
     return math.ldexp(width, self.exponent)
 
-  def _fake_width(self, family: _hashing.HashFamily, fake, own: int, seed: int,
-                  projected: _hashing.Projected) -> float:
+  def _fake_width(self, family: _hashing.HashFamily, fake, shift: int,
+                  own: int, seed: int, projected: _hashing.Projected) -> float:
     """The fake set's default width in the units `fake` is given in.
 
     Its 3-NN distances and buckets are read at its own scale: a set far
     smaller than the reference would lose them to underflow in the
-    reference's units.
+    reference's units. The projections keep the reference's centre (at that
+    scale too, exactly), so the buckets, and the width, are those of the
+    reference's units scaled by a power of two.
     """
     if own < -_checks.SMALL_EXPONENT:
-      own_scale = family.project(knn.times_power_of_two(fake, -own),
-                                 radii_seed=seed)
+      own_scale = family.project(
+          knn.times_power_of_two(fake, -own),
+          knn.times_power_of_two(self._centre(shift), -own), radii_seed=seed)
       return math.ldexp(_lsh.default_width(own_scale, family, "fake"), own)
     return _lsh.default_width(projected, family, "fake")
 
@@ -242,7 +245,8 @@ class Reference:
                                radii_seed=seed if own_width else None)
     fake_width = self._in_units(bucket_width, shift)
     if fake_width is None:
-      fake_width = self._fake_width(family, fake, own, seed, fake_proj)
+      fake_width = self._fake_width(family, fake, shift, own, seed,
+                                    fake_proj)
     fake_tables = _lsh.Tables(fake_proj, family, fake_width)
     fake_calibration = None
     if coverage == "calibrated":
