@@ -1,4 +1,5 @@
-"""Installs lsh_gan: `pip install -e .` (library), `pip install -e ".[test]"`."""
+"""Installs lsh_gan: `pip install -e .` (library), `pip install -e
+".[test,reference]"` (tests, with the reference implementations)."""
 
 import os
 import re
@@ -56,6 +57,9 @@ setuptools.setup(
     extras_require={
         # Benchmark baselines only (benchmarks/), never a library dependency.
         "bench": ["faiss-cpu>=1.8", "prdc>=0.2"],
+        # Reference implementations the tests check ours against (the FID
+        # Inception-v3 of pytorch-fid); the library never imports them.
+        "reference": ["pytorch-fid>=0.3", "torch>=2.0", "torchvision>=0.15"],
         "test": [
             "chex>=0.1.87",
             # The colab/ notebooks are executed by the tests.
