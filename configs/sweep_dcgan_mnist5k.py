@@ -6,12 +6,12 @@
 
 Every point of the sweep compresses the generator's variables, generates
 5,000 samples from the same latents, embeds them with the mnist5k embedder
-(128 features) and scores them against the 4,000 training images with every
-metric. On the 2-core CPU it took 2 min 7 s with nothing else running
-(peak memory 2.9 GB). Expected numbers (KNN precision / recall / FID): baseline
-0.457 / 0.733 / 136, quantize(bits=4) 0.490 / 0.706 / 150, quantize(bits=3)
-0.556 / 0.536 / 228, quantize(bits=2) 0.873 / 0.000 / 1880 (noise images
-that this embedding scores as precise; see the README).
+(288 multilayer features, docs/embedders.md) and scores them against the
+4,000 training images with every metric. On the 2-core CPU it took 2 min 17 s
+with nothing else running (peak memory 3.1 GB). Expected numbers (KNN
+precision / recall / FID): baseline 0.393 / 0.772 / 0.054, quantize(bits=4)
+0.382 / 0.772 / 0.059, quantize(bits=3) 0.345 / 0.726 / 0.084,
+quantize(bits=2) 0.000 / 0.000 / 1.99 (checkerboard noise).
 """
 
 import ml_collections
@@ -33,6 +33,11 @@ def get_config() -> ml_collections.ConfigDict:
   # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
   config.data_dir = config_dict.placeholder(str)
   config.split = "train"  # the reference: the split the GAN was trained on
+  # "dataset": the committed embedder of the generator's dataset;
+  # "inception_v3": the FID Inception-v3 (2,048 features), its weights from
+  # inception_weights (a path; None: $LSH_GAN_INCEPTION_WEIGHTS).
+  config.embedder = "dataset"
+  config.inception_weights = config_dict.placeholder(str)
   config.num_reference = config_dict.placeholder(int)  # None: whole split
   config.num_samples = 5000  # generated per sweep point
   config.k = 3  # KNN precision/recall and LSH+KNN

@@ -1,4 +1,4 @@
-"""Classifier embedder for `mnist5k` (28x28): embedding = 128 penultimate units.
+"""Classifier embedder for `mnist5k` (28x28): the multilayer embedding (288).
 
   python launch.py --config=configs/train_embedder_mnist5k.py \
       --workdir=/tmp/embedder_mnist5k --export=embedder_mnist5k
@@ -21,7 +21,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_classes = 10
   config.batch_size = 64
   config.steps = 2000
-  config.augment_shift = 2  # random shifts of up to 2 pixels
+  # Each convolution's mean activations and the 128 penultimate units, each
+  # unit-normalised (models.classifier); see docs/embedders.md.
+  config.embedding = "multilayer"
+  config.augment_shift = 1  # random shifts of up to 1 pixel
   config.learning_rate = 1e-3
   config.seed = 0
   config.log_every = 100

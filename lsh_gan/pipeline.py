@@ -146,6 +146,17 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
   _positive_int(config, "grid_samples", 0)
   for field in ("lsh_tables", "lsh_hashes", "lsh_knn_tables"):
     _positive_int(config, field)
+  if config.get("embedder") not in (None,) + EMBEDDERS:
+    raise ValueError(f"config.embedder={config.embedder!r} must be one of "
+                     f"{', '.join(EMBEDDERS)} (or None: 'dataset')")
+  if config.get("embedder") == "inception_v3":
+    if dataset in data.MIXTURES:
+      raise ValueError(f"config.embedder='inception_v3' embeds images; "
+                       f"{dataset!r} holds 2-D points")
+    try:  # the weights file exists and is the FID Inception's
+      pretrained.inception_v3(config.get("inception_weights"))
+    except ValueError as err:
+      raise ValueError(f"config.inception_weights: {err}") from None
   sweep(config)
   if workdir is not None:
     _check_workdir(workdir, config)
@@ -164,17 +175,44 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
 # The version of the code's numbers: raised whenever a change makes an
 # unchanged config give other numbers (2: KID in homogeneous terms, LSH
 # widths with a float32 noise floor; 3: LSH-only's occupancy width and
-# calibrated coverage, LSH+KNN's queries against the real tables), so
+# calibrated coverage, LSH+KNN's queries against the real tables; 4: the
+# multilayer embedders and their fingerprints), so
 # that a workdir never mixes rows computed by two versions.
-NUMBERS_VERSION = 3
+NUMBERS_VERSION = 4
+EMBEDDERS = ("dataset", "inception_v3")
+
+
+def embedder(config: ml_collections.ConfigDict, dataset: str):
+  """(embed_fn, params, batch) of the config's `embedder`: "dataset" (or
+  None: the committed embedder of the generator's dataset) or
+  "inception_v3" (the FID Inception-v3, weights from
+  `config.inception_weights` or $LSH_GAN_INCEPTION_WEIGHTS)."""
+  if config.get("embedder") == "inception_v3":
+    return (*pretrained.inception_v3(config.get("inception_weights")),
+            pretrained.INCEPTION_BATCH)
+  return (*pretrained.embedder(dataset), EMBED_BATCH)
+
+
+def _embedder_fingerprint(config: ml_collections.ConfigDict) -> str:
+  if config.get("embedder") == "inception_v3":
+    return "inception_v3:" + pretrained.inception_fingerprint(
+        config.get("inception_weights"))
+  dataset = pretrained.info(config.generator)["dataset"]
+  if dataset in pretrained.MIXTURES:
+    return "identity"
+  return pretrained.fingerprint(f"embedder_{dataset}")
 
 
 def experiment(config: ml_collections.ConfigDict) -> dict:
   """What decides the numbers: the config's fields (all but the points and
-  the sample grids' size) and the code's `NUMBERS_VERSION`."""
+  the sample grids' size), the code's `NUMBERS_VERSION`, and the
+  fingerprints of the generator's and the embedder's parameters (a model
+  retrained under the same name gives other numbers)."""
   fields = {k: v for k, v in config.to_dict().items()
             if k not in POINT_FIELDS + DISPLAY_FIELDS}
   fields["numbers_version"] = NUMBERS_VERSION
+  fields["generator_fingerprint"] = pretrained.fingerprint(config.generator)
+  fields["embedder_fingerprint"] = _embedder_fingerprint(config)
   return dict(sorted(fields.items()))
 
 
@@ -248,7 +286,8 @@ class Stages:
     self.dataset = pretrained.info(config.generator)["dataset"]
     self.sample_fn, self.variables = pretrained.generator(config.generator)
     self.key = jax.random.key(config.seed)
-    self.embed_fn, self.embed_params = pretrained.embedder(self.dataset)
+    self.embed_fn, self.embed_params, self.embed_batch = embedder(
+        config, self.dataset)
 
   @functools.cached_property
   def reference(self) -> metrics.Reference:
@@ -272,7 +311,7 @@ class Stages:
 
   def embed(self, samples: np.ndarray) -> np.ndarray:
     return pretrained.embed_all(self.embed_fn, self.embed_params, samples,
-                                EMBED_BATCH)
+                                self.embed_batch)
 
   def generate(self, variables) -> np.ndarray:
     return np.asarray(jax.block_until_ready(

@@ -56,10 +56,52 @@ def random_shift(key, images, pixels: int):
   return jax.vmap(crop)(padded, offsets)
 
 
+AUGMENTATIONS = ("translation", "cutout")
+
+
+def diff_augment(key, images, policy: str):
+  """Differentiable augmentation (Zhao et al. 2020, "Differentiable
+  Augmentation for Data-Efficient GAN Training", arXiv:2006.10738) of a
+  batch the discriminator sees, real or generated alike; gradients flow
+  through it to the generator. `policy`: comma-separated names of
+  AUGMENTATIONS, applied in that order:
+
+    translation  each image moved by up to 1/8 of its side (at least one
+                 pixel) in each direction, the background (-1) shifted in;
+    cutout       a square of half the image side at a random place in each
+                 image set to 0 (the paper's cutout: the mask multiplies).
+
+  "" returns the images unchanged.
+  """
+  names = [p for p in policy.split(",") if p]
+  unknown = [p for p in names if p not in AUGMENTATIONS]
+  if unknown:
+    raise ValueError(f"diffaugment={policy!r}: {', '.join(unknown)} not "
+                     f"augmentations; valid ones: {', '.join(AUGMENTATIONS)}")
+  n, height, width, _ = images.shape
+  for i, name in enumerate(names):
+    sub = jax.random.fold_in(key, i)
+    if name == "translation":
+      images = random_shift(sub, images, max(1, height // 8))
+    else:
+      size = height // 2
+      corner = jax.random.randint(sub, (n, 2), -(size // 2),
+                                  height - size // 2)
+      rows = jnp.arange(height)[None, :, None]
+      cols = jnp.arange(width)[None, None, :]
+      inside = ((rows >= corner[:, 0, None, None]) &
+                (rows < corner[:, 0, None, None] + size) &
+                (cols >= corner[:, 1, None, None]) &
+                (cols < corner[:, 1, None, None] + size))
+      images = images * (1.0 - inside[..., None].astype(images.dtype))
+  return images
+
+
 def classifier_model(config: ml_collections.ConfigDict) -> models.Classifier:
   return models.Classifier(features=tuple(config.features),
                            embed_dim=config.embed_dim,
-                           num_classes=config.num_classes)
+                           num_classes=config.num_classes,
+                           embedding=config.get("embedding", "penultimate"))
 
 
 def _checkpoint_manager(workdir: str, keep: int = 2):
@@ -222,6 +264,55 @@ def mixture_quality(points: np.ndarray, dataset: str) -> dict:
           "modes": len(centres)}
 
 
+def mode_coverage(samples: np.ndarray, *, confidence: float = 0.9,
+                  batch: int = 500) -> dict:
+  """Exact mode coverage of `shapes` samples, by the committed factor
+  classifier (`embedder_shapes`, 96 modes of shape x colour x size x
+  position).
+
+  A sample counts as a clear instance of mode m when the classifier gives m
+  probability >= `confidence`. Returns:
+    high_quality   fraction of samples that are clear instances;
+    modes_covered  modes with at least 0.2 x (samples / 96) clear
+                   instances (the rule used for the 2-D mixtures); "modes"
+                   is 96;
+    mode_tv        total variation distance between the clear instances'
+                   mode histogram and the uniform one of the data (0: every
+                   mode equally often; 1: disjoint);
+    <factor>_covered  values of each factor (shape, colour, size, position)
+                   with at least 0.2 x their expected share;
+    mode_counts    the histogram (96 counts).
+  """
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+  samples = np.asarray(samples, np.float32)
+  if samples.ndim != 4 or samples.shape[1:] != (shapes.SIDE, shapes.SIDE, 3):
+    raise ValueError(f"samples: shapes images are (n, 32, 32, 3), got shape "
+                     f"{samples.shape}")
+  config = ml_collections.ConfigDict(pretrained.info("embedder_shapes")[
+      "config"])
+  model = classifier_model(config)
+  params = pretrained.params("embedder_shapes")
+  probabilities = jax.jit(lambda p, x: jax.nn.softmax(model.apply(p, x)))
+  probs = pretrained.embed_all(probabilities, params, samples, batch)
+  clear = probs.max(axis=1) >= confidence
+  modes = probs.argmax(axis=1)[clear]
+  n = samples.shape[0]
+  counts = np.bincount(modes, minlength=shapes.NUM_MODES)
+  out = {"high_quality": float(clear.mean()),
+         "modes_covered": int(np.sum(counts >= 0.2 * n / shapes.NUM_MODES)),
+         "modes": shapes.NUM_MODES,
+         "mode_tv": float(0.5 * np.abs(counts / max(counts.sum(), 1) -
+                                       1 / shapes.NUM_MODES).sum()),
+         "mode_counts": counts.tolist()}
+  for factor, values in shapes.FACTORS.items():
+    per_value = np.bincount(shapes.factors_of(modes)[factor],
+                            minlength=len(values))
+    out[f"{factor}_covered"] = int(np.sum(per_value >= 0.2 * n /
+                                          len(values)))
+  return out
+
+
 def generator_quality(samples: np.ndarray, dataset: str, *,
                       data_dir: str | None = None, seed: int = 0) -> dict:
   """How a generator's samples compare with its training set.
@@ -229,7 +320,8 @@ def generator_quality(samples: np.ndarray, dataset: str, *,
   KNN precision and recall (k = 3) and the Frechet distance, in the
   dataset's pre-trained embedding ("space": "embedding"; flattened pixels,
   "space": "pixels", for datasets without one), against the training split
-  (at most 5,000 of its samples); the mixture scores for ring8 and grid25.
+  (at most 5,000 of its samples); the mixture scores for ring8 and grid25,
+  `mode_coverage` for shapes.
   """
   from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
   from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
@@ -249,6 +341,9 @@ def generator_quality(samples: np.ndarray, dataset: str, *,
          **ref.frechet_distance(fake), "space": space}
   if dataset in data.MIXTURES:
     out.update(mixture_quality(np.asarray(samples), dataset))
+  if dataset == "shapes":
+    out.update({k: v for k, v in mode_coverage(samples).items()
+                if k != "mode_counts"})
   return out
 
 
@@ -264,6 +359,8 @@ def _gan_losses(config, generator, discriminator):
     z = jax.random.normal(key, (num, config.latent_dim))
     return generator.apply(g_vars, z, train=True, mutable=["batch_stats"])
 
+  policy = config.get("diffaugment", "")
+
   def logits(d_params, x):
     # Batch norm in the DCGAN discriminator always uses batch statistics.
     return discriminator.apply({"params": d_params}, x,
@@ -272,6 +369,9 @@ def _gan_losses(config, generator, discriminator):
   def d_loss(d_params, g_vars, real, key):
     key_z, key_mix = jax.random.split(key)
     fake = jax.lax.stop_gradient(fake_of(g_vars, key_z, real.shape[0])[0])
+    if policy:
+      real = diff_augment(jax.random.fold_in(key, 2), real, policy)
+      fake = diff_augment(jax.random.fold_in(key, 3), fake, policy)
     if loss == "nonsaturating":
       return (optax.sigmoid_binary_cross_entropy(logits(d_params, real),
                                                  1.0).mean() +
@@ -288,6 +388,8 @@ def _gan_losses(config, generator, discriminator):
 
   def g_loss(g_params, g_vars, d_params, key, num):
     fake, updates = fake_of({**g_vars, "params": g_params}, key, num)
+    if policy:
+      fake = diff_augment(jax.random.fold_in(key, 1), fake, policy)
     out = logits(d_params, fake)
     value = (-out.mean() if loss == "wgan_gp" else
              optax.sigmoid_binary_cross_entropy(out, 1.0).mean())
@@ -304,7 +406,10 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   batch) and one generator update, with the config's loss: "nonsaturating"
   (the usual GAN loss) or "wgan_gp" (Wasserstein loss with a gradient
   penalty of weight `gp_weight` on random interpolates). Adam with
-  `learning_rate`, `b1`, `b2` for both networks. With `ema_decay` > 0 the
+  `learning_rate`, `b1`, `b2` for both networks (`d_learning_rate`, if
+  given, for the discriminator). With `diffaugment` (e.g.
+  "translation,cutout") the discriminator sees every batch, real and
+  generated, through `diff_augment`. With `ema_decay` > 0 the
   generator returned is the exponential moving average of its weights
   (batch-norm statistics re-estimated for it), which gives cleaner samples
   than the last iterate.
@@ -320,9 +425,10 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   key_g, key_d = jax.random.split(jax.random.key(config.seed))
   g_vars = dict(generator.init(key_g, jnp.zeros((2, config.latent_dim))))
   d_params = discriminator.init(key_d, jnp.asarray(train[:2]))["params"]
-  make_opt = lambda: optax.adam(config.learning_rate, b1=config.get("b1", 0.5),
-                                b2=config.get("b2", 0.999))
-  g_opt, d_opt = make_opt(), make_opt()
+  make_opt = lambda rate: optax.adam(rate, b1=config.get("b1", 0.5),
+                                     b2=config.get("b2", 0.999))
+  g_opt = make_opt(config.learning_rate)
+  d_opt = make_opt(config.get("d_learning_rate", config.learning_rate))
   state = {"g": g_vars, "d": d_params, "g_opt": g_opt.init(g_vars["params"]),
            "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
   ema = config.get("ema_decay", 0.0)
@@ -427,6 +533,9 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   params = metrics.pop("variables" if gan else "params")
   if export:
     from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+    known_truth = {}
+    if not gan:
+      known_truth = {"known_truth": _embedder_checks(config, params)}
     metrics["exported_to"] = pretrained.export(export, params, {
         "dataset": config.dataset,
         "architecture": config.architecture if gan else "classifier",
@@ -435,6 +544,25 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         "command": command or "",
         "metrics": {k: float(f"{v:.4g}") if isinstance(v, float) else v
                     for k, v in metrics.items() if k != "step"},
-        **({} if gan else {"embedding_size": config.embed_dim}),
+        **({} if gan else {
+            "embedding_size": classifier_model(config).embedding_size}),
+        **known_truth,
     })
   return metrics
+
+
+def _embedder_checks(config, params) -> dict:
+  """`embedding_checks.run` of a trained embedder, rounded for info.json
+  ({} for a dataset without checks)."""
+  from lsh_gan import embedding_checks  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  if config.dataset not in embedding_checks.HELDOUT_MIN:
+    return {}
+  model = classifier_model(config)
+  embed_fn = jax.jit(lambda p, x: model.apply(p, x, method=model.embed))
+  result = embedding_checks.run(
+      config.dataset, lambda x: pretrained.embed_all(embed_fn, params, x),
+      data_dir=config.get("data_dir"))
+  logging.info("known-truth checks: %s", embedding_checks.failures(
+      result, config.dataset) or "all hold")
+  return jax.tree.map(lambda v: float(f"{v:.4g}"), result)

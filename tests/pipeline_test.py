@@ -157,6 +157,8 @@ def test_another_experiment_in_the_same_workdir_is_refused(finished,
     ("dataset", "mnist5k", r"config.dataset='mnist5k': the generator "
      r"'dcgan_digits' was trained on 'digits'"),
     ("split", "validation", r"config.split='validation'"),
+    ("embedder", "clip", r"config.embedder='clip' must be one of dataset, "
+     r"inception_v3"),
 ])
 def test_bad_configs_are_refused_before_any_work(
     data_dir, tmp_path, monkeypatch, field, value, message):
@@ -164,6 +166,39 @@ def test_bad_configs_are_refused_before_any_work(
   with pytest.raises(ValueError, match=message):
     pipeline.run(tiny(data_dir, **{field: value}), str(tmp_path / "w"))
   assert not os.path.exists(tmp_path / "w" / "results.json")
+
+
+def test_inception_weights_are_needed_only_for_the_inception_embedder(
+    data_dir, tmp_path, monkeypatch):
+  monkeypatch.setattr(pipeline, "Stages", None)
+  monkeypatch.delenv("LSH_GAN_INCEPTION_WEIGHTS", raising=False)
+  with pytest.raises(ValueError, match=r"config.inception_weights: weights="
+                     r"None and \$LSH_GAN_INCEPTION_WEIGHTS is not set"):
+    pipeline.run(tiny(data_dir, embedder="inception_v3"), str(tmp_path))
+  missing = str(tmp_path / "pt_inception.pth")
+  with pytest.raises(ValueError, match=(
+      r"config.inception_weights: weights='.*pt_inception\.pth': no such "
+      r"file\. The FID Inception-v3 weights are the pytorch-fid release file "
+      r"pt_inception-2015-12-05-6726825d\.pth: download it from https://")):
+    pipeline.run(tiny(data_dir, embedder="inception_v3",
+                      inception_weights=missing), str(tmp_path))
+  # The dataset's embedder needs no weights, whatever the field says.
+  pipeline.check(tiny(data_dir, inception_weights=missing))
+  assert not os.path.exists(tmp_path / "results.json")
+
+
+def test_a_retrained_model_of_the_same_name_is_not_mixed_in(
+    finished, data_dir, tmp_path, monkeypatch):
+  workdir, _ = finished
+  copy = _copy(workdir, tmp_path)
+  monkeypatch.setattr(pipeline, "Stages", None)
+  real = pipeline.pretrained.fingerprint
+  monkeypatch.setattr(pipeline.pretrained, "fingerprint",
+                      lambda name: "0" * 16 if name == "dcgan_digits"
+                      else real(name))
+  with pytest.raises(ValueError, match=r"\(generator_fingerprint: '[0-9a-f]"
+                     r"{16}' there, '0{16}' now\)"):
+    pipeline.run(tiny(data_dir), str(copy))
 
 
 def test_an_unwritable_workdir_is_refused(data_dir, tmp_path):
@@ -394,7 +429,7 @@ def test_rows_of_another_version_of_the_numbers_are_not_mixed_in(
   del saved["experiment"]["numbers_version"]  # as written before version 2
   (copy / "results.json").write_text(json.dumps(saved))
   monkeypatch.setattr(pipeline, "Stages", None)
-  with pytest.raises(ValueError, match=r"\(numbers_version: None there, 3 "
+  with pytest.raises(ValueError, match=r"\(numbers_version: None there, 4 "
                      r"now\) \(its rows were computed by a version of lsh_gan "
                      r"whose metrics give other numbers\)"):
     pipeline.run(tiny(data_dir), str(copy))

@@ -35,7 +35,7 @@ def test_names_and_info():
 
 
 @pytest.mark.parametrize("dataset,size,shape,minimum", [
-    ("mnist5k", 128, (28, 28, 1), 0.97), ("digits", 64, (8, 8, 1), 0.95)])
+    ("mnist5k", 288, (28, 28, 1), 0.96), ("digits", 224, (8, 8, 1), 0.92)])
 def test_embedders_embed_and_their_classifiers_reach_the_target(
     data_dir, dataset, size, shape, minimum):
   embed_fn, params = pretrained.embedder(dataset)
@@ -45,6 +45,13 @@ def test_embedders_embed_and_their_classifiers_reach_the_target(
   assert features.dtype == jnp.float32 and float(features.min()) >= 0.0
   assert test["image"].shape[1:] == shape
   config = pretrained.info(f"embedder_{dataset}")["config"]
+  # The multilayer embedding: one unit-length block per layer.
+  blocks = np.split(np.asarray(features), np.cumsum(
+      list(config["features"]))[:len(config["features"])], axis=1)
+  assert [b.shape[1] for b in blocks] == (list(config["features"]) +
+                                          [config["embed_dim"]])
+  for block in blocks:
+    np.testing.assert_allclose(np.linalg.norm(block, axis=1), 1.0, rtol=1e-5)
   model = models.Classifier(features=tuple(config["features"]),
                             embed_dim=config["embed_dim"])
   # The head on top of the embedding classifies the held-out split.
@@ -61,6 +68,15 @@ def test_mixture_embedders_are_the_identity():
   points = np.random.default_rng(0).normal(size=(5, 2))
   np.testing.assert_allclose(embed_fn(params, points), points, rtol=1e-6)
   assert params is None
+
+
+def test_fingerprints_tell_models_apart_and_are_stable():
+  prints = {name: pretrained.fingerprint(name) for name in pretrained.names()}
+  assert len(set(prints.values())) == len(prints)
+  assert all(len(p) == 16 and int(p, 16) >= 0 for p in prints.values())
+  assert pretrained.fingerprint("dcgan_digits") == prints["dcgan_digits"]
+  with pytest.raises(ValueError, match="name='nope' is not a pre-trained"):
+    pretrained.fingerprint("nope")
 
 
 def test_params_are_fresh_copies():
@@ -128,14 +144,15 @@ def test_mnist5k_gan_metrics_are_reproduced_when_measured_again(
     assert got[metric] == pytest.approx(saved[metric], rel=2e-3, abs=2e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="the committed mnist5k GANs reach "
-                   "precision 0.46 (DCGAN) and 0.42 (WGAN-GP), short of the "
-                   "0.7 target; recall (0.77, 0.78) meets its 0.5")
+@pytest.mark.xfail(strict=True, reason="in the multilayer embedding the "
+                   "committed mnist5k GANs reach precision 0.39 (DCGAN) and "
+                   "0.29 (WGAN-GP), short of the 0.7 target; recall (0.79, "
+                   "0.75) meets its 0.6")
 @pytest.mark.parametrize("name", ["dcgan_mnist5k", "wgan_gp_mnist5k"])
 def test_mnist5k_gans_meet_the_quality_target(name):
   # The saved metrics equal a fresh measurement (the test above).
   saved = pretrained.info(name)["metrics"]
-  assert saved["recall"] >= 0.5
+  assert saved["recall"] >= 0.6
   assert saved["precision"] >= 0.7
 
 
@@ -181,7 +198,9 @@ def test_the_model_table_lists_every_model_with_its_metrics():
   lines = cli.table().splitlines()
   assert len(lines) == 2 + len(pretrained.names())
   row = next(l for l in lines if l.startswith("| embedder_digits |"))
-  assert "| digits | 3,000 | 12 | test_accuracy 0.9777" in row
+  info = pretrained.info("embedder_digits")
+  assert (f"| digits | 3,000 | {info['metrics']['seconds']:,.0f} | "
+          f"test_accuracy {info['metrics']['test_accuracy']:.4g}") in row
 
 
 def test_bad_sample_counts_and_shapes_get_a_clear_error():

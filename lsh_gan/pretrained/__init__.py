@@ -7,7 +7,8 @@ metrics measured at save time). Nothing is downloaded.
 
 Generators are named `<architecture>_<dataset>` (dcgan_mnist5k,
 wgan_gp_mnist5k, dcgan_digits, mlp_gan_ring8, mlp_gan_grid25), embedders
-`embedder_<dataset>` (mnist5k: 128 features, digits: 64).
+`embedder_<dataset>` (mnist5k: 288 features, digits: 224), and the FID
+Inception-v3 from weights the user provides (`inception_v3`).
 
   sample_fn, variables = pretrained.generator("dcgan_mnist5k")
   images = sample_fn(variables, jax.random.key(0), 1000)   # (1000, 28, 28, 1)
@@ -99,6 +100,27 @@ def params(name: str):
   return jax.tree.map(np.array, _params(name))
 
 
+@functools.lru_cache(maxsize=None)
+def _fingerprint(name: str) -> str:
+  import hashlib  # pylint: disable=g-import-not-at-top
+  digest = hashlib.sha256()
+  leaves = jax.tree_util.tree_flatten_with_path(_params(name))[0]
+  for path, leaf in leaves:
+    leaf = np.ascontiguousarray(leaf)
+    digest.update(f"{jax.tree_util.keystr(path)}:{leaf.dtype}:{leaf.shape};"
+                  .encode())
+    digest.update(leaf.tobytes())
+  return digest.hexdigest()[:16]
+
+
+def fingerprint(name: str) -> str:
+  """16 hex digits of the SHA-256 of a model's parameters (names, dtypes,
+  shapes and values): results computed with a model are kept apart from
+  those of a retrained one of the same name."""
+  _check(name)
+  return _fingerprint(name)
+
+
 def generators() -> tuple[str, ...]:
   """Names of the committed generators."""
   return tuple(n for n in names() if not n.startswith("embedder_"))
@@ -140,7 +162,12 @@ def embedder(dataset: str):
   """(embed_fn, params) of a dataset's embedding.
 
   `embed_fn(params, images)` maps (n, H, W, C) images in [-1, 1] to (n, d)
-  float32 features: the penultimate layer of the dataset's classifier. For
+  float32 features of the dataset's classifier: its `embedding` in
+  info.json's config ("multilayer" for mnist5k and digits: each layer's
+  features, unit-normalised, see `lsh_gan.models.classifier`). info.json's
+  "known_truth" holds its scores on the checks of
+  `lsh_gan.embedding_checks` (held-out digits, noise, blank and broken GAN
+  samples). For
   the 2-D mixtures (ring8, grid25) the embedder is the identity and params is
   None.
 
@@ -162,11 +189,149 @@ def embedder(dataset: str):
   config = info(name)["config"]
   model = models.Classifier(features=tuple(config["features"]),
                             embed_dim=config["embed_dim"],
-                            num_classes=config["num_classes"])
+                            num_classes=config["num_classes"],
+                            embedding=config.get("embedding", "penultimate"))
   embed_fn = jax.jit(lambda params, images: model.apply(params, images,
                                                         method=model.embed))
   return _checked_embed_fn(embed_fn, dataset,
                            data.sample_shape(dataset)), params(name)
+
+
+INCEPTION_ENV = "LSH_GAN_INCEPTION_WEIGHTS"
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/"
+                 "fid_weights/" + INCEPTION_FILE)
+INCEPTION_BATCH = 50
+
+
+def _inception_path(weights: str | None) -> str:
+  if weights is None:
+    weights = os.environ.get(INCEPTION_ENV)
+    if not weights:
+      raise ValueError(
+          f"weights=None and ${INCEPTION_ENV} is not set: give the path of "
+          f"the pytorch-fid Inception weights ({INCEPTION_FILE}, from "
+          f"{INCEPTION_URL})")
+  weights = os.path.abspath(os.path.expanduser(str(weights)))
+  if not os.path.isfile(weights):
+    raise ValueError(
+        f"weights={weights!r}: no such file. The FID Inception-v3 weights "
+        f"are the pytorch-fid release file {INCEPTION_FILE}: download it "
+        f"from {INCEPTION_URL} and pass its path (or set ${INCEPTION_ENV})")
+  return weights
+
+
+def inception_v3(weights: str | None = None):
+  """(embed_fn, params) of the FID Inception-v3 (pool3, 2,048 features).
+
+  The network of `lsh_gan.models.inception` with the standard FID weights
+  (TensorFlow's `inception-2015-12-05`, as ported by `pytorch-fid`), read
+  from a file the user provides; nothing is downloaded.
+
+  `embed_fn(params, images)` takes (n, H, W, C) float images in [-1, 1] of
+  any size, C = 1 (repeated to RGB) or 3, resizes them to 299 x 299
+  (bilinear, as pytorch-fid does) and returns (n, 2048) float32. It is
+  jitted: use `embed_all(embed_fn, params, images, batch=INCEPTION_BATCH)`
+  for fixed batch shapes.
+
+  Args:
+    weights: path of the `pytorch-fid` state dict
+      (`pt_inception-2015-12-05-6726825d.pth`, from INCEPTION_URL), in either
+      of PyTorch's file formats; None: the path in $LSH_GAN_INCEPTION_WEIGHTS.
+      PyTorch is not needed to read it.
+
+  Raises:
+    ValueError: no path given and the variable unset, a missing file (the
+      message says where to get it), or a file that is not the FID
+      Inception's state dict (the message names the keys that do not fit).
+  """
+  weights = _inception_path(weights)
+  stat = os.stat(weights)
+  params = _inception_params(weights, stat.st_mtime_ns, stat.st_size)
+  return _inception_embed_fn(), jax.tree.map(np.array, params)
+
+
+def inception_fingerprint(weights: str | None = None) -> str:
+  """16 hex digits of the SHA-256 of the Inception weights file (resolved
+  as `inception_v3` does; the same errors)."""
+  path = _inception_path(weights)
+  stat = os.stat(path)
+  return _file_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+  import hashlib  # pylint: disable=g-import-not-at-top
+  del mtime_ns, size  # cache key only
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 22), b""):
+      digest.update(block)
+  return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _inception_embed_fn():
+  from lsh_gan.models import inception  # pylint: disable=g-import-not-at-top
+  # The resize is compiled per image size, the network once per batch size.
+  network = jax.jit(inception.InceptionV3(resize_input=False).apply)
+  to_input = jax.jit(inception.to_input)
+
+  def embed_fn(params, images):
+    shape = tuple(getattr(images, "shape", np.shape(images)))
+    if len(shape) != 4 or shape[-1] not in (1, 3) or min(shape[1:3]) < 1:
+      raise ValueError(
+          f"images: the Inception-v3 embedder takes (n, H, W, 1 or 3) "
+          f"arrays, got shape {shape}")
+    return network(params, to_input(images))
+
+  return embed_fn
+
+
+@functools.lru_cache(maxsize=4)
+def _inception_params(path: str, mtime_ns: int, size: int):
+  """The converted state dict; cached on the file's path, modification
+  time and size, so a replaced file is read again."""
+  del mtime_ns, size  # cache key only
+  from lsh_gan import _pth  # pylint: disable=g-import-not-at-top
+  from lsh_gan.models import inception  # pylint: disable=g-import-not-at-top
+  state = _pth.load(path)
+  if not isinstance(state, dict):
+    raise ValueError(f"weights={path!r} holds a {type(state).__name__}, not "
+                     "a state dict")
+  shapes = jax.eval_shape(inception.InceptionV3().init, jax.random.key(0),
+                          jax.ShapeDtypeStruct((1, 75, 75, 3), np.float32))
+  # Flax leaf (collection, module path..., name) <- PyTorch key.
+  torch_name = {("params", "kernel"): "weight", ("params", "scale"): "weight",
+                ("params", "bias"): "bias", ("batch_stats", "mean"):
+                "running_mean", ("batch_stats", "var"): "running_var"}
+  used, problems = set(), []
+
+  def convert(path_keys, leaf):
+    names = [k.key for k in path_keys]
+    key = ".".join(names[1:-1] + [torch_name[names[0], names[-1]]])
+    used.add(key)
+    if key not in state:
+      problems.append(f"{key} missing")
+      return None
+    value = np.asarray(state[key], np.float32)
+    if names[-1] == "kernel":  # (out, in, kh, kw) -> (kh, kw, in, out)
+      value = value.transpose(2, 3, 1, 0)
+    if value.shape != leaf.shape:
+      problems.append(f"{key} has shape {value.shape}, the FID Inception "
+                      f"needs {leaf.shape}")
+    return value
+
+  params = jax.tree_util.tree_map_with_path(convert, shapes)
+  unused = [k for k in state if k not in used and not k.endswith(
+      "num_batches_tracked") and not k.startswith(("fc.", "AuxLogits."))]
+  problems += [f"{k} is not a parameter of the FID Inception" for k in unused]
+  if problems:
+    raise ValueError(
+        f"weights={path!r} is not the pytorch-fid Inception-v3 state dict "
+        f"({INCEPTION_FILE}): {'; '.join(problems[:8])}"
+        f"{' ...' if len(problems) > 8 else ''} ({len(problems)} problems)")
+  return params
 
 
 def _checked_embed_fn(embed_fn, dataset: str, sample_shape: tuple):
@@ -232,5 +397,6 @@ def export(name: str, params_tree, metadata: dict,
   if old is not None:
     shutil.rmtree(old, ignore_errors=True)
   _params.cache_clear()
+  _fingerprint.cache_clear()
   _sampler.cache_clear()
   return path
