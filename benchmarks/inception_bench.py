@@ -7,11 +7,11 @@ Run from the repository root (a few minutes on 2 cores):
 
 Both networks get random weights of the standard shapes (speed does not
 depend on the values) and the same batch of images; each cell is the best of
-`repeats` timed batches after one warm-up (which compiles ours). The floor
+`repeats` timed batches after one warm-up (which compiles ours). The ceiling
 is the machine's float32 matrix-product rate (a 2,048-square product, timed
 in the same run) divided by the network's floating-point operations per
 image (XLA's count for one 299 x 299 image): the images/s the network would
-reach if every operation ran at GEMM speed. pytorch-fid's column needs the
+reach if every operation ran at GEMM speed (a ceiling). pytorch-fid's column needs the
 `reference` extra (torch, pytorch-fid); without it the column is left out.
 """
 
@@ -96,14 +96,14 @@ def main(argv):
   rate = gemm_rate()
   embed, flops = ours(batch)
   ref = reference()
-  floor = rate / flops
+  ceiling = rate / flops
   print(f"device: {jax.devices()[0].device_kind}; float32 GEMM "
         f"{rate / 1e9:.1f} GFLOP/s; {flops / 1e9:.2f} GFLOP per image; "
         f"batch {batch}, best of {repeats}\n")
   head = ["input", "ours (images/s)"]
   if ref is not None:
     head.append("pytorch-fid (images/s)")
-  head.append("GEMM floor (images/s)")
+  head.append("GEMM ceiling (images/s)")
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for shape in SHAPES:
     images = np.random.default_rng(0).uniform(
@@ -111,7 +111,7 @@ def main(argv):
     cells = [f"{batch / _best(lambda: embed(images), repeats):.1f}"]
     if ref is not None:
       cells.append(f"{batch / _best(lambda: ref(images), repeats):.1f}")
-    cells.append(f"{floor:.1f}")
+    cells.append(f"{ceiling:.1f}")
     lines.append(f"| {'x'.join(map(str, shape))} | " + " | ".join(cells) +
                  " |")
   print("\n".join(lines))

@@ -46,14 +46,20 @@ class _Tensor:
 
   def array(self, storages) -> np.ndarray:
     key, dtype, view_offset = self.storage
+    if view_offset < 0 or self.offset < 0 or min(self.stride, default=0) < 0:
+      raise pickle.UnpicklingError("a tensor has a negative offset or stride")
     flat = storages[key].view(dtype)[view_offset:]
     if not self.size:
-      return flat[self.offset].copy()
+      if self.offset >= flat.size:
+        raise pickle.UnpicklingError("a tensor reaches past its storage")
+      return np.array(flat[self.offset])
     # Checked against the storage's length before striding into it.
     last = self.offset + sum((s - 1) * st for s, st in zip(self.size,
                                                            self.stride))
-    if min(self.size) > 0 and (last >= flat.size or min(self.stride) < 0):
+    if min(self.size) > 0 and last >= flat.size:
       raise pickle.UnpicklingError("a tensor reaches past its storage")
+    if min(self.size) == 0:
+      return np.zeros(self.size, dtype)
     return np.lib.stride_tricks.as_strided(
         flat[self.offset:], self.size,
         tuple(st * dtype.itemsize for st in self.stride)).copy()
@@ -129,14 +135,16 @@ def _load_zip(path: str):
 
 def _load_legacy(path: str):
   with open(path, "rb") as f:
-    magic = pickle.load(f)
+    # Every pickle in the stream goes through the restricted unpickler.
+    magic = _Unpickler(f).load()
     if magic != _LEGACY_MAGIC:
       raise ValueError(f"{path}: not a PyTorch file (bad magic number)")
-    pickle.load(f)  # protocol version
-    pickle.load(f)  # system info (endianness, type sizes)
-    unpickler = _Unpickler(f)
-    obj = unpickler.load()
-    keys = pickle.load(f)
+    _Unpickler(f).load()  # protocol version
+    _Unpickler(f).load()  # system info (endianness, type sizes)
+    obj = _Unpickler(f).load()
+    keys = _Unpickler(f).load()
+    if not isinstance(keys, list):
+      raise pickle.UnpicklingError("the storage keys are not a list")
     sizes = {}
     _collect_itemsizes(obj, sizes)
     storages = {}
@@ -175,6 +183,9 @@ def load(path: str):
     else:
       obj, storages = _load_legacy(path)
     return _resolve(obj, storages)
-  except (pickle.UnpicklingError, EOFError, KeyError, IndexError) as err:
+  except (pickle.UnpicklingError, EOFError, KeyError, IndexError,
+          TypeError, ValueError) as err:
+    if isinstance(err, ValueError) and str(err).startswith(path):
+      raise
     raise ValueError(f"{path}: cannot be read as a PyTorch state dict "
                      f"({type(err).__name__}: {err})") from err

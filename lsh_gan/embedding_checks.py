@@ -26,8 +26,8 @@ same way: none of them, nor any broken kind, is in an embedder's training
 data (real digits only), so they measure how the embedding generalises.
 
   result = embedding_checks.run("mnist5k")        # the committed embedder
-  embedding_checks.failures(result)               # [] when every check holds
-  print(embedding_checks.table({"mnist5k": result}))
+  embedding_checks.failures(result, "mnist5k")    # [] when every check holds
+  print(embedding_checks.table({"mnist5k": ("mnist5k", result)}))
 """
 
 from __future__ import annotations

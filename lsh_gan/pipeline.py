@@ -61,8 +61,10 @@ COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
            "notes")
 # Fields that only choose sweep points: changing them keeps the results.
 POINT_FIELDS = ("points", "add_points")
-# Fields that decide no number: a workdir's results stay valid when they change.
-DISPLAY_FIELDS = ("grid_samples",)
+# Fields that decide no number: a workdir's results stay valid when they
+# change (the Inception weights' path: their content's fingerprint is in
+# the experiment instead).
+DISPLAY_FIELDS = ("grid_samples", "inception_weights")
 EMBED_BATCH = 500
 
 # Progress lines; the launcher prints them plainly, library users see them

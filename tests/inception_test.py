@@ -124,9 +124,17 @@ def test_state_dict_reader_equals_torch_load(tmp_path, new_format):
     np.testing.assert_array_equal(got[key], value.numpy())
 
 
-def test_reader_refuses_code(tmp_path):
+@pytest.mark.parametrize("new_format", [True, False])
+def test_reader_refuses_code(tmp_path, new_format):
   path = str(tmp_path / "evil.pth")
-  torch.save({"f": os.getcwd, "w": torch.ones(2)}, path)
+  torch.save({"f": os.getcwd, "w": torch.ones(2)}, path,
+             _use_new_zipfile_serialization=new_format)
+  with pytest.raises(ValueError, match="not part of a state dict"):
+    _pth.load(path)
+  # A legacy stream whose first pickle (the magic number) calls a function.
+  import pickle  # pylint: disable=g-import-not-at-top
+  with open(path, "wb") as f:
+    pickle.dump(os.getcwd, f)  # a global, resolved on load
   with pytest.raises(ValueError, match="not part of a state dict"):
     _pth.load(path)
 

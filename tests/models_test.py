@@ -88,3 +88,19 @@ def test_bad_architectures_and_shapes_are_named():
   with pytest.raises(ValueError, match="norm='layer'"):
     dcgan.Discriminator(norm="layer").init(jax.random.key(0),
                                            jnp.zeros((1, 8, 8, 1)))
+
+
+def test_a_classifier_embedding_that_is_not_one_is_refused():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
+  model = models.Classifier(features=(4,), embed_dim=3, embedding="multi")
+  with pytest.raises(ValueError, match="embedding='multi' must be one of "
+                     "multilayer, penultimate"):
+    model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+  with pytest.raises(ValueError, match="embedding='multi'"):
+    model.embedding_size  # pylint: disable=pointless-statement
+  ok = models.Classifier(features=(4, 6), embed_dim=3, embedding="multilayer")
+  params = ok.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+  features = ok.apply(params, jnp.ones((2, 8, 8, 1)), method=ok.embed)
+  assert features.shape == (2, ok.embedding_size) == (2, 13)

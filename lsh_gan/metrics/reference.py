@@ -196,9 +196,13 @@ class Reference:
     reference's units scaled by a power of two.
     """
     if own < -_checks.SMALL_EXPONENT:
-      own_scale = family.project(
-          knn.times_power_of_two(fake, -own),
-          knn.times_power_of_two(self._centre(shift), -own), radii_seed=seed)
+      centre = knn.times_power_of_two(self._centre(shift), -own)
+      if not np.all(np.isfinite(np.asarray(centre))):
+        # The reference's centre is beyond float32 at the set's scale (sets
+        # near 2^78 apart): the set's own buckets, centred on itself.
+        centre = None
+      own_scale = family.project(knn.times_power_of_two(fake, -own), centre,
+                                 radii_seed=seed)
       return math.ldexp(_lsh.default_width(own_scale, family, "fake"), own)
     return _lsh.default_width(projected, family, "fake")
 

@@ -25,6 +25,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+EMBEDDINGS = ("multilayer", "penultimate")
+
 
 class Classifier(nn.Module):
   """Image classifier; `embed` gives the penultimate activations.
@@ -41,6 +43,9 @@ class Classifier(nn.Module):
   embedding: str = "penultimate"
 
   def setup(self):
+    if self.embedding not in EMBEDDINGS:
+      raise ValueError(f"embedding={self.embedding!r} must be one of "
+                       f"{', '.join(EMBEDDINGS)}")
     self.convs = [nn.Conv(channels, (3, 3), strides=1 if i == 0 else 2)
                   for i, channels in enumerate(self.features)]
     self.hidden = nn.Dense(self.embed_dim)
@@ -58,15 +63,15 @@ class Classifier(nn.Module):
     pooled, hidden = self._layers(images)
     if self.embedding == "penultimate":
       return hidden
-    if self.embedding != "multilayer":
-      raise ValueError(f"embedding={self.embedding!r} must be 'multilayer' "
-                       "or 'penultimate'")
     unit = lambda v: v / jnp.maximum(jnp.linalg.norm(v, axis=-1,
                                                      keepdims=True), 1e-12)
     return jnp.concatenate([unit(v) for v in pooled + [hidden]], axis=-1)
 
   @property
   def embedding_size(self) -> int:
+    if self.embedding not in EMBEDDINGS:
+      raise ValueError(f"embedding={self.embedding!r} must be one of "
+                       f"{', '.join(EMBEDDINGS)}")
     return self.embed_dim + (sum(self.features)
                              if self.embedding == "multilayer" else 0)
 

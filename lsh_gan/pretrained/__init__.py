@@ -315,12 +315,14 @@ def _inception_params(path: str, mtime_ns: int, size: int):
       problems.append(f"{key} missing")
       return None
     value = np.asarray(state[key], np.float32)
-    if names[-1] == "kernel":  # (out, in, kh, kw) -> (kh, kw, in, out)
-      value = value.transpose(2, 3, 1, 0)
-    if value.shape != leaf.shape:
+    want = leaf.shape
+    if names[-1] == "kernel":  # PyTorch (out, in, kh, kw), Flax (kh, kw, in, out)
+      want = (want[3], want[2], want[0], want[1])
+    if value.shape != want:
       problems.append(f"{key} has shape {value.shape}, the FID Inception "
-                      f"needs {leaf.shape}")
-    return value
+                      f"needs {want}")
+      return None
+    return value.transpose(2, 3, 1, 0) if names[-1] == "kernel" else value
 
   params = jax.tree_util.tree_map_with_path(convert, shapes)
   unused = [k for k in state if k not in used and not k.endswith(
