@@ -68,8 +68,10 @@ def diff_augment(key, images, policy: str):
 
     translation  each image moved by up to 1/8 of its side (at least one
                  pixel) in each direction, the background (-1) shifted in;
-    cutout       a square of half the image side at a random place in each
-                 image set to 0 (the paper's cutout: the mask multiplies).
+    cutout       a rectangle of half the image's height and width, centred
+                 at a random pixel of each image (so clipped at the
+                 borders), set to 0 (the paper's cutout: the mask
+                 multiplies).
 
   "" returns the images unchanged.
   """
@@ -84,15 +86,16 @@ def diff_augment(key, images, policy: str):
     if name == "translation":
       images = random_shift(sub, images, max(1, height // 8))
     else:
-      size = height // 2
-      corner = jax.random.randint(sub, (n, 2), -(size // 2),
-                                  height - size // 2)
+      tall, wide = height // 2, width // 2
+      top = jax.random.randint(sub, (n,), -(tall // 2), height - tall // 2)
+      left = jax.random.randint(jax.random.fold_in(sub, 1), (n,),
+                                -(wide // 2), width - wide // 2)
       rows = jnp.arange(height)[None, :, None]
       cols = jnp.arange(width)[None, None, :]
-      inside = ((rows >= corner[:, 0, None, None]) &
-                (rows < corner[:, 0, None, None] + size) &
-                (cols >= corner[:, 1, None, None]) &
-                (cols < corner[:, 1, None, None] + size))
+      inside = ((rows >= top[:, None, None]) &
+                (rows < top[:, None, None] + tall) &
+                (cols >= left[:, None, None]) &
+                (cols < left[:, None, None] + wide))
       images = images * (1.0 - inside[..., None].astype(images.dtype))
   return images
 
@@ -419,6 +422,9 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
     `generator_quality` of `eval_samples` (default 5,000) samples, plus
     "variables" (the generator's: params, and batch_stats for the DCGAN).
   """
+  # A bad augmentation policy is refused before any data is loaded.
+  diff_augment(jax.random.key(0), jnp.zeros((1, 8, 8, 1)),
+               config.get("diffaugment", ""))
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
   generator, discriminator = gan_models(config)
   critic_steps = config.get("critic_steps", 1)

@@ -12,8 +12,8 @@ def data_dir(tmp_path_factory):
 
 
 def test_names_and_bad_arguments(data_dir):
-  assert data.names() == ("mnist5k", "digits", "ring8", "grid25", "mnist",
-                          "fashion_mnist", "cifar10", "celeb_a")
+  assert data.names() == ("mnist5k", "digits", "shapes", "ring8", "grid25",
+                          "mnist", "fashion_mnist", "cifar10", "celeb_a")
   with pytest.raises(ValueError, match="name='mnist4k' is not a dataset; "
                      "valid names: mnist5k, digits"):
     data.load("mnist4k", data_dir=data_dir)
@@ -106,3 +106,49 @@ def test_tfds_names_load_as_float_images(name, shape, labelled, tmp_path):
   assert out["image"].dtype == np.float32
   assert -1.0 <= out["image"].min() and out["image"].max() <= 1.0
   assert ("label" in out) == labelled
+
+
+def test_shapes_are_drawn_as_their_factors_say(data_dir):
+  from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+  test = data.load("shapes", "test", data_dir=data_dir)
+  assert test["image"].shape == (2000, 32, 32, 3)
+  assert data.sample_shape("shapes") == (32, 32, 3)
+  # Every example's label is the mode of its factors, all 96 modes occur.
+  np.testing.assert_array_equal(
+      test["label"], shapes.mode(test["shape"], test["colour"],
+                                 test["size"], test["position"]))
+  assert len(np.unique(test["label"])) == shapes.NUM_MODES
+  # The stored images are the pure-numpy generation of seed 1.
+  again = shapes.generate(2000, 1)
+  np.testing.assert_allclose(test["image"], again["image"] / 127.5 - 1,
+                             atol=1e-6)
+  # Measured from the pixels, independently of the drawing code: the
+  # foreground's centroid lies in the stated quadrant, its mean colour is
+  # nearest the stated one, its area ranks by size and its fill of the
+  # bounding box tells the shape (circle pi/4, square 1, triangle 1/2).
+  pixels = (test["image"] + 1) / 2
+  alpha = pixels.max(axis=-1)
+  for i in range(2000):
+    a = alpha[i] / alpha[i].max()
+    rows, cols = np.nonzero(a > 0.5)
+    quadrant = 2 * int(rows.mean() >= 16) + int(cols.mean() >= 16)
+    assert quadrant == test["position"][i]
+    colour = (pixels[i] * (a > 0.5)[..., None]).sum((0, 1)) / (a > 0.5).sum()
+    colour /= colour.max()
+    assert np.argmin(np.abs(shapes.COLOURS / shapes.COLOURS.max(
+        1, keepdims=True) - colour).sum(1)) == test["colour"][i]
+    r = shapes.RADII[test["size"][i]]
+    area = a.sum()
+    # The triangle (apex up) has 3/4 of its area below its middle row; a
+    # circle fills pi/4 of its box, a square all of it (antialiased
+    # extents: the sums of the row and column profiles' maxima).
+    middle = (rows.min() + rows.max()) / 2
+    lower = a[np.arange(32) > middle].sum() / a[np.arange(32) < middle].sum()
+    fill = a.sum() / (a.max(axis=0).sum() * a.max(axis=1).sum())
+    measured = 2 if lower > 1.8 else (1 if fill > 0.9 else 0)
+    assert measured == test["shape"][i], (i, lower, fill)
+    assert 0.5 * r * r < area < 4.5 * r * r
+  # Factor marginals are near uniform: 2,000 draws over 96 modes.
+  for factor, values in shapes.FACTORS.items():
+    counts = np.bincount(test[factor], minlength=len(values))
+    assert counts.min() > 0.8 * 2000 / len(values)

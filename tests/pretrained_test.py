@@ -88,13 +88,14 @@ def test_params_are_fresh_copies():
 
 GENERATORS = {"dcgan_mnist5k": (28, 28, 1), "wgan_gp_mnist5k": (28, 28, 1),
               "dcgan_digits": (8, 8, 1), "mlp_gan_ring8": (2,),
-              "mlp_gan_grid25": (2,)}
+              "mlp_gan_grid25": (2,), "dcgan_shapes": (32, 32, 3)}
 
 
 def test_every_required_generator_is_committed():
   assert set(GENERATORS) <= set(pretrained.generators())
   assert not set(pretrained.generators()) & {"embedder_digits",
-                                              "embedder_mnist5k"}
+                                              "embedder_mnist5k",
+                                              "embedder_shapes"}
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -264,3 +265,30 @@ def test_the_sample_grids_list_each_file_once(tmp_path, monkeypatch,
   paths = cli.sample_grids(str(tmp_path))
   assert sorted(os.path.basename(p) for p in paths) == [
       "dcgan_digits.png", "dcgan_digits.png", "real_digits.png"]
+
+
+def test_the_shapes_factor_classifier_reads_real_modes_exactly(data_dir):
+  from lsh_gan import train  # pylint: disable=g-import-not-at-top
+  from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+  test = data.load("shapes", "test", data_dir=data_dir)
+  coverage = train.mode_coverage(test["image"])
+  # Real held-out images: (nearly) every one a clear instance of its mode,
+  # every mode and every factor value present, the histogram that of the
+  # 2,000 uniform draws.
+  assert coverage["high_quality"] >= 0.995
+  assert coverage["modes_covered"] == coverage["modes"] == shapes.NUM_MODES
+  assert all(coverage[f"{f}_covered"] == len(v)
+             for f, v in shapes.FACTORS.items())
+  want = np.bincount(test["label"], minlength=shapes.NUM_MODES)
+  assert np.abs(np.asarray(coverage["mode_counts"]) - want).sum() <= 20
+  # One mode alone: one mode covered, the histogram far from uniform.
+  one = test["image"][test["label"] == 17]
+  alone = train.mode_coverage(np.resize(one, (1000,) + one.shape[1:]))
+  assert alone["modes_covered"] == 1 and alone["mode_counts"][17] >= 990
+  assert alone["mode_tv"] > 0.98
+  # Blank canvases are no shape at all.
+  blank = train.mode_coverage(-np.ones((50, 32, 32, 3), np.float32))
+  assert blank["high_quality"] < 0.5
+  with pytest.raises(ValueError, match=r"samples: shapes images are \(n, "
+                     r"32, 32, 3\), got shape \(2, 28, 28, 1\)"):
+    train.mode_coverage(np.zeros((2, 28, 28, 1), np.float32))

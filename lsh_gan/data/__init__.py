@@ -10,6 +10,10 @@ Offline (TFDS builders of this project, built on first use, no download):
            round(v * 255 / 16)). Split: for each digit, the last
            round(count / 5) examples in scikit-learn's order are `test`
            (359), the rest `train` (1,438).
+  shapes   procedurally drawn coloured shapes, 32x32x3, with known factors
+           (shape, colour, size, position: 96 modes; `lsh_gan.data.shapes`).
+           `train` 10,000 (seed 0), `test` 2,000 (seed 1); `label` is the
+           mode and each factor is returned too.
   ring8    8 Gaussian modes (std 0.02) on a circle of radius 2: the standard
            mode-dropping toy. `train` 10,000 points (seed 0), `test` 2,000
            (seed 1); `label` is the mode.
@@ -36,11 +40,14 @@ import os
 
 import numpy as np
 
-OFFLINE = ("mnist5k", "digits", "ring8", "grid25")
+OFFLINE = ("mnist5k", "digits", "shapes", "ring8", "grid25")
 ONLINE = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 MIXTURES = ("ring8", "grid25")
 CELEB_A_SIZE = 64
-_SHAPES = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "ring8": (2,),
+# Per-sample factor labels returned beside `label`.
+FACTOR_KEYS = {"shapes": ("shape", "colour", "size", "position")}
+_SHAPES = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "shapes": (32, 32, 3),
+           "ring8": (2,),
            "grid25": (2,), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1),
            "cifar10": (32, 32, 3), "celeb_a": (CELEB_A_SIZE, CELEB_A_SIZE, 3)}
 
@@ -89,7 +96,8 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None,
 
   Returns:
     {"image": float32 (n, H, W, C) in [-1, 1], "label": int64 (n,)} for
-    image datasets (no "label" for celeb_a); {"point": float32 (n, 2),
+    image datasets (no "label" for celeb_a; shapes also gives its factors,
+    FACTOR_KEYS, int64 (n,) each); {"point": float32 (n, 2),
     "label": int64 (n,)} for ring8 and grid25.
 
   Raises:

@@ -111,6 +111,41 @@ class Digits(_Images):
     return x, digits.target, lambda count: int(round(count / 5))
 
 
+class Shapes(_Builder):
+  """Coloured shapes with known factors (lsh_gan.data.shapes)."""
+
+  name = "shapes"
+  VERSION = _VERSION
+  RELEASE_NOTES = {"1.0.0": "First release."}
+
+  def _info(self):
+    from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+    return self.dataset_info_from_configs(
+        description="Coloured shapes on a 32x32 canvas; label = mode of "
+        "(shape, colour, size, position).",
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(shapes.SIDE, shapes.SIDE, 3)),
+            "label": tfds.features.ClassLabel(num_classes=shapes.NUM_MODES),
+            **{k: tfds.features.ClassLabel(names=list(v))
+               for k, v in shapes.FACTORS.items()},
+        }),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+    return {split: self._generate_examples(n, seed)
+            for split, (n, seed) in shapes.SIZES.items()}
+
+  def _generate_examples(self, n, seed):
+    from lsh_gan.data import shapes  # pylint: disable=g-import-not-at-top
+    examples = shapes.generate(n, seed)
+    for i in range(n):
+      yield i, {k: v[i] if k == "image" else int(v[i])
+                for k, v in examples.items()}
+
+
 def mixture_modes(name: str) -> tuple[np.ndarray, float]:
   """(mode centres (modes, 2), standard deviation) of ring8 or grid25."""
   if name == "ring8":
@@ -160,7 +195,8 @@ class Grid25(_Mixture):
   name = "grid25"
 
 
-BUILDERS = {cls.name: cls for cls in (Mnist5k, Digits, Ring8, Grid25)}
+BUILDERS = {cls.name: cls for cls in (Mnist5k, Digits, Shapes, Ring8,
+                                       Grid25)}
 
 
 def _to_float_images(images: np.ndarray) -> np.ndarray:
@@ -190,7 +226,8 @@ def load(name: str, split: str, data_dir: str, limit) -> dict[str, np.ndarray]:
     ds = ds.take(limit)
   if name == "celeb_a":
     ds = ds.map(lambda ex: {"image": _celeb_a(ex["image"])})
-  keys = ("point", "label") if name in data.MIXTURES else ("image", "label")
+  keys = (("point", "label") if name in data.MIXTURES else
+          ("image", "label") + data.FACTOR_KEYS.get(name, ()))
   ds = ds.map(lambda ex: {k: ex[k] for k in keys if k in ex})
   out = {}
   for batch in tfds.as_numpy(ds.batch(4096)):

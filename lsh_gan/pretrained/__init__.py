@@ -6,9 +6,10 @@ its configuration, training steps, the command that reproduces it, and
 metrics measured at save time). Nothing is downloaded.
 
 Generators are named `<architecture>_<dataset>` (dcgan_mnist5k,
-wgan_gp_mnist5k, dcgan_digits, mlp_gan_ring8, mlp_gan_grid25), embedders
-`embedder_<dataset>` (mnist5k: 288 features, digits: 224), and the FID
-Inception-v3 from weights the user provides (`inception_v3`).
+wgan_gp_mnist5k, dcgan_digits, dcgan_shapes, mlp_gan_ring8, mlp_gan_grid25),
+embedders `embedder_<dataset>` (mnist5k: 288 features, digits: 224, shapes:
+352; the shapes one also classifies the 96 modes), and the FID Inception-v3
+comes from weights the user provides (`inception_v3`).
 
   sample_fn, variables = pretrained.generator("dcgan_mnist5k")
   images = sample_fn(variables, jax.random.key(0), 1000)   # (1000, 28, 28, 1)
