@@ -69,6 +69,15 @@ def _max_pool(x, stride=2, padding=0):
                      padding=((padding, padding), (padding, padding)))
 
 
+def _conv(precision):
+  """BasicConv(features, kernel, padding=0, *, stride=1, name) at `precision`:
+  the one convolution builder of every block."""
+  def conv(features, kernel, padding=0, *, stride=1, name=None):
+    return BasicConv(features, kernel, stride=stride, padding=padding,
+                     name=name, precision=precision)
+  return conv
+
+
 class MixedA(nn.Module):
   """FIDInceptionA: 1x1, 5x5, double 3x3 and (average pool, 1x1)."""
   pool_features: int
@@ -76,8 +85,7 @@ class MixedA(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = lambda f, k, p=0, name=None: BasicConv(f, k, padding=p, name=name,
-                                               precision=self.precision)
+    c = _conv(self.precision)
     b1 = c(64, 1, name="branch1x1")(x)
     b5 = c(48, 1, name="branch5x5_1")(x)
     b5 = c(64, 5, 2, name="branch5x5_2")(b5)
@@ -94,12 +102,11 @@ class MixedB(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = lambda f, k, s=1, p=0, name=None: BasicConv(
-        f, k, stride=s, padding=p, name=name, precision=self.precision)
-    b3 = c(384, 3, 2, name="branch3x3")(x)
+    c = _conv(self.precision)
+    b3 = c(384, 3, stride=2, name="branch3x3")(x)
     bd = c(64, 1, name="branch3x3dbl_1")(x)
-    bd = c(96, 3, 1, 1, name="branch3x3dbl_2")(bd)
-    bd = c(96, 3, 2, name="branch3x3dbl_3")(bd)
+    bd = c(96, 3, 1, name="branch3x3dbl_2")(bd)
+    bd = c(96, 3, stride=2, name="branch3x3dbl_3")(bd)
     return jnp.concatenate([b3, bd, _max_pool(x)], -1)
 
 
@@ -110,8 +117,7 @@ class MixedC(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = lambda f, k, p=0, name=None: BasicConv(f, k, padding=p, name=name,
-                                               precision=self.precision)
+    c = _conv(self.precision)
     c7 = self.channels_7x7
     b1 = c(192, 1, name="branch1x1")(x)
     b7 = c(c7, 1, name="branch7x7_1")(x)
@@ -132,14 +138,13 @@ class MixedD(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = lambda f, k, s=1, p=0, name=None: BasicConv(
-        f, k, stride=s, padding=p, name=name, precision=self.precision)
+    c = _conv(self.precision)
     b3 = c(192, 1, name="branch3x3_1")(x)
-    b3 = c(320, 3, 2, name="branch3x3_2")(b3)
+    b3 = c(320, 3, stride=2, name="branch3x3_2")(b3)
     b7 = c(192, 1, name="branch7x7x3_1")(x)
-    b7 = c(192, (1, 7), 1, (0, 3), name="branch7x7x3_2")(b7)
-    b7 = c(192, (7, 1), 1, (3, 0), name="branch7x7x3_3")(b7)
-    b7 = c(192, 3, 2, name="branch7x7x3_4")(b7)
+    b7 = c(192, (1, 7), (0, 3), name="branch7x7x3_2")(b7)
+    b7 = c(192, (7, 1), (3, 0), name="branch7x7x3_3")(b7)
+    b7 = c(192, 3, stride=2, name="branch7x7x3_4")(b7)
     return jnp.concatenate([b3, b7, _max_pool(x)], -1)
 
 
@@ -151,8 +156,7 @@ class MixedE(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    c = lambda f, k, p=0, name=None: BasicConv(f, k, padding=p, name=name,
-                                               precision=self.precision)
+    c = _conv(self.precision)
     b1 = c(320, 1, name="branch1x1")(x)
     b3 = c(384, 1, name="branch3x3_1")(x)
     b3 = jnp.concatenate([c(384, (1, 3), (0, 1), name="branch3x3_2a")(b3),
@@ -203,12 +207,11 @@ class InceptionV3(nn.Module):
   @nn.compact
   def __call__(self, images):
     p = self.precision
-    c = lambda f, k, s=1, pad=0, name=None: BasicConv(
-        f, k, stride=s, padding=pad, name=name, precision=p)
+    c = _conv(p)
     x = to_input(images, p) if self.resize_input else images
-    x = c(32, 3, 2, name="Conv2d_1a_3x3")(x)
+    x = c(32, 3, stride=2, name="Conv2d_1a_3x3")(x)
     x = c(32, 3, name="Conv2d_2a_3x3")(x)
-    x = c(64, 3, 1, 1, name="Conv2d_2b_3x3")(x)
+    x = c(64, 3, 1, name="Conv2d_2b_3x3")(x)
     x = _max_pool(x)
     x = c(80, 1, name="Conv2d_3b_1x1")(x)
     x = c(192, 3, name="Conv2d_4a_3x3")(x)
