@@ -63,12 +63,15 @@ def _scale_exponent(*squares: float) -> int:
   return _checks.magnitude_exponent(math.sqrt(largest)) if largest > 0 else 0
 
 
-def frechet_distance(real, fake) -> dict[str, float]:
+def frechet_distance(real, fake, *, mesh=None) -> dict[str, float]:
   """Fréchet distance between Gaussians fitted to two embedding sets (FID).
 
   Args:
     real: (n, d) real embeddings, n >= 2.
     fake: (m, d) fake embeddings, m >= 2.
+    mesh: a `jax.sharding.Mesh` to compute on, the sets sharded by rows
+      over all its devices (see `docs/scaling.md`); None: the mesh of a set
+      that is a jax.Array on several devices, else one device.
 
   Returns:
     {"fid": float} (>= 0; 0 for identical sets up to rounding).
@@ -86,6 +89,9 @@ def frechet_distance(real, fake) -> dict[str, float]:
   References:
     https://arxiv.org/abs/1706.08500
   """
+  from lsh_gan.metrics import _sharded  # pylint: disable=g-import-not-at-top
+  if _sharded.wants_mesh(mesh, real, fake):
+    return _sharded.frechet_distance(real, fake, mesh=mesh)
   real, exponent = _checks.reference_set(real, "real")
   fake, shift, _ = _checks.fake_set(fake, real.shape[1], exponent)
   _checks.enough_points(real.shape[0], 1, "real")
@@ -105,7 +111,13 @@ def gaussian_stats(x: jax.Array, centre: jax.Array, exponent: int = 0):
   back in float64. Centring both sets on the real mean first leaves the
   covariances unchanged and keeps the float32 sums small.
   """
-  mu, cov = (np.asarray(v, np.float64) for v in _mean_and_cov(x - centre))
+  return stats_from_moments(*_mean_and_cov(x - centre), exponent)
+
+
+def stats_from_moments(mu, cov, exponent: int):
+  """`gaussian_stats` from the mean and covariance of the centred set, in
+  units of 2^exponent."""
+  mu, cov = np.asarray(mu, np.float64), np.asarray(cov, np.float64)
   with np.errstate(over="ignore"):  # checked below, with a clear error
     stats = (np.ldexp(mu, exponent), np.ldexp(cov, 2 * exponent),
              np.ldexp(_sqrt_psd(cov), exponent))
@@ -208,7 +220,7 @@ def subset_indices(n_real: int, n_fake: int, num_subsets: int,
 
 def kernel_distance(real, fake, *, num_subsets: int = 100,
                     subset_size: int = 1000, seed: int = 0,
-                    batch: int = 10) -> dict[str, float]:
+                    batch: int = 10, mesh=None) -> dict[str, float]:
   """Kernel Inception Distance (KID): unbiased polynomial MMD^2 over subsets.
 
   Args:
@@ -219,6 +231,9 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
       the smaller set's size, at least 2).
     seed: seed of the subset draws.
     batch: subsets per jitted call (memory: batch * subset_size * d floats).
+    mesh: a `jax.sharding.Mesh` to compute on, the sets sharded by rows
+      over all its devices (see `docs/scaling.md`); None: the mesh of a set
+      that is a jax.Array on several devices, else one device.
 
   Returns:
     {"kid": mean MMD^2 over subsets, "kid_std": its standard deviation}. KID
@@ -238,6 +253,12 @@ def kernel_distance(real, fake, *, num_subsets: int = 100,
   References:
     https://arxiv.org/abs/1801.01401
   """
+  from lsh_gan.metrics import _sharded  # pylint: disable=g-import-not-at-top
+  if _sharded.wants_mesh(mesh, real, fake):
+    return _sharded.kernel_distance(real, fake, mesh=mesh,
+                                    num_subsets=num_subsets,
+                                    subset_size=subset_size, seed=seed,
+                                    batch=batch)
   real, exponent = _checks.reference_set(real, "real")
   fake, shift, _ = _checks.fake_set(fake, real.shape[1], exponent)
   return kernel_distance_in_units(real, exponent, fake, exponent + shift,
@@ -250,21 +271,29 @@ def kernel_distance_in_units(real: jax.Array, real_exponent: int,
                              fake: jax.Array, fake_exponent: int, *,
                              num_subsets: int = 100, subset_size: int = 1000,
                              seed: int = 0, batch: int = 10,
-                             max_exponents: tuple[int, int] | None = None
-                             ) -> dict[str, float]:
+                             max_exponents: tuple[int, int] | None = None,
+                             sizes: tuple[int, int] | None = None,
+                             take=None) -> dict[str, float]:
   """`kernel_distance` of validated sets given in units 2^exponent each
-  (`max_exponents`: their `max_exponent`s, if already known)."""
-  _checks.enough_points(real.shape[0], 1, "real")
-  _checks.enough_points(fake.shape[0], 1, "fake")
+  (`max_exponents`: their `max_exponent`s, if already known).
+
+  `take(x, indices)` returns the rows of x at an (s, m) array of indices
+  (default x[indices]) and `sizes` are the sets' numbers of rows (default
+  their first dimensions): the sharded code passes sets padded on a mesh
+  and its own gather.
+  """
+  n_real, n_fake = sizes or (real.shape[0], fake.shape[0])
+  take = take or (lambda x, indices: x[indices])
+  _checks.enough_points(n_real, 1, "real")
+  _checks.enough_points(n_fake, 1, "fake")
   num_subsets = _checks.positive_int(num_subsets, "num_subsets")
   subset_size = _checks.positive_int(subset_size, "subset_size")
   seed = _checks.seed(seed)
   batch = _checks.positive_int(batch, "batch")
-  m = min(subset_size, real.shape[0], fake.shape[0])
+  m = min(subset_size, n_real, n_fake)
   if m < 2:
     raise ValueError(f"subset_size={subset_size} must be >= 2")
-  real_idx, fake_idx = subset_indices(real.shape[0], fake.shape[0],
-                                      num_subsets, m, seed)
+  real_idx, fake_idx = subset_indices(n_real, n_fake, num_subsets, m, seed)
   # Fixed batch shapes: the last batch is padded by repeating subsets and
   # the extra values are dropped.
   pad = -num_subsets % batch
@@ -280,9 +309,9 @@ def kernel_distance_in_units(real: jax.Array, real_exponent: int,
   fake_factor = np.float32(2.0 ** (fake_exponent - unit))
   terms = []
   for start in range(0, real_idx.shape[0], batch):
-    terms.append(_mmd2(_mmd2_row_sums(real[real_idx[start:start + batch]],
-                                      fake[fake_idx[start:start + batch]],
-                                      real_factor, fake_factor),
+    rows = (take(real, real_idx[start:start + batch]),
+            take(fake, fake_idx[start:start + batch]))
+    terms.append(_mmd2(_mmd2_row_sums(*rows, real_factor, fake_factor),
                        real.shape[1]))
   terms = np.concatenate(terms)[:num_subsets]
   # (t + 1)^3 - 1 = 3 t + 3 t^2 + t^3, t in data units = 2^(2 unit) t here.

@@ -397,12 +397,16 @@ class KNNReference:
     }
 
 
-def _all_four(real, fake, k) -> dict[str, float]:
+def _all_four(real, fake, k, mesh) -> dict[str, float]:
   k = _checks.positive_int(k, "k")
+  from lsh_gan.metrics import _sharded  # pylint: disable=g-import-not-at-top
+  if _sharded.wants_mesh(mesh, real, fake):
+    return _sharded.knn_all_four(real, fake, k=k, density_k=k, mesh=mesh)
   return KNNReference(real, max_k=k).score(fake, k=k, density_k=k)
 
 
-def knn_precision_recall(real, fake, *, k: int = 3) -> dict[str, float]:
+def knn_precision_recall(real, fake, *, k: int = 3,
+                         mesh=None) -> dict[str, float]:
   """Improved precision and recall (Kynkäänniemi et al. 2019), exact.
 
   precision = fraction of fake points inside some real point's k-NN ball;
@@ -413,6 +417,9 @@ def knn_precision_recall(real, fake, *, k: int = 3) -> dict[str, float]:
     real: (n, d) real embeddings.
     fake: (m, d) fake embeddings.
     k: neighbours defining each ball (default 3, as in the paper).
+    mesh: a `jax.sharding.Mesh` to compute on, the sets sharded by rows
+      over all its devices (see `docs/scaling.md`); None: the mesh of a set
+      that is a jax.Array on several devices, else one device.
 
   Returns:
     {"precision": float, "recall": float}, each in [0, 1].
@@ -430,11 +437,12 @@ def knn_precision_recall(real, fake, *, k: int = 3) -> dict[str, float]:
   References:
     https://arxiv.org/abs/1904.06991
   """
-  out = _all_four(real, fake, k)
+  out = _all_four(real, fake, k, mesh)
   return {"precision": out["precision"], "recall": out["recall"]}
 
 
-def density_coverage(real, fake, *, k: int = 5) -> dict[str, float]:
+def density_coverage(real, fake, *, k: int = 5,
+                     mesh=None) -> dict[str, float]:
   """Density and coverage (Naeem et al. 2020), exact.
 
   density = mean over fake points of the number of real k-NN balls holding
@@ -445,6 +453,9 @@ def density_coverage(real, fake, *, k: int = 5) -> dict[str, float]:
     real: (n, d) real embeddings.
     fake: (m, d) fake embeddings.
     k: neighbours defining each real ball (default 5, as in the paper).
+    mesh: a `jax.sharding.Mesh` to compute on, the sets sharded by rows
+      over all its devices (see `docs/scaling.md`); None: the mesh of a set
+      that is a jax.Array on several devices, else one device.
 
   Returns:
     {"density": float, "coverage": float}.
@@ -461,5 +472,5 @@ def density_coverage(real, fake, *, k: int = 5) -> dict[str, float]:
   References:
     https://arxiv.org/abs/2002.09797
   """
-  out = _all_four(real, fake, k)
+  out = _all_four(real, fake, k, mesh)
   return {"density": out["density"], "coverage": out["coverage"]}

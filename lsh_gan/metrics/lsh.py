@@ -19,7 +19,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
                          num_hashes: int = NUM_HASHES,
                          bucket_width: float | None = None, min_count: int = 1,
                          coverage: str = "calibrated",
-                         seed: int = 0) -> dict[str, float]:
+                         seed: int = 0, mesh=None) -> dict[str, float]:
   """LSH-only precision and recall: bucket company instead of k-NN balls.
 
   A point's hits against a set are the number of the L tables in which its
@@ -44,6 +44,9 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
       nearly everything is, with many tables) or "majority" (hit in more
       than half of the tables).
     seed: seed of the hash functions and the width sample (an integer >= 0).
+    mesh: a `jax.sharding.Mesh` (or a set that is a jax.Array on several
+      devices) makes a `Reference` on that mesh; for now this metric reads
+      both sets onto one device there (see `docs/scaling.md`).
 
   Returns:
     {"precision": float, "recall": float}, each in [0, 1]. The same at any
@@ -68,7 +71,7 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   References:
     https://arxiv.org/abs/2103.11912
   """
-  return reference.Reference(real).lsh_precision_recall(
+  return reference.Reference(real, mesh=mesh).lsh_precision_recall(
       fake, num_tables=num_tables, num_hashes=num_hashes,
       bucket_width=bucket_width, min_count=min_count, coverage=coverage,
       seed=seed)

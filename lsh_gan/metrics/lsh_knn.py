@@ -19,8 +19,8 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
                              bucket_width: float | None = None,
                              max_candidates: int = _lsh_knn.MAX_CANDIDATES,
                              seed: int = 0,
-                             error_sample: int = _lsh_knn.ERROR_SAMPLE
-                             ) -> dict[str, float]:
+                             error_sample: int = _lsh_knn.ERROR_SAMPLE,
+                             mesh=None) -> dict[str, float]:
   """LSH + KNN precision and recall: k-NN balls among bucket candidates.
 
   Args:
@@ -47,6 +47,9 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
       up to 4 times while the estimate cannot tell at two standard errors
       whether the error is beyond 0.03. Each point costs about 1 / m of an
       exact KNN pass over the real set.
+    mesh: a `jax.sharding.Mesh` (or a set that is a jax.Array on several
+      devices) makes a `Reference` on that mesh; for now this metric reads
+      both sets onto one device there (see `docs/scaling.md`).
 
   Returns:
     {"precision", "recall"} and, unless error_sample is 0,
@@ -68,7 +71,7 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     >>> lsh_knn_precision_recall(x, x + 100.0, error_sample=0)
     {'precision': 0.0, 'recall': 0.0}
   """
-  return reference.Reference(real).lsh_knn_precision_recall(
+  return reference.Reference(real, mesh=mesh).lsh_knn_precision_recall(
       fake, k=k, num_tables=num_tables, num_hashes=num_hashes,
       bucket_width=bucket_width, max_candidates=max_candidates, seed=seed,
       error_sample=error_sample)

@@ -35,12 +35,15 @@ from __future__ import annotations
 import collections
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh
 from lsh_gan.metrics import _lsh_knn
+from lsh_gan.metrics import _sharded
 from lsh_gan.metrics import fid
 from lsh_gan.metrics import knn
 
@@ -49,10 +52,17 @@ class Reference:
   """The real side of every metric, computed once and kept.
 
   Args:
-    real: (n, d) real embeddings.
+    real: (n, d) real embeddings: an array, or a jax.Array sharded by rows
+      over several devices.
+    mesh: a `jax.sharding.Mesh` to keep the real side on, sharded by rows
+      over all its devices; None: the mesh of a `real` on several devices,
+      else one device. On a mesh, exact KNN, density/coverage, FID and KID
+      run there (`_sharded`; the same numbers as on one device); LSH-only
+      and LSH + KNN read the set onto one device first (for now).
 
   Attributes:
     n, dim: the real set's shape.
+    mesh: the one-axis ("data") mesh the real side is on, or None.
     exponent: the real set is held as real / 2^exponent (0 for embeddings
       of ordinary magnitude).
     computed: `collections.Counter` of real-side computations by kind
@@ -74,13 +84,38 @@ class Reference:
     1
   """
 
-  def __init__(self, real):
-    self.real, self.exponent = _checks.reference_set(real, "real")
-    self.n, self.dim = self.real.shape
-    self.centre = _hashing.mean_rows(self.real)
+  def __init__(self, real, *, mesh=None):
     self.computed = collections.Counter()
     self._cache = {}
     self._knn = None
+    self.sharded = None
+    if _sharded.wants_mesh(mesh, real):
+      self.mesh = _sharded.as_mesh(mesh, real)
+      self.sharded, self.exponent = _sharded.reference_set(real, self.mesh)
+      self.n, self.dim = self.sharded.n, self.sharded.dim
+      self._real = self._centre_value = None
+      return
+    self.mesh = None
+    self._real, self.exponent = _checks.reference_set(real, "real")
+    self.n, self.dim = self._real.shape
+    self._centre_value = _hashing.mean_rows(self._real)
+
+  @property
+  def real(self) -> jax.Array:
+    """The real set in units 2^exponent, on one device. A reference on a
+    mesh gathers it here, once, for the metrics not yet computed on the
+    mesh (LSH-only and LSH + KNN)."""
+    if self._real is None:
+      self._real = jnp.asarray(_sharded.host_rows(self.sharded))
+    return self._real
+
+  @property
+  def centre(self) -> jax.Array:
+    """The real set's mean, in units 2^exponent."""
+    if self._centre_value is None:  # a reference on a mesh: its mean there
+      self._centre_value = jnp.asarray(
+          _sharded.replicated_value(_sharded.mean_rows(self.sharded)))
+    return self._centre_value
 
   def _cached(self, kind: str, key, make):
     if (kind, key) not in self._cache:
@@ -101,13 +136,17 @@ class Reference:
       if fake.reference is self:
         return fake
       fake = fake.data()  # validated for another reference: again, here
-    values, shift, own = _checks.fake_set(fake, self.dim, self.exponent)
+    if self.sharded is not None:
+      values, shift, own = _sharded.fake_set(fake, self.dim, self.exponent,
+                                             self.mesh)
+    else:
+      values, shift, own = _checks.fake_set(fake, self.dim, self.exponent)
     return FakeSet(self, values, shift, own)
 
   def _fake(self, fake, k: int = 0):
     """(fake in units 2^(exponent + shift), shift, its own exponent there)."""
     fake = self.fake_set(fake)
-    _checks.enough_points(fake.values.shape[0], k, "fake")
+    _checks.enough_points(fake.n, k, "fake")
     return fake.values, fake.shift, fake.own
 
   def _centre(self, shift: int):
@@ -132,6 +171,16 @@ class Reference:
     """Precision, recall (k), density and coverage (density_k), one pass."""
     k = _checks.positive_int(k, "k")
     density_k = _checks.positive_int(density_k, "density_k")
+    if self.sharded is not None:
+      _checks.enough_points(self.n, max(k, density_k), "real")
+      side = self._knn
+      if side is None or side.max_k < max(k, density_k):
+        self.computed["knn"] += 1
+        side = self._knn = _sharded.knn_side(self.sharded, self.exponent,
+                                             max(k, density_k, 5))
+      fake = self.fake_set(fake)
+      return _sharded.knn_score(side, fake.on_mesh, fake.shift, k=k,
+                                density_k=density_k)
     ref = self._knn_reference(max(k, density_k))
     fake, shift, _ = self._fake(fake, k)
     return ref.score_in_units(fake, shift, k=k, density_k=density_k)
@@ -299,8 +348,8 @@ class Reference:
         "lsh_knn_radii",
         (k, num_tables, num_hashes, width, max_candidates, seed),
         lambda: _lsh_knn.Indexed(real, width, k))
-    if (index._exact is None and self._knn is not None and  # pylint: disable=protected-access
-        self._knn.max_k >= k):
+    if (index._exact is None and isinstance(self._knn, knn.KNNReference)  # pylint: disable=protected-access
+        and self._knn.max_k >= k):
       # The exact radii its error estimate reads are already known.
       index.know_exact(self._knn.nearest_sq[:, k - 1])
     if shift:  # computed in the fake set's units: see the module doc
@@ -336,6 +385,13 @@ class Reference:
   def frechet_distance(self, fake) -> dict[str, float]:
     """`metrics.frechet_distance` against this reference."""
     _checks.enough_points(self.n, 1, "real")
+    if self.sharded is not None:
+      stats = self._cached("gaussian", None, lambda: _sharded.gaussian_stats(
+          self.sharded, self.centre, self.exponent))
+      fake = self.fake_set(fake)
+      _checks.enough_points(fake.n, 1, "fake")
+      return fid.frechet_from_stats(stats, _sharded.gaussian_stats(
+          fake.on_mesh, self._centre(fake.shift), self.exponent + fake.shift))
     stats = self._cached(
         "gaussian", None,
         lambda: fid.gaussian_stats(self.real, self.centre, self.exponent))
@@ -348,6 +404,10 @@ class Reference:
     """`metrics.kernel_distance` against this reference (same keywords)."""
     fake = self.fake_set(fake)
     self._fake(fake, 1)
+    if self.sharded is not None:
+      return _sharded.kernel_distance_in_units(
+          self.sharded, self.exponent, fake.on_mesh,
+          self.exponent + fake.shift, **kwargs)
     real_max = self._cached("magnitude", None, lambda: fid.max_exponent(
         self.real, self.exponent))
     return fid.kernel_distance_in_units(
@@ -360,16 +420,28 @@ class FakeSet:
 
   Attributes:
     reference: the Reference it was validated for.
-    values: (m, d) float32 on the device, in units 2^(exponent + shift).
+    values: (m, d) float32 on one device, in units 2^(exponent + shift)
+      (for a reference on a mesh: gathered from it when first read).
+    on_mesh: for a reference on a mesh, the set laid out on it.
+    n: the number of points.
     shift: see `_checks.fake_set`; own: its own magnitude exponent there.
   """
 
   def __init__(self, reference: Reference, values, shift: int, own: int):
     self.reference = reference
-    self.values = values
+    if isinstance(values, _sharded.ShardedSet):
+      self.on_mesh, self._values, self.n = values, None, values.n
+    else:
+      self.on_mesh, self._values, self.n = None, values, values.shape[0]
     self.shift = shift
     self.own = own
     self._max_exponent = None
+
+  @property
+  def values(self) -> jax.Array:
+    if self._values is None:
+      self._values = jnp.asarray(_sharded.host_rows(self.on_mesh))
+    return self._values
 
   def data(self) -> np.ndarray:
     """The set in data units (float64 numpy)."""
@@ -379,6 +451,8 @@ class FakeSet:
   @property
   def max_exponent(self) -> int:
     """round(log2(max |fake|)) in data units (computed once)."""
+    if self._max_exponent is None and self.on_mesh is not None:
+      self._max_exponent = _checks.magnitude_exponent(self.on_mesh.max_abs)
     if self._max_exponent is None:
       self._max_exponent = fid.max_exponent(
           self.values, self.reference.exponent + self.shift)

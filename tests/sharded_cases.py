@@ -1,0 +1,145 @@
+"""Cases for tests/sharded_test.py, run in a process with 8 CPU devices.
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+        python tests/sharded_cases.py OUT.json
+
+Each case scores the same sets on one device and on a mesh (sharded inputs,
+host inputs with a mesh, several layouts) and writes both results to OUT.json
+for the test to compare. Not a test module itself (pytest imports it for
+doctests only: nothing runs on import).
+"""
+
+import json
+import re
+import sys
+
+
+def _sets(rng, n, m, d, scale=1.0):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  real = (rng.normal(size=(n, d)) * scale).astype(np.float32)
+  fake = ((rng.normal(size=(m, d)) * 1.2 + 0.3) * scale).astype(np.float32)
+  return real, fake
+
+
+def run() -> dict:
+  """Every case's results, by name."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.sharding import Mesh  # pylint: disable=g-import-not-at-top
+  from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _sharded  # pylint: disable=g-import-not-at-top
+
+  assert jax.device_count() == 8, jax.devices()
+  out = {}
+  rng = np.random.default_rng(0)
+  mesh = jax.make_mesh((8,), ("data",))
+  rows = NamedSharding(mesh, P("data"))
+
+  def knn_both(real, fake, **kw):
+    return {**metrics.knn_precision_recall(real, fake, k=3, **kw),
+            **metrics.density_coverage(real, fake, k=5, **kw)}
+
+  # Exact KNN: sharded jax.Arrays; host arrays with n not divisible by 8;
+  # a 3-device sub-mesh; a 2-D mesh; arrays laid out by columns and
+  # replicated; a scale far outside float32's comfortable range.
+  real, fake = _sets(rng, 1000, 904, 16)
+  out["knn_rows"] = [knn_both(real, fake),
+                     knn_both(jax.device_put(real, rows),
+                              jax.device_put(fake, rows))]
+  real, fake = _sets(rng, 1003, 611, 7)
+  out["knn_host_uneven"] = [knn_both(real, fake),
+                            knn_both(real, fake, mesh=mesh)]
+  sub = Mesh(np.asarray(jax.devices()[:3]), ("data",))
+  real, fake = _sets(rng, 999, 1200, 12)
+  out["knn_three_devices"] = [
+      knn_both(real, fake),
+      knn_both(jax.device_put(real, NamedSharding(sub, P("data"))),
+               fake)]
+  grid = jax.make_mesh((4, 2), ("a", "b"))
+  real, fake = _sets(rng, 1600, 800, 16)
+  out["knn_grid_columns_replicated"] = [
+      knn_both(real, fake),
+      knn_both(jax.device_put(real, NamedSharding(grid, P(("a", "b")))),
+               jax.device_put(fake, NamedSharding(grid, P())), mesh=grid),
+      knn_both(jax.device_put(real, NamedSharding(mesh, P(None, "data"))),
+               fake)]
+  real, fake = _sets(rng, 800, 720, 8, scale=1e25)
+  out["knn_scale"] = [knn_both(real / 1e25, fake / 1e25),
+                      knn_both(jax.device_put(real, rows),
+                               jax.device_put(fake, rows))]
+  # Identical sets: every point has a twin at distance 0.
+  real, _ = _sets(rng, 640, 8, 6)
+  out["knn_identical"] = knn_both(jax.device_put(real, rows),
+                                  jax.device_put(real, rows))
+
+  # FID and KID, and a Reference on the mesh scoring two fake sets.
+  for name, scale in (("unit", 1.0), ("tiny", 1e-30), ("huge", 1e25)):
+    real, fake = _sets(rng, 1200, 960, 24, scale)
+    kid = dict(num_subsets=7, subset_size=200, batch=3)
+    out[f"fid_kid_{name}"] = [
+        {**metrics.frechet_distance(real, fake),
+         **metrics.kernel_distance(real, fake, **kid)},
+        {**metrics.frechet_distance(jax.device_put(real, rows),
+                                    jax.device_put(fake, rows)),
+         **metrics.kernel_distance(real, fake, mesh=mesh, **kid)}]
+  real, fake = _sets(rng, 1200, 960, 24)
+  one, sharded = metrics.Reference(real), metrics.Reference(real, mesh=mesh)
+  scored = []
+  for ref in (one, sharded):
+    scored.append([{**ref.knn_metrics(f), **ref.frechet_distance(f),
+                    **ref.kernel_distance(f, num_subsets=4,
+                                          subset_size=300),
+                    **ref.lsh_precision_recall(f)}
+                   for f in (fake, fake[:500] * 0.8)])
+  out["reference"] = scored
+  out["reference_computed"] = dict(sharded.computed)
+
+  # Errors: bad values found on the devices, and a bad mesh.
+  bad = np.array(real)
+  bad[517, 3] = np.nan
+  errors = {}
+  for name, call in (
+      ("nan", lambda: metrics.knn_precision_recall(
+          jax.device_put(bad, rows), fake)),
+      ("mesh", lambda: metrics.knn_precision_recall(real, fake,
+                                                    mesh="all")),
+      ("features", lambda: metrics.frechet_distance(
+          jax.device_put(real, rows), fake[:, :5]))):
+    try:
+      call()
+      errors[name] = None
+    except ValueError as err:
+      errors[name] = str(err)
+  out["errors"] = errors
+
+  # What one device holds and computes: the k-NN ring on 8 x 2048 rows of
+  # 64 features (a 4 MiB set), and the precision of its products.
+  spec = lambda shape: jax.ShapeDtypeStruct(shape, jnp.float32,
+                                            sharding=rows)
+  args = (spec((8 * 2048, 64)), spec((8 * 2048,)))
+  radii = _sharded._radii_fn(mesh, 3, 128)  # pylint: disable=protected-access
+  stats = radii.lower(*args).compile().memory_analysis()
+  cross = _sharded._cross_fn(mesh, 128)  # pylint: disable=protected-access
+  cross_args = (args[0], args[1], args[1], args[0], args[1], args[1],
+                args[1])
+  cross_stats = cross.lower(*cross_args).compile().memory_analysis()
+  precisions = set()
+  for fn, a in ((radii, args), (cross, cross_args)):
+    precisions |= set(re.findall(r"precision=\(?([\w.]+)",
+                                 str(jax.make_jaxpr(fn)(*a))))
+  out["memory"] = {
+      "set_bytes": 8 * 2048 * 64 * 4,
+      "radii": [stats.argument_size_in_bytes, stats.temp_size_in_bytes],
+      "cross": [cross_stats.argument_size_in_bytes,
+                cross_stats.temp_size_in_bytes],
+      "precisions": sorted(precisions)}
+  return out
+
+
+if __name__ == "__main__":
+  with open(sys.argv[1], "w") as f:
+    json.dump(run(), f)
