@@ -561,7 +561,7 @@ def take(points: ShardedSet):
   """`take(x, indices)` for `fid.kernel_distance_in_units` (x is ignored:
   the rows come from `points`)."""
   fn = _take_fn(points.mesh, points.per)
-  return lambda _, indices: fn(points.x, jnp.asarray(indices, jnp.int32))
+  return lambda _, indices: fn(points.x, np.asarray(indices, np.int32))
 
 
 def frechet_distance(real, fake, *, mesh=None) -> dict[str, float]:
