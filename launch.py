@@ -62,6 +62,20 @@ _SEEDS = flags.DEFINE_integer(
 _EXPORT = flags.DEFINE_string(
     "export", None, "Training only: also write the trained model to "
     "lsh_gan/pretrained under this name.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Multi-process runs: host:port of process "
+    "0's coordinator (jax.distributed.initialize); with --num_processes and "
+    "--process_id. Every process runs the same command; process 0 writes.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Multi-process runs: how many processes.",
+    lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Multi-process runs: this process's index (0 writes "
+    "the results).", lower_bound=0)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Join a multi-process run whose coordinator JAX "
+    "finds in the environment (Cloud TPU pod slices, SLURM, Open MPI; "
+    "jax.distributed.initialize() without arguments).")
 
 
 def _config_name() -> str:
@@ -173,13 +187,38 @@ def _quiet_output() -> None:
   tfds.disable_progress_bar()
 
 
+def _initialize_distributed() -> None:
+  """jax.distributed.initialize from the flags, before any JAX work."""
+  given = [f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES,
+                                         _PROCESS_ID)]
+  if any(given) and not all(given):
+    raise app.UsageError("--coordinator_address, --num_processes and "
+                         "--process_id go together")
+  if not (all(given) or _DISTRIBUTED.value):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  if all(given):
+    if _PROCESS_ID.value >= _NUM_PROCESSES.value:
+      raise app.UsageError(f"--process_id={_PROCESS_ID.value} must be below "
+                           f"--num_processes={_NUM_PROCESSES.value}")
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
+                               _PROCESS_ID.value)
+  else:
+    jax.distributed.initialize()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  _initialize_distributed()
   config = _CONFIG.value
   command = "python launch.py " + " ".join(sys.argv[1:])
   if "steps" in config:  # a training config
     from lsh_gan import train  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    if jax.process_count() > 1:
+      raise app.UsageError("training runs in one process; the multi-process "
+                           "flags apply to experiments")
     if not _WORKDIR.value:
       raise app.UsageError("--workdir is required with a training config")
     print(json.dumps(train.run(config, _WORKDIR.value, _EXPORT.value,
@@ -201,8 +240,10 @@ def main(argv):
       table = report.summary_table(pipeline.run(config, workdir))
   except ValueError as err:  # a bad config or workdir: say what, no trace
     raise SystemExit(f"launch.py: {err}") from None
-  print(table)
-  print(f"\nResults, plots and sample grids: {os.path.abspath(workdir)}")
+  from lsh_gan import _data_parallel  # pylint: disable=g-import-not-at-top
+  if _data_parallel.is_main():
+    print(table)
+    print(f"\nResults, plots and sample grids: {os.path.abspath(workdir)}")
 
 
 if __name__ == "__main__":

@@ -49,4 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.grid_samples = 64  # images per sample grid (0: no grids)
   config.points = ";".join(POINTS)  # ';'-separated transform strings
   config.add_points = ""  # more points, e.g. "quantize(bits=5);prune(0.3)"
+  # Devices to generate, embed and score on, data-parallel (-1: all, of
+  # every process; 1: one device). The numbers do not depend on it.
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.devices = -1
   return config

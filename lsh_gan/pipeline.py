@@ -40,10 +40,13 @@ import time
 import warnings
 from typing import Any
 
+import contextlib
+
 import jax
 import ml_collections
 import numpy as np
 
+from lsh_gan import _data_parallel
 from lsh_gan import _files
 from lsh_gan import compress
 from lsh_gan import data
@@ -63,8 +66,9 @@ COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
 POINT_FIELDS = ("points", "add_points")
 # Fields that decide no number: a workdir's results stay valid when they
 # change (the Inception weights' path: their content's fingerprint is in
-# the experiment instead).
-DISPLAY_FIELDS = ("grid_samples", "inception_weights")
+# the experiment instead; the mesh: one device or many give the same
+# numbers).
+DISPLAY_FIELDS = ("grid_samples", "inception_weights", "mesh")
 EMBED_BATCH = 500
 
 # Progress lines; the launcher prints them plainly, library users see them
@@ -159,9 +163,23 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
       pretrained.inception_v3(config.get("inception_weights"))
     except ValueError as err:
       raise ValueError(f"config.inception_weights: {err}") from None
+  mesh = _mesh(config)
+  if mesh is not None and config.num_samples % mesh.devices.size:
+    raise ValueError(
+        f"config.num_samples={config.num_samples} must be a multiple of the "
+        f"{mesh.devices.size} devices of the mesh (config.mesh.devices), so "
+        "that every device makes as many samples")
   sweep(config)
   if workdir is not None:
     _check_workdir(workdir, config)
+
+
+def _mesh(config: ml_collections.ConfigDict):
+  """The config's mesh (`config.mesh.devices`: -1 all devices, the
+  default), or None for one device."""
+  section = config.get("mesh")
+  devices = None if section is None else section.get("devices", -1)
+  return _data_parallel.mesh(devices)
 
 
 def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -290,6 +308,7 @@ class Stages:
     self.key = jax.random.key(config.seed)
     self.embed_fn, self.embed_params, self.embed_batch = embedder(
         config, self.dataset)
+    self.mesh = _mesh(config)
 
   @functools.cached_property
   def reference(self) -> metrics.Reference:
@@ -305,17 +324,34 @@ class Stages:
       # is sorted by digit), so the first examples would be one class.
       real = real[np.sort(np.random.default_rng(config.seed).choice(
           real.shape[0], limit, replace=False))]
-    reference = metrics.Reference(self.embed(real))
+    if self.mesh is None:
+      reference = metrics.Reference(self.embed(real))
+    else:  # embedded on the mesh, kept there for the metrics
+      reference = metrics.Reference(_data_parallel.embed_host(
+          self.embed_fn, self.embed_params, real, self.embed_batch,
+          self.mesh), mesh=self.mesh)
     log.info("reference: %d %s samples of %s embedded in %.1f s",
              real.shape[0], config.get("split", "train"), self.dataset,
              time.perf_counter() - start)
     return reference
 
-  def embed(self, samples: np.ndarray) -> np.ndarray:
+  def embed(self, samples):
+    """Embeddings: numpy from numpy samples; from samples on the mesh, on
+    the mesh (sharded by rows)."""
+    if isinstance(samples, jax.Array) and self.mesh is not None:
+      return jax.block_until_ready(_data_parallel.embed(
+          self.embed_fn, self.embed_params, samples, self.embed_batch,
+          self.mesh))
     return pretrained.embed_all(self.embed_fn, self.embed_params, samples,
                                 self.embed_batch)
 
-  def generate(self, variables) -> np.ndarray:
+  def generate(self, variables):
+    """The point's samples: numpy, or on a mesh a global array sharded by
+    rows (the same latents, so the same samples)."""
+    if self.mesh is not None:
+      return jax.block_until_ready(_data_parallel.sample(
+          self.sample_fn, variables, self.key, self.config.num_samples,
+          self.mesh))
     return np.asarray(jax.block_until_ready(
         self.sample_fn(variables, self.key, self.config.num_samples)))
 
@@ -374,7 +410,7 @@ class Stages:
     generate_s, timer = time.perf_counter() - timer, time.perf_counter()
     fake = self.embed(samples)
     embed_s, timer = time.perf_counter() - timer, time.perf_counter()
-    if not np.all(np.isfinite(fake)):
+    if not _data_parallel.all_finite(fake):
       scores = {m: math.nan for m in METRICS}  # a broken generator
       scores["notes"] = "non-finite samples: no metrics"
       log.warning("%s: non-finite samples; its metrics are NaN", name)
@@ -405,21 +441,39 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
       or rewritten then).
   """
   check(config, workdir)
-  with _files.locked(workdir, on_wait=log.warning):
+  with _main_locked(workdir):
     return _run_locked(config, workdir)
+
+
+def _main_locked(workdir: str):
+  """The workdir's lock, held by process 0 (the one that writes); the other
+  processes of a multi-process run follow its decisions (`from_main`)."""
+  if _data_parallel.is_main():
+    return _files.locked(workdir, on_wait=log.warning)
+  return contextlib.nullcontext()
+
+
+def _write(fn, *args, **kwargs) -> None:
+  """fn(...) on process 0 only: one writer per workdir."""
+  if _data_parallel.is_main():
+    fn(*args, **kwargs)
 
 
 def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
   points = sweep(config)
   done = {row["point"]: row for row in load_results(workdir, config)}
-  _files.write_json(os.path.join(workdir, "config.json"), config.to_dict(),
-                    sort_keys=True)
-  todo = [p for p in points if p[0] not in done]
+  _write(_files.write_json, os.path.join(workdir, "config.json"),
+         config.to_dict(), sort_keys=True)
   names = [p for p, _ in points]
   grids = {name: _grid_path(workdir, i, name) for i, name in enumerate(names)
            } if config.grid_samples else {}
-  missing_grids = [(p, t) for p, t in points
-                   if p in done and p in grids and not os.path.exists(grids[p])]
+  # What to compute is process 0's reading of the workdir, for all.
+  is_done, has_grid = _data_parallel.from_main(np.array(
+      [[p in done for p in names],
+       [p not in grids or os.path.exists(grids[p]) for p in names]]))
+  todo = [p for p, d in zip(points, is_done) if not d]
+  missing_grids = [p for p, d, g in zip(points, is_done, has_grid)
+                   if d and not g]
   log.info("%d sweep points: %d done, %d to compute", len(points),
            len(points) - len(todo), len(todo))
 
@@ -434,9 +488,12 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
              if stages.dataset in data.MIXTURES else None)
 
     def draw(name, samples):
-      report.sample_grid(
-          samples if modes is not None else samples[:config.grid_samples],
-          grids[name], title=name, modes=modes)
+      # Every process takes part in gathering the rows; process 0 draws.
+      shown = _data_parallel.first_rows(
+          samples, samples.shape[0] if modes is not None else
+          config.grid_samples)
+      _write(report.sample_grid, shown, grids[name], title=name,
+             modes=modes)
 
     for name, transform in missing_grids:
       # The row is saved but the run stopped before its grid: redraw it from
@@ -446,7 +503,7 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
     for i, (name, transform) in enumerate(todo):
       row, samples = stages.point(name, transform)
       done[name] = row
-      save_results(workdir, config, saved_rows())
+      _write(save_results, workdir, config, saved_rows())
       if name in grids:
         draw(name, samples)
       log.info("[%d/%d] %s: KNN P/R %.3f/%.3f, LSH P/R %.3f/%.3f, "
@@ -454,9 +511,9 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
                row["knn_precision"], row["knn_recall"], row["lsh_precision"],
                row["lsh_recall"], row["fid"],
                sum(row[k] for k in COLUMNS if k.endswith("_s")))
-  save_results(workdir, config, saved_rows())
-  rows = [done[p] for p in names]
-  report.sweep_plots(rows, workdir, title=config.generator)
+  _write(save_results, workdir, config, saved_rows())
+  rows = [done[p] for p in names if p in done]
+  _write(report.sweep_plots, rows, workdir, title=config.generator)
   return rows
 
 
@@ -478,7 +535,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
     raise ValueError(f"num_seeds={num_seeds!r} must be an integer >= 2")
   check(config)
   _files.check_writable(workdir, "workdir")
-  with _files.locked(workdir, on_wait=log.warning):
+  with _main_locked(workdir):
     return _run_seeds_locked(config, workdir, num_seeds)
 
 
@@ -501,10 +558,11 @@ def _run_seeds_locked(config, workdir, num_seeds):
       row[f"{metric}_mean"] = float(values.mean())
       row[f"{metric}_std"] = float(values.std(ddof=1))
     summary.append(row)
-  _files.write_json(os.path.join(workdir, "summary.json"), {
+  _write(_files.write_json, os.path.join(workdir, "summary.json"), {
       "config": config.to_dict(),
       "seeds": list(range(config.seed, config.seed + num_seeds)),
       "rows": summary})
-  _files.write_csv(os.path.join(workdir, "summary.csv"), summary, summary[0])
+  _write(_files.write_csv, os.path.join(workdir, "summary.csv"), summary,
+         summary[0])
   return summary
 

@@ -1,7 +1,7 @@
 """Cases for tests/sharded_test.py, run in a process with 8 CPU devices.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-        python tests/sharded_cases.py OUT.json
+        python tests/sharded_cases.py OUT.json [DATA_DIR WORKDIR]
 
 Each case scores the same sets on one device and on a mesh (sharded inputs,
 host inputs with a mesh, several layouts) and writes both results to OUT.json
@@ -21,8 +21,41 @@ def _sets(rng, n, m, d, scale=1.0):
   return real, fake
 
 
-def run() -> dict:
-  """Every case's results, by name."""
+def tiny_sweep(data_dir: str, **fields):
+  """A small sweep config on the digits DCGAN (shared with the tests)."""
+  import os  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+      __file__)), "..", "configs"))
+  import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
+  config = sweep_dcgan_mnist5k.get_config()
+  config.generator = "dcgan_digits"
+  config.data_dir = data_dir
+  config.num_samples = 320
+  config.num_reference = 600
+  config.grid_samples = 16
+  config.points = "quantize(bits=4)"
+  for name, value in fields.items():
+    setattr(config, name, value)
+  return config
+
+
+def _pipeline_rows(data_dir: str, workdir: str) -> dict:
+  import os  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
+  out = {}
+  for devices in (1, 8):
+    config = tiny_sweep(data_dir)
+    config.mesh.devices = devices
+    folder = os.path.join(workdir, f"devices_{devices}")
+    out[devices] = {"rows": pipeline.run(config, folder),
+                    "files": sorted(os.listdir(folder)) + sorted(
+                        os.listdir(os.path.join(folder, "samples")))}
+  return out
+
+
+def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
+  """Every case's results, by name (the pipeline's with a data folder
+  holding the digits, and a folder to write in)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -116,6 +149,10 @@ def run() -> dict:
       errors[name] = str(err)
   out["errors"] = errors
 
+  # The pipeline on the mesh: a tiny sweep, on one device and on eight.
+  if data_dir:
+    out["pipeline"] = _pipeline_rows(data_dir, workdir)
+
   # What one device holds and computes: the k-NN ring on 8 x 2048 rows of
   # 64 features (a 4 MiB set), and the precision of its products.
   spec = lambda shape: jax.ShapeDtypeStruct(shape, jnp.float32,
@@ -141,5 +178,6 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
+  results = run(*sys.argv[2:4])
   with open(sys.argv[1], "w") as f:
-    json.dump(run(), f)
+    json.dump(results, f)

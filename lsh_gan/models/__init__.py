@@ -75,9 +75,12 @@ def sampler(generator, latent_dim: int):
   import functools  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  def sample(variables, key, num):
-    z = jax.random.normal(key, (num, latent_dim), jax.numpy.float32)
+  def apply(variables, z):
     return generator.apply(variables, z).astype(jax.numpy.float32)
+
+  def sample(variables, key, num):
+    return apply(variables,
+                 jax.random.normal(key, (num, latent_dim), jax.numpy.float32))
   jitted = jax.jit(sample, static_argnums=2)
 
   @functools.wraps(sample)
@@ -88,6 +91,10 @@ def sampler(generator, latent_dim: int):
                        "of samples)")
     return jitted(variables, key, int(num))
   checked.jitted = jitted
+  # For the data-parallel pipeline: the latents' size, and the generator
+  # on given latents (traceable; one function per sampler).
+  checked.latent_dim = latent_dim
+  checked.apply = apply
   return checked
 
 

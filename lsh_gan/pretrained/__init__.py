@@ -85,7 +85,17 @@ def _params(name: str):
   path = os.path.join(_check(name), "params")
   try:
     with _logging.quiet_orbax():
-      params = ocp.StandardCheckpointer().restore(path)
+      checkpointer = ocp.StandardCheckpointer()
+      # Onto this process's first device: the checkpoint records the
+      # device it was saved from, which another process of a
+      # multi-process run does not have.
+      here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      metadata = checkpointer.metadata(os.path.abspath(path))
+      target = jax.tree.map(
+          lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                            sharding=here),
+          getattr(metadata, "item_metadata", metadata))
+      params = checkpointer.restore(os.path.abspath(path), target)
   except Exception as err:  # pylint: disable=broad-except
     # Orbax raises many types (FileNotFoundError, ValueError, tensorstore
     # errors) for missing or damaged files; all mean the same to a user.
