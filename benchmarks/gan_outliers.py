@@ -38,6 +38,7 @@ uninterrupted run would.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -255,10 +256,19 @@ def main(argv):
   out = _OUT.value or os.path.join(
       _HERE, "results", f"gan_outliers_{_GENERATOR.value}.json")
   results = _cells.load(out)
-  meta = {"generator": _GENERATOR.value, "num_samples": _NUM_SAMPLES.value}
+  # Keyed on everything that decides the cells' numbers: the pipeline's
+  # experiment (code version, generator's and embedder's fingerprints,
+  # metric settings) but its seed, which each cell names.
+  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
+  meta = {"generator": _GENERATOR.value, "num_samples": _NUM_SAMPLES.value,
+          "experiment": {k: v for k, v in pipeline.experiment(
+              _config(0)).items() if k != "seed"}}
+  meta = json.loads(json.dumps(meta))
   if results.setdefault("_experiment", meta) != meta:
-    raise app.UsageError(f"--out={out} holds {results['_experiment']}, not "
-                         f"{meta}; pass another --out")
+    raise app.UsageError(
+        f"--out={out} holds cells of another experiment (a retrained "
+        "generator or embedder, or other code or settings); move it away to "
+        "compute them again, or pass another --out")
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   for seed in range(_SEEDS.value):
     run_seed(seed, results, out)

@@ -125,8 +125,24 @@ def lsh_knn_cases():
   return cases
 
 
+def _embedders() -> dict:
+  """The fingerprints of the embedders the LSH-only cells' digit cases are
+  embedded in: cells from other embedders are other numbers."""
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  return {d: pretrained.fingerprint(f"embedder_{d}")
+          for d in ("mnist5k", "digits")}
+
+
 def sweep_lsh(results):
   import tempfile  # pylint: disable=g-import-not-at-top
+  embedders = _embedders()
+  has_cells = any(k.startswith("lsh {") for k in results)
+  if has_cells and results.get("_embedders") != embedders:
+    raise app.UsageError(
+        f"--out={_OUT.value} holds LSH-only cells scored in other embedders "
+        "(the committed ones were retrained since); move it away to compute "
+        "them again, or pass another --out")
+  results["_embedders"] = embedders
   with tempfile.TemporaryDirectory() as data_dir:
     cases, embedded = lsh_cases(data_dir)
   for config in _grid(LSH_GRID):

@@ -63,14 +63,7 @@ def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
   if arr.dtype == object:
     raise ValueError(f"{name}: cannot be read as a 2-D array of numbers "
                      "(rows of unequal length, or non-numbers?)")
-  if arr.ndim != 2:
-    raise ValueError(f"{name}: expected a 2-D array (n, d), got shape "
-                     f"{arr.shape}")
-  if arr.shape[0] == 0 or arr.shape[1] == 0:
-    raise ValueError(f"{name}: is empty (shape {arr.shape})")
-  if not (np.issubdtype(arr.dtype, np.floating) or
-          np.issubdtype(arr.dtype, np.integer)):
-    raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
+  check_layout(arr.shape, arr.dtype, name)
   wide = np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > 4
   values = arr if wide else arr.astype(np.float32, copy=False)
   # min and max propagate NaN and show inf without a temporary the size of
@@ -82,6 +75,19 @@ def host_embeddings(x, name: str) -> tuple[np.ndarray, float]:
     raise ValueError(f"{name}: contains NaN or inf ({int(bad.sum())} values; "
                      f"first in row {row})")
   return values, max(-float(low), float(high))
+
+
+def check_layout(shape, dtype, name: str) -> None:
+  """A set is 2-D, not empty, and of numbers; else a ValueError naming it."""
+  if len(shape) != 2:
+    raise ValueError(f"{name}: expected a 2-D array (n, d), got shape "
+                     f"{tuple(shape)}")
+  if shape[0] == 0 or shape[1] == 0:
+    raise ValueError(f"{name}: is empty (shape {tuple(shape)})")
+  # jax's issubdtype also knows bfloat16 and the other ml_dtypes floats.
+  if not (jax.numpy.issubdtype(dtype, np.floating) or
+          jax.numpy.issubdtype(dtype, np.integer)):
+    raise ValueError(f"{name}: expected numbers, got dtype {dtype}")
 
 
 def magnitude_exponent(max_abs: float) -> int:

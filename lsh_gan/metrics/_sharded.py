@@ -107,14 +107,7 @@ def _global_checks(x):
 
 def _checked_array(x: jax.Array, name: str) -> float:
   """Validates a jax.Array set in place; returns its largest |value|."""
-  if x.ndim != 2:
-    raise ValueError(f"{name}: expected a 2-D array (n, d), got shape "
-                     f"{x.shape}")
-  if x.shape[0] == 0 or x.shape[1] == 0:
-    raise ValueError(f"{name}: is empty (shape {x.shape})")
-  if not (jnp.issubdtype(x.dtype, jnp.floating) or
-          jnp.issubdtype(x.dtype, jnp.integer)):
-    raise ValueError(f"{name}: expected numbers, got dtype {x.dtype}")
+  _checks.check_layout(x.shape, x.dtype, name)
   max_abs, bad, row = (replicated_value(v) for v in _global_checks(x))
   if bad:
     raise ValueError(f"{name}: contains NaN or inf ({int(bad)} values; "
