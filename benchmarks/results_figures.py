@@ -31,6 +31,7 @@ and recall (FID: by more than 50%).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -112,12 +113,21 @@ def _pm(row, metric, digits=3):
           f"{row[metric + '_std']:.{digits}f}")
 
 
+def _fid_digits(rows) -> int:
+  """Decimals that show the baseline's FID to three significant digits
+  (FIDs in the multilayer embeddings are ~0.05, in 2-D ~0.003)."""
+  base = next(r for r in rows if r["point"] == "baseline")["fid_mean"]
+  if not base > 0:
+    return 3
+  return int(min(5, max(0, 2 - math.floor(math.log10(base)))))
+
+
 def sweep_table(name, rows) -> str:
   cols = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
           ("density", "density"), ("coverage", "coverage"),
           ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
           ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
-  fid_digits = 3 if name.startswith("mlp") else 1
+  fid_digits = _fid_digits(rows)
   head = ["point", "ratio", "KiB"] + [c for c, _ in cols]
   lines = []
   for r in rows:
@@ -145,7 +155,7 @@ def key_points_table(summaries) -> str:
     by_point = {r["point"]: r for r in rows}
     for point in KEY_POINTS:
       r = by_point[point]
-      fid_digits = 3 if name.startswith("mlp") else 0
+      fid_digits = _fid_digits(rows)
       cells = [name, point, f"{r['compression_ratio']:.1f}×"]
       cells += [_pm(r, m, fid_digits if m == "fid" else 2) for _, m in cols]
       lines.append(cells)
