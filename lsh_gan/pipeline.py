@@ -461,7 +461,9 @@ def _write(fn, *args, **kwargs) -> None:
 
 def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
   points = sweep(config)
-  done = {row["point"]: row for row in load_results(workdir, config)}
+  # Process 0 (the lock's holder) reads the workdir, for every process.
+  done = {row["point"]: row for row in _data_parallel.call_on_main(
+      lambda: load_results(workdir, config))}
   _write(_files.write_json, os.path.join(workdir, "config.json"),
          config.to_dict(), sort_keys=True)
   names = [p for p, _ in points]

@@ -9,6 +9,36 @@ import pytest
 
 
 
+def computed_once(tmp_path_factory, worker_id: str, name: str, compute):
+  """compute(folder)'s JSON-able result, computed once per test run even
+  when pytest-xdist spreads a module's tests over several workers (each
+  would otherwise run a module-scoped fixture itself): the first worker
+  computes it under a lock in the run's shared temporary folder, the others
+  read it. Without xdist, simply compute(folder)."""
+  import json  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+  if worker_id == "master":
+    return compute(tmp_path_factory.mktemp(name))
+  # Under xdist the base temp folder is per worker; its parent is this
+  # run's own (pytest-N), shared by the run's workers only.
+  folder = tmp_path_factory.getbasetemp().parent / name
+  with _files.locked(str(folder)):
+    done = folder / "result.json"
+    if done.exists():
+      with open(done) as f:
+        return json.load(f)
+    result = compute(folder)
+    _files.write_json(str(done), result)
+    return result
+
+
+@pytest.fixture(scope="session")
+def compute_once(tmp_path_factory, worker_id):
+  """`computed_once` for this run: compute_once(name, compute)."""
+  return lambda name, compute: computed_once(tmp_path_factory, worker_id,
+                                             name, compute)
+
+
 class _LinenNet(nn.Module):
   """Every kernel kind: dense, conv, conv-transpose; batch and layer norm."""
 

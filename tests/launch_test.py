@@ -91,6 +91,8 @@ def test_default_workdir_names_the_config_and_its_argument(args, name):
     (["--config.seed=2.5"], "flag --config.seed=2.5: invalid literal for "
      "int()"),
     (["--seeds=0"], "flag --seeds=0: 0 is not a positive integer"),
+    (["--num_processes=2"], "--coordinator_address, --num_processes and "
+     "--process_id go together"),
 ])
 def test_bad_flags_get_one_line_and_no_traceback(args, message):
   out = _launch(*args, "--workdir=unused")

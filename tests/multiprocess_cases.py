@@ -1,6 +1,6 @@
 """Cases for tests/multiprocess_test.py: one of two JAX processes.
 
-    python tests/multiprocess_cases.py PROCESS_ID PORT OUT.json
+    python tests/multiprocess_cases.py PROCESS_ID PORT OUT.json DATA_DIR WORKDIR
 
 Two local CPU processes (two devices each) join one JAX runtime through a
 coordinator on 127.0.0.1 (`jax.distributed.initialize`, CPU collectives by
@@ -40,7 +40,8 @@ def scores(metrics, real, fake, **kw) -> dict:
   }
 
 
-def main(process_id: int, port: int, out: str) -> None:
+def main(process_id: int, port: int, out: str, data_dir: str,
+         workdir: str) -> None:
   os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
   import jax  # pylint: disable=g-import-not-at-top
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -50,6 +51,8 @@ def main(process_id: int, port: int, out: str) -> None:
   from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
   from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
+  import sharded_cases  # pylint: disable=g-import-not-at-top
 
   assert jax.process_count() == 2 and jax.device_count() == 4
   real, fake = sets()
@@ -59,15 +62,17 @@ def main(process_id: int, port: int, out: str) -> None:
                                                        real.shape)
   global_fake = jax.make_array_from_process_local_data(rows, half(fake),
                                                        fake.shape)
-  results = {
-      "process_local": scores(metrics, global_real, global_fake),
-      # Host arrays (every process has all rows), the mesh given.
-      "host": scores(metrics, real, fake, mesh=rows.mesh),
-  }
+  results = {"process_local": scores(metrics, global_real, global_fake)}
+  # The tiny sweep in both processes, one workdir: generation, embedding
+  # (its real set from the host of each process) and scoring on the four
+  # devices; process 0 locks, reads and writes the workdir.
+  results["sweep"] = pipeline.run(sharded_cases.tiny_sweep(data_dir),
+                                  workdir)
   with open(out, "w") as f:
     json.dump(results, f)
   jax.distributed.shutdown()
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])

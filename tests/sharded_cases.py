@@ -40,10 +40,12 @@ def tiny_sweep(data_dir: str, **fields):
 
 
 def _pipeline_rows(data_dir: str, workdir: str) -> dict:
+  """The tiny sweep on one device (tests/multiprocess_test.py runs it on
+  two processes' four devices and compares)."""
   import os  # pylint: disable=g-import-not-at-top
   from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
   out = {}
-  for devices in (1, 8):
+  for devices in (1,):
     config = tiny_sweep(data_dir)
     config.mesh.devices = devices
     folder = os.path.join(workdir, f"devices_{devices}")
@@ -83,29 +85,29 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
   out["knn_rows"] = [knn_both(real, fake),
                      knn_both(jax.device_put(real, rows),
                               jax.device_put(fake, rows))]
-  real, fake = _sets(rng, 1003, 611, 7)
+  real, fake = _sets(rng, 1003, 611, 16)
   out["knn_host_uneven"] = [knn_both(real, fake),
                             knn_both(real, fake, mesh=mesh)]
   sub = Mesh(np.asarray(jax.devices()[:3]), ("data",))
-  real, fake = _sets(rng, 999, 1200, 12)
+  real, fake = _sets(rng, 999, 1002, 16)
   out["knn_three_devices"] = [
       knn_both(real, fake),
       knn_both(jax.device_put(real, NamedSharding(sub, P("data"))),
                fake)]
   grid = jax.make_mesh((4, 2), ("a", "b"))
-  real, fake = _sets(rng, 1600, 800, 16)
+  real, fake = _sets(rng, 1016, 800, 16)
   out["knn_grid_columns_replicated"] = [
       knn_both(real, fake),
       knn_both(jax.device_put(real, NamedSharding(grid, P(("a", "b")))),
                jax.device_put(fake, NamedSharding(grid, P())), mesh=grid),
       knn_both(jax.device_put(real, NamedSharding(mesh, P(None, "data"))),
                fake)]
-  real, fake = _sets(rng, 800, 720, 8, scale=1e25)
+  real, fake = _sets(rng, 800, 720, 16, scale=1e25)
   out["knn_scale"] = [knn_both(real / 1e25, fake / 1e25),
                       knn_both(jax.device_put(real, rows),
                                jax.device_put(fake, rows))]
   # Identical sets: every point has a twin at distance 0.
-  real, _ = _sets(rng, 640, 8, 6)
+  real, _ = _sets(rng, 640, 8, 16)
   out["knn_identical"] = knn_both(jax.device_put(real, rows),
                                   jax.device_put(real, rows))
 
@@ -126,12 +128,35 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
     scored.append([{**ref.knn_metrics(f), **ref.frechet_distance(f),
                     **ref.kernel_distance(f, num_subsets=4,
                                           subset_size=300),
-                    **ref.lsh_precision_recall(f)}
+                    **{f"lsh_{k}": v for k, v in
+                       ref.lsh_precision_recall(f).items()}}
                    for f in (fake, fake[:500] * 0.8)])
   out["reference"] = scored
   out["reference_computed"] = dict(sharded.computed)
 
+  # LSH-only on the mesh: two clusters against one of them (recall about
+  # one half), tiny and huge scales, every coverage rule, a given width.
+  lsh = {}
+  centres = rng.normal(size=(2, 12)) * 6
+  for name, scale in (("unit", 1.0), ("huge", 1e25)):
+    real = ((rng.normal(size=(1203, 12)) + centres[rng.integers(0, 2, 1203)])
+            * scale).astype(np.float32)
+    fake = ((rng.normal(size=(611, 12)) * 0.9 + centres[0])
+            * scale).astype(np.float32)
+    one, on_mesh = metrics.Reference(real), metrics.Reference(real, mesh=mesh)
+    for rule in ("calibrated", "any", "majority"):
+      lsh[f"{name} {rule}"] = [
+          ref.lsh_precision_recall(fake, coverage=rule, min_count=2)
+          for ref in (one, on_mesh)]
+    width = one.lsh_width()
+    lsh[f"{name} width"] = [[one.lsh_width(), on_mesh.lsh_width()]] + [
+        ref.lsh_precision_recall(jax.device_put(fake[:608], rows),
+                                 bucket_width=2 * width)
+        for ref in (one, on_mesh)]
+  out["lsh"] = lsh
+
   # Errors: bad values found on the devices, and a bad mesh.
+  real, fake = _sets(rng, 1200, 960, 24)
   bad = np.array(real)
   bad[517, 3] = np.nan
   errors = {}
@@ -149,7 +174,7 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
       errors[name] = str(err)
   out["errors"] = errors
 
-  # The pipeline on the mesh: a tiny sweep, on one device and on eight.
+  # The tiny sweep on one device, for tests/multiprocess_test.py.
   if data_dir:
     out["pipeline"] = _pipeline_rows(data_dir, workdir)
 
@@ -175,6 +200,29 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
                 cross_stats.temp_size_in_bytes],
       "precisions": sorted(precisions)}
   return out
+
+
+def run_in_child(folder) -> dict:
+  """Every case, run in a child process with 8 CPU devices writing in
+  `folder` (a pathlib.Path); its results."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  out = folder / "results.json"
+  data_dir = str(folder / "tfds")
+  data.images("digits", "train", data_dir=data_dir)  # built here, read there
+  env = {**os.environ,
+         "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
+                       " --xla_force_host_platform_device_count=8").strip(),
+         "JAX_PLATFORMS": "cpu"}
+  done = subprocess.run(
+      [sys.executable, os.path.abspath(__file__), str(out), data_dir,
+       str(folder / "runs")], env=env, capture_output=True, text=True,
+      timeout=900, check=False)
+  if done.returncode:
+    raise RuntimeError(done.stderr[-4000:])
+  with open(out) as f:
+    return json.load(f)
 
 
 if __name__ == "__main__":

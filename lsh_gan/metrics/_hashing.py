@@ -60,7 +60,10 @@ def padded_size(n: int) -> int:
 
 
 def _host_view(x: jax.Array) -> np.ndarray | None:
-  """A numpy view of x's buffer if it lives on the CPU (no copy), else None."""
+  """A numpy view of x's buffer if it lives on the CPU (no copy), else None.
+  A numpy array (a set gathered from a mesh) is its own view."""
+  if isinstance(x, np.ndarray):
+    return x
   if all(device.platform == "cpu" for device in x.devices()):
     return np.asarray(x)
   return None
@@ -280,24 +283,36 @@ class _RadiusSearch:
                                     *self.args)
 
   def radii(self) -> np.ndarray:
-    x, sample, index = self.x, self.sample, self.index
-    approx, candidates, max_sq = (np.asarray(v) for v in self.best)
-    n, dim = x.shape
-    num = min(WIDTH_CANDIDATES, n)
-    centred = sample - self.centre
-    sample_norm = np.sqrt(np.einsum("ij,ij->i", centred, centred))
-    max_centred, max_norm = np.sqrt(max_sq.astype(np.float64))
-    bound = 2 * (dim + 8) * 2.0 ** -24 * (
-        (sample_norm + max_centred) ** 2 +
-        2 * sample_norm * (max_norm + np.linalg.norm(self.centre)))
-    resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
-                                                 max_centred ** 2)
-    kth, fail = _checked_kth(
-        x, sample, self.centre, approx[:, :num], candidates[:, :num],
-        approx[:, num] if self.keep > num else None, bound + resolution)
-    if fail.size:
-      kth[fail] = _exact_kth(x, sample[fail], index[fail], self.centre)
-    return np.sqrt(kth)
+    return radii_from_candidates(
+        *(np.asarray(v) for v in self.best), self.sample, self.index,
+        self.centre, self.x.shape, lambda index: take_rows(self.x, index),
+        lambda: self.x)
+
+
+def radii_from_candidates(approx, candidates, max_sq, sample, index, centre,
+                        shape, take, all_rows) -> np.ndarray:
+  """`sample_radii` from the float32 pass's results (each sample point's
+  WIDTH_CANDIDATES + 1 smallest expansion d^2 and their rows, and the
+  largest squared norms): `take(index)` returns rows of the set, and
+  `all_rows()` the set itself, read only for the rare points the
+  candidates cannot settle."""
+  n, dim = shape
+  keep = approx.shape[1]
+  num = min(WIDTH_CANDIDATES, n)
+  centred = sample - centre
+  sample_norm = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+  max_centred, max_norm = np.sqrt(max_sq.astype(np.float64))
+  bound = 2 * (dim + 8) * 2.0 ** -24 * (
+      (sample_norm + max_centred) ** 2 +
+      2 * sample_norm * (max_norm + np.linalg.norm(centre)))
+  resolution = 2 * _RESOLUTION * (dim + 2) * (sample_norm ** 2 +
+                                               max_centred ** 2)
+  kth, fail = _checked_kth(
+      shape, take, sample, centre, approx[:, :num], candidates[:, :num],
+      approx[:, num] if keep > num else None, bound + resolution)
+  if fail.size:
+    kth[fail] = _exact_kth(all_rows(), sample[fail], index[fail], centre)
+  return np.sqrt(kth)
 
 
 # A squared distance under 8 (d + 2) float64 epsilons of the points' squared
@@ -360,14 +375,15 @@ def _exact_kth(x: jax.Array, points: np.ndarray, self_index: np.ndarray,
             2 * _RESOLUTION * (dim + 2) * (centred_sq + max_sq))
   # The last kept value bounds every point left out from below.
   kth, fail = _checked_kth(
-      x, points, centre, best, np.take_along_axis(best_index, order, axis=1),
+      x.shape, lambda index: take_rows(x, index), points, centre, best,
+      np.take_along_axis(best_index, order, axis=1),
       best[:, -1] if keep < n - 1 else None, margin)
   for i in fail:
     kth[i] = _kth_by_differences(x, points[i], self_index[i], centre)
   return kth
 
 
-def _checked_kth(x: jax.Array, points: np.ndarray, centre: np.ndarray,
+def _checked_kth(shape, take, points: np.ndarray, centre: np.ndarray,
                  approx: np.ndarray, candidates: np.ndarray, next_approx,
                  margin) -> tuple[np.ndarray, np.ndarray]:
   """The WIDTH_K-th smallest `_resolved_sq_dists` from each of `points` to
@@ -375,10 +391,10 @@ def _checked_kth(x: jax.Array, points: np.ndarray, centre: np.ndarray,
   with no point), and the points where a row left out could still be nearer:
   `next_approx` (a lower bound of the approximate d^2 of every row left
   out; None if none is) less `margin` below that k-th."""
-  n, dim = x.shape
+  n, dim = shape
   num = candidates.shape[1]
   # Clamped: a slot with no point (inf) may hold any index.
-  rows = np.asarray(take_rows(x, np.minimum(candidates, n - 1).ravel()),
+  rows = np.asarray(take(np.minimum(candidates, n - 1).ravel()),
                     np.float64).reshape(points.shape[0], num, dim)
   d2 = _resolved_sq_dists(points[:, None, :], rows, centre)
   d2[~np.isfinite(approx)] = np.inf  # padding and self

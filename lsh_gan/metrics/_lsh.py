@@ -109,15 +109,26 @@ class Calibration:
   @classmethod
   def from_hits(cls, hits: np.ndarray, quantile: float | None = None
                 ) -> "Calibration":
+    return cls.from_histogram(np.bincount(hits), quantile)
+
+  @classmethod
+  def from_histogram(cls, histogram: np.ndarray,
+                     quantile: float | None = None) -> "Calibration":
+    """`from_hits`, given how many points have each number of hits
+    (histogram[t]: points with hits == t)."""
     quantile = CALIBRATION_QUANTILE if quantile is None else quantile
-    hits = hits[hits > 0]
-    if hits.size == 0:  # no point has company: nothing to calibrate on
+    if not 0 <= quantile < 1:
+      raise ValueError(f"quantile={quantile!r} must be in [0, 1)")
+    histogram = np.array(histogram, np.int64)
+    histogram[:1] = 0  # isolated points: outliers of the set, left out
+    total = int(histogram.sum())
+    if total == 0:  # no point has company: nothing to calibrate on
       return cls(1, 1, 1)
     # reach[t] = number of non-isolated points with hits >= t.
-    reach = np.cumsum(np.bincount(hits)[::-1])[::-1]
-    need = math.ceil((1 - quantile) * hits.size)
+    reach = np.cumsum(histogram[::-1])[::-1]
+    need = math.ceil((1 - quantile) * total)
     threshold = max(t for t in range(1, reach.size) if reach[t] >= need)
-    return cls(threshold, int(reach[threshold]), int(hits.size))
+    return cls(threshold, int(reach[threshold]), total)
 
 
 class Tables:
@@ -178,6 +189,17 @@ class Tables:
     (read from the sorted runs: no search)."""
     return np.asarray(_own_hits(self.own_counts, min_count))[:self.n]
 
+  def histogram(self, queries: _hashing.Projected,
+                min_count: int) -> np.ndarray:
+    """How many queries have each number of `hits` (0..L)."""
+    return np.bincount(self.hits(queries, min_count),
+                       minlength=self.family.num_tables + 1)
+
+  def own_histogram(self, min_count: int) -> np.ndarray:
+    """How many of the set's own points have each number of `own_hits`."""
+    return np.bincount(self.own_hits(min_count),
+                       minlength=self.family.num_tables + 1)
+
 
 @jax.jit
 def _sort_and_count(key1, key2, num_valid):
@@ -226,14 +248,26 @@ def _hits(s1, s2, run_end, num_valid, q1, q2, min_count):
 def covered_fraction(hits: np.ndarray, coverage: str, num_tables: int,
                      calibration: Calibration | None) -> float:
   """The score of a set of queries from their hits (see the module doc)."""
+  return covered_fraction_of_histogram(
+      np.bincount(hits, minlength=num_tables + 1), coverage, num_tables,
+      calibration)
+
+
+def covered_fraction_of_histogram(histogram: np.ndarray, coverage: str,
+                                  num_tables: int,
+                                  calibration: Calibration | None) -> float:
+  """`covered_fraction`, given how many queries have each number of hits."""
+  histogram = np.asarray(histogram, np.int64)
+  size = int(histogram.sum())
+  hits = np.arange(histogram.size)
   if coverage == "any":
-    return int(np.sum(hits >= 1)) / hits.size
+    return int(histogram[hits >= 1].sum()) / size
   if coverage == "majority":
-    return int(np.sum(2 * hits > num_tables)) / hits.size
-  covered = int(np.sum(hits >= calibration.threshold))
+    return int(histogram[2 * hits > num_tables].sum()) / size
+  covered = int(histogram[hits >= calibration.threshold].sum())
   # Exact rational arithmetic: the same counts give the same float.
   value = fractions.Fraction(covered * calibration.num_non_isolated,
-                             hits.size * calibration.num_reaching)
+                             size * calibration.num_reaching)
   return float(min(value, 1))
 
 
@@ -250,12 +284,13 @@ def _mates_reached(keys, num_valid, target):
 
 
 def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
-                  name: str) -> float:
+                  name: str, mates_reached=None) -> float:
   """The width at which the set's median (point, table) pair has
   BUCKET_MATES bucket-mates (see the module doc).
 
   `projected` must carry the sample radii (`HashFamily.project(...,
-  radii_seed=seed)`).
+  radii_seed=seed)`). `mates_reached(keys, n, target)` decides a step (the
+  set on a mesh counts its buckets there); by default `_mates_reached`.
 
   Raises:
     ValueError: a set too small to read a width from.
@@ -271,6 +306,9 @@ def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
         f"{name}: the set's median k-NN distance is 0 at float32 resolution "
         "(mostly duplicate points, or most points within rounding of each "
         "other next to far larger ones); pass bucket_width")
+  if mates_reached is None:
+    mates_reached = lambda keys, n, target: bool(_mates_reached(keys, n,
+                                                                target))
   # The search runs on the factor over the radius, so a set times 2^e gets
   # exactly the width times 2^e (and the same keys).
   lo, hi = math.log(WIDTH_BRACKET[0]), math.log(WIDTH_BRACKET[1])
@@ -278,7 +316,7 @@ def default_width(projected: _hashing.Projected, family: _hashing.HashFamily,
     mid = (lo + hi) / 2
     keys = family.first_keys(projected.values, radius * math.exp(mid),
                              min(WIDTH_TABLES, family.num_tables))
-    if bool(_mates_reached(keys, projected.n, BUCKET_MATES)):
+    if mates_reached(keys, projected.n, BUCKET_MATES):
       hi = mid
     else:
       lo = mid

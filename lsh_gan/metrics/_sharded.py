@@ -67,6 +67,11 @@ def is_sharded(x) -> bool:
           len(x.sharding.device_set) > 1)
 
 
+def mesh_for(mesh, *sets):
+  """The mesh a call on these sets runs on, or None for one device."""
+  return as_mesh(mesh, *sets) if wants_mesh(mesh, *sets) else None
+
+
 def wants_mesh(mesh, *sets) -> bool:
   """Whether a call goes to the sharded code: a mesh was given, or a set is
   a jax.Array spread over several devices."""
@@ -92,24 +97,31 @@ def as_mesh(mesh, *sets) -> Mesh:
 
 
 def replicated_value(x) -> np.ndarray:
-  """A replicated (or single-device) array's value on this process."""
-  return np.asarray(x.addressable_data(0))
+  """The value of a small result on this process: its local copy when it is
+  replicated (or on one device), else gathered (every process must call
+  it, as for any collective)."""
+  if x.is_fully_replicated:
+    return np.asarray(x.addressable_data(0))
+  return host(x)
 
 
 @jax.jit
 def _global_checks(x):
-  """(max |x| as float32, count of non-finite values, first bad row)."""
+  """(max |x| as float32, whether any value is not finite, how many (int32:
+  shown, not relied on), the first bad row)."""
   finite = jnp.isfinite(x)
   bad_rows = ~jnp.all(finite, axis=1)
   return (jnp.max(jnp.where(finite, jnp.abs(x), 0)).astype(jnp.float32),
-          jnp.sum(~finite, dtype=jnp.int32), jnp.argmax(bad_rows))
+          jnp.any(bad_rows), jnp.sum(~finite, dtype=jnp.int32),
+          jnp.argmax(bad_rows))
 
 
 def _checked_array(x: jax.Array, name: str) -> float:
   """Validates a jax.Array set in place; returns its largest |value|."""
   _checks.check_layout(x.shape, x.dtype, name)
-  max_abs, bad, row = (replicated_value(v) for v in _global_checks(x))
-  if bad:
+  max_abs, any_bad, bad, row = (replicated_value(v)
+                                for v in _global_checks(x))
+  if any_bad:
     raise ValueError(f"{name}: contains NaN or inf ({int(bad)} values; "
                      f"first in row {int(row)})")
   return float(max_abs)
@@ -202,7 +214,8 @@ def place(x, max_abs: float, exponent: int, mesh: Mesh) -> ShardedSet:
       raise ValueError(
           f"a set on devices {sorted(d.id for d in x.sharding.device_set)} "
           f"cannot be scored on a mesh of devices "
-          f"{sorted(d.id for d in mesh.devices.flat)}; pass mesh=None to "
+          f"{sorted(d.id for d in mesh.devices.flat)} (the mesh given, or "
+          "the other set's); put both sets on one mesh, or pass mesh=None to "
           "use its own devices")
     x = np.asarray(x)  # e.g. on one device: to the mesh through the host
   if isinstance(x, jax.Array):
@@ -591,3 +604,232 @@ def kernel_distance_in_units(real: ShardedSet, real_exponent: int,
                      max_exponent(fake, fake_exponent)),
       sizes=(real.n, fake.n), take=lambda x, i: take(
           real if x is real.x else fake)(x, i), **kwargs)
+
+
+# LSH-only: hash tables sorted per device, counts summed round the ring.
+
+
+@dataclasses.dataclass(frozen=True)
+class Projected:
+  """`_hashing.Projected` of a set on the mesh: (rows, L*K) projections
+  sharded by rows, the set's padding vector, and the sample radii."""
+  values: jax.Array
+  pad: jax.Array
+  n: int
+  mesh: Mesh
+  sample_radii: np.ndarray | None = None
+
+  def rescaled(self, exponent: int) -> "Projected":
+    radii = (None if self.sample_radii is None else
+             np.ldexp(self.sample_radii, exponent))
+    return dataclasses.replace(
+        self, values=_scaled(self.values, *_factors(-exponent)),
+        sample_radii=radii)
+
+
+@jax.jit
+def _project_rows(x, centre, projections):
+  shift = jnp.dot(centre, projections, precision=_HIGHEST)
+  return jnp.dot(x, projections, precision=_HIGHEST) - shift
+
+
+def _local_candidates(x, sample, sample_index, centre, *, n: int, keep: int):
+  """One device's part of `_hashing.sample_radii`'s float32 pass."""
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  start = jax.lax.axis_index(AXIS) * x.shape[0]
+  size = (sample.shape[0], keep)
+  best = (_varying(jnp.full(size, jnp.inf, jnp.float32)),
+          _varying(jnp.zeros(size, jnp.int32)),
+          _varying(jnp.zeros(2, jnp.float32)))
+  d2, index, max_sq = _hashing._nearest_candidates(  # pylint: disable=protected-access
+      *best, x, start.astype(jnp.int32), jnp.int32(n), sample, sample_index,
+      centre)
+  return d2[None], index[None], max_sq[None]
+
+
+@functools.lru_cache(maxsize=None)
+def _candidates_fn(mesh: Mesh, n: int, keep: int):
+  return jax.jit(jax.shard_map(
+      functools.partial(_local_candidates, n=n, keep=keep), mesh=mesh,
+      in_specs=(P(AXIS), P(), P(), P()), out_specs=P(AXIS),
+      check_vma=False))
+
+
+def sample_radii(points: ShardedSet, seed: int) -> np.ndarray:
+  """`_hashing.sample_radii` of a set on the mesh: the same sample, each
+  device's candidates merged on the host, checked in float64 there."""
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  n = points.n
+  index = np.sort(np.random.default_rng(seed).choice(
+      n, min(n, _hashing.WIDTH_SAMPLE), replace=False))
+  rows = lambda i: np.asarray(replicated_value(take(points)(
+      None, np.asarray(i)[None])))[0]
+  sample = rows(index).astype(np.float64)
+  centre = sample.mean(axis=0).astype(np.float32)
+  keep = min(_hashing.WIDTH_CANDIDATES + 1, n)
+  d2, where, max_sq = (host(v) for v in _candidates_fn(points.mesh, n, keep)(
+      points.x, sample.astype(np.float32), index.astype(np.int32), centre))
+  # Each device's `keep` smallest, merged: the set's `keep` smallest.
+  d2 = np.concatenate(list(d2), axis=1)
+  where = np.concatenate(list(where), axis=1)
+  order = np.argsort(d2, axis=1, kind="stable")[:, :keep]
+  return _hashing.radii_from_candidates(
+      np.take_along_axis(d2, order, axis=1),
+      np.take_along_axis(where, order, axis=1), max_sq.max(axis=0), sample,
+      index, centre, (n, points.dim), rows, lambda: host_rows(points))
+
+
+def host(x: jax.Array) -> np.ndarray:
+  """A global array on the host of every process."""
+  if x.is_fully_addressable:
+    return np.asarray(x)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def project(points: ShardedSet, family, centre,
+            radii_seed: int | None = None) -> Projected:
+  """`HashFamily.project` on the mesh (centre None: about 0)."""
+  if centre is None:
+    centre = np.zeros(points.dim, np.float32)
+  values = _project_rows(points.x, centre, family.projections)
+  radii = None if radii_seed is None else sample_radii(points, radii_seed)
+  return Projected(values, points.pad, points.n, points.mesh, radii)
+
+
+def _local_sorted(key1, key2, pad):
+  """One device's tables: its keys sorted per table (padding last, as
+  NO_KEY), where each run ends, and its number of valid rows."""
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  no_key = jnp.uint32(_hashing.NO_KEY)
+  padding = (pad > 0)[:, None]
+  s1, s2 = jax.lax.sort((jnp.where(padding, no_key, key1).T,
+                         jnp.where(padding, no_key, key2).T),
+                        dimension=1, num_keys=2)
+  valid = jnp.sum(pad == 0, dtype=jnp.int32)[None]
+  return s1, s2, _hashing.run_bounds(s1, s2)[1], valid
+
+
+@functools.lru_cache(maxsize=None)
+def _sort_fn(mesh: Mesh):
+  return jax.jit(jax.shard_map(
+      _local_sorted, mesh=mesh, in_specs=(P(AXIS), P(AXIS), P(AXIS)),
+      out_specs=(P(None, AXIS), P(None, AXIS), P(None, AXIS), P(AXIS))))
+
+
+def _ring_hits(q1, q2, qpad, s1, s2, run_end, valid, min_count, *,
+               devices: int, own: bool, num_tables: int):
+  """Per local query row, the tables in which its bucket holds >=
+  min_count points of the tabled set (`own`: the set itself, each point
+  not counting itself), as a histogram over the valid rows, psummed."""
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+
+  def visit(_, carry):
+    total, s1, s2, run_end, valid = carry
+    total = total + _hashing.bucket_counts(s1, s2, run_end, valid[0], q1, q2)
+    s1, s2, run_end, valid = (
+        jax.lax.ppermute(v, AXIS, _ring_permutation(devices))
+        for v in (s1, s2, run_end, valid))
+    return total, s1, s2, run_end, valid
+
+  total = _varying(jnp.zeros(q1.shape, jnp.int32))
+  total, *_ = jax.lax.fori_loop(0, devices, visit,
+                                (total, s1, s2, run_end, valid))
+  hits = jnp.sum(total - (1 if own else 0) >= min_count, axis=1,
+                 dtype=jnp.int32)
+  counted = jnp.zeros(num_tables + 1, jnp.int32).at[hits].add(
+      (qpad == 0).astype(jnp.int32))
+  return jax.lax.psum(counted, AXIS)
+
+
+@functools.lru_cache(maxsize=None)
+def _hits_fn(mesh: Mesh, own: bool, num_tables: int):
+  spec = P(AXIS)
+  table = P(None, AXIS)
+  return jax.jit(jax.shard_map(
+      functools.partial(_ring_hits, devices=mesh.shape[AXIS], own=own,
+                        num_tables=num_tables),
+      mesh=mesh, in_specs=(spec, spec, spec, table, table, table, spec, P()),
+      out_specs=P(),
+      check_vma=False))
+
+
+class Tables:
+  """`_lsh.Tables` of a set on the mesh: each device's rows sorted per table
+  there; a query's bucket size is summed over the devices' tables."""
+
+  def __init__(self, projected: Projected, family, width: float):
+    self.n = projected.n
+    self.width = float(width)
+    self.family = family
+    self.mesh = projected.mesh
+    self.projected = projected
+    key1, key2 = family.keys(projected.values, width)
+    self.sorted = _sort_fn(self.mesh)(key1, key2, projected.pad)
+
+  def rescaled(self, exponent: int) -> "Tables":
+    out = object.__new__(Tables)
+    out.__dict__.update(self.__dict__)
+    out.width = math.ldexp(self.width, exponent)
+    return out
+
+  def histogram(self, queries: Projected, min_count: int,
+                own: bool = False) -> np.ndarray:
+    """How many query points have each number of hits (0..L)."""
+    q1, q2 = self.family.keys(queries.values, self.width)
+    fn = _hits_fn(self.mesh, own, self.family.num_tables)
+    return np.asarray(replicated_value(fn(q1, q2, queries.pad, *self.sorted,
+                                          np.int32(min_count))), np.int64)
+
+  def own_histogram(self, min_count: int) -> np.ndarray:
+    return self.histogram(self.projected, min_count, own=True)
+
+
+def _ring_mates(keys, pad, target, *, devices: int):
+  """Valid (point, table) pairs with >= target others sharing the table's
+  first key, psummed (`_hashing.pairs_with_mates` over the mesh)."""
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  no_key = jnp.uint32(_hashing.NO_KEY)
+  mine = jnp.sort(jnp.where((pad > 0)[:, None], no_key, keys).T, axis=1)
+  padding = jnp.sum(pad > 0, dtype=jnp.int32)[None]
+  queries = keys.T  # (T, rows)
+
+  def visit(_, carry):
+    count, ordered, padding = carry
+    found = jax.vmap(lambda table, q: (
+        jnp.searchsorted(table, q, side="right") -
+        jnp.searchsorted(table, q, side="left")))(ordered, queries)
+    # Padding rows were set to NO_KEY: not points a NO_KEY query shares.
+    found = found - jnp.where(queries == no_key, padding[0], 0)
+    count = count + found.astype(jnp.int32)
+    ordered, padding = (jax.lax.ppermute(v, AXIS, _ring_permutation(devices))
+                        for v in (ordered, padding))
+    return count, ordered, padding
+
+  count = _varying(jnp.zeros(queries.shape, jnp.int32))
+  count, *_ = jax.lax.fori_loop(0, devices, visit, (count, mine, padding))
+  pairs = jnp.sum(((count - 1) >= target) & (pad == 0)[None, :],
+                  dtype=jnp.int32)
+  return jax.lax.psum(pairs, AXIS)
+
+
+@functools.lru_cache(maxsize=None)
+def _mates_fn(mesh: Mesh):
+  return jax.jit(jax.shard_map(
+      functools.partial(_ring_mates, devices=mesh.shape[AXIS]), mesh=mesh,
+      in_specs=(P(AXIS), P(AXIS), P()), out_specs=P(),
+      check_vma=False))
+
+
+def default_width(projected: Projected, family, name: str) -> float:
+  """`_lsh.default_width` on the mesh (the same bisection, its bucket
+  counts summed over the devices)."""
+  from lsh_gan.metrics import _lsh  # pylint: disable=g-import-not-at-top
+  return _lsh.default_width(projected, family, name, mates_reached=(
+      lambda keys, n, target: int(replicated_value(_mates_fn(projected.mesh)(
+          keys, projected.pad, np.int32(target)))) * 2 >= n * keys.shape[1]))
+
+
+def times_power_of_two(points: ShardedSet, exponent: int) -> ShardedSet:
+  """The set times 2^exponent (exact; its padding kept)."""
+  return dataclasses.replace(points,
+                             x=_scaled(points.x, *_factors(-exponent)))

@@ -8,6 +8,7 @@ References:
 
 from __future__ import annotations
 
+from lsh_gan.metrics import _sharded
 from lsh_gan.metrics import reference
 from lsh_gan.metrics._lsh import NUM_HASHES
 from lsh_gan.metrics._lsh import NUM_TABLES
@@ -44,9 +45,11 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
       nearly everything is, with many tables) or "majority" (hit in more
       than half of the tables).
     seed: seed of the hash functions and the width sample (an integer >= 0).
-    mesh: a `jax.sharding.Mesh` (or a set that is a jax.Array on several
-      devices) makes a `Reference` on that mesh; for now this metric reads
-      both sets onto one device there (see `docs/scaling.md`).
+    mesh: a `jax.sharding.Mesh` to compute on, the sets sharded by rows
+      over all its devices (each device sorts its own rows' tables; bucket
+      counts are summed round the devices: the same numbers, see
+      `docs/scaling.md`); None: the mesh of a set that is a jax.Array on
+      several devices, else one device.
 
   Returns:
     {"precision": float, "recall": float}, each in [0, 1]. The same at any
@@ -71,7 +74,8 @@ def lsh_precision_recall(real, fake, *, num_tables: int = NUM_TABLES,
   References:
     https://arxiv.org/abs/2103.11912
   """
-  return reference.Reference(real, mesh=mesh).lsh_precision_recall(
+  return reference.Reference(
+      real, mesh=_sharded.mesh_for(mesh, real, fake)).lsh_precision_recall(
       fake, num_tables=num_tables, num_hashes=num_hashes,
       bucket_width=bucket_width, min_count=min_count, coverage=coverage,
       seed=seed)

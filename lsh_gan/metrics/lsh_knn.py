@@ -5,6 +5,7 @@ The definition, defaults and how it is computed: `_lsh_knn`.
 from __future__ import annotations
 
 from lsh_gan.metrics import _lsh_knn
+from lsh_gan.metrics import _sharded
 from lsh_gan.metrics import reference
 from lsh_gan.metrics._lsh_knn import AccuracyWarning
 from lsh_gan.metrics._lsh_knn import MAX_CANDIDATES
@@ -71,7 +72,8 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
     >>> lsh_knn_precision_recall(x, x + 100.0, error_sample=0)
     {'precision': 0.0, 'recall': 0.0}
   """
-  return reference.Reference(real, mesh=mesh).lsh_knn_precision_recall(
+  return reference.Reference(
+      real, mesh=_sharded.mesh_for(mesh, real, fake)).lsh_knn_precision_recall(
       fake, k=k, num_tables=num_tables, num_hashes=num_hashes,
       bucket_width=bucket_width, max_candidates=max_candidates, seed=seed,
       error_sample=error_sample)

@@ -56,9 +56,9 @@ class Reference:
       over several devices.
     mesh: a `jax.sharding.Mesh` to keep the real side on, sharded by rows
       over all its devices; None: the mesh of a `real` on several devices,
-      else one device. On a mesh, exact KNN, density/coverage, FID and KID
-      run there (`_sharded`; the same numbers as on one device); LSH-only
-      and LSH + KNN read the set onto one device first (for now).
+      else one device. On a mesh, exact KNN, density/coverage, LSH-only,
+      FID and KID run there (`_sharded`; the same numbers as on one
+      device); LSH + KNN reads the set onto one device first (for now).
 
   Attributes:
     n, dim: the real set's shape.
@@ -217,12 +217,21 @@ class Reference:
       return _lsh.default_width(projected, family, "real")
     return 4.0 * radius
 
+  def _lsh_projected(self, family: _hashing.HashFamily, seed):
+    """The real projections LSH-only reads: on the mesh for a reference
+    on one (`_sharded.Projected`), else `_projected`'s."""
+    if self.sharded is None:
+      return self._projected(family, seed)
+    return self._cached(
+        "projection", ("mesh", family.num_tables, family.num_hashes, seed),
+        lambda: _sharded.project(self.sharded, family, self.centre, seed))
+
   def _lsh_width(self, family: _hashing.HashFamily, seed) -> float:
     """The real set's LSH-only default width (occupancy), cached."""
     return self._cached(
         "lsh_width", (family.num_tables, family.num_hashes, seed),
-        lambda: _lsh.default_width(self._projected(family, seed), family,
-                                   "real"))
+        lambda: _default_width(self._lsh_projected(family, seed), family,
+                               "real"))
 
   def lsh_width(self, *, num_tables: int = _lsh.NUM_TABLES,
                 num_hashes: int = _lsh.NUM_HASHES, seed: int = 0) -> float:
@@ -250,10 +259,14 @@ class Reference:
         # The reference's centre is beyond float32 at the set's scale (sets
         # near 2^78 apart): the set's own buckets, centred on itself.
         centre = None
-      own_scale = family.project(knn.times_power_of_two(fake, -own), centre,
-                                 radii_seed=seed)
-      return math.ldexp(_lsh.default_width(own_scale, family, "fake"), own)
-    return _lsh.default_width(projected, family, "fake")
+      if isinstance(fake, _sharded.ShardedSet):
+        own_scale = _sharded.project(_sharded.times_power_of_two(fake, -own),
+                                     family, centre, seed)
+      else:
+        own_scale = family.project(knn.times_power_of_two(fake, -own),
+                                   centre, radii_seed=seed)
+      return math.ldexp(_default_width(own_scale, family, "fake"), own)
+    return _default_width(projected, family, "fake")
 
   def _lsh_side(self, family, width: float, seed: int, min_count: int,
                 coverage: str):
@@ -261,13 +274,14 @@ class Reference:
     own points reach (cached)."""
     key = (family.num_tables, family.num_hashes, width, seed)
     tables = self._cached(
-        "tables", key, lambda: _lsh.Tables(self._projected(family, seed),
-                                           family, width))
+        "tables", key, lambda: _tables(self._lsh_projected(family, seed),
+                                       family, width))
     calibration = None
     if coverage == "calibrated":
       calibration = self._cached(
           "calibration", key + (min_count,),
-          lambda: _lsh.Calibration.from_hits(tables.own_hits(min_count)))
+          lambda: _lsh.Calibration.from_histogram(
+              tables.own_histogram(min_count)))
     return tables, calibration
 
   def lsh_precision_recall(self, fake, *, num_tables: int = _lsh.NUM_TABLES,
@@ -281,9 +295,11 @@ class Reference:
     min_count = _checks.positive_int(min_count, "min_count")
     coverage = _lsh.check_coverage(coverage)
     seed = _checks.seed(seed)
-    fake, shift, own = self._fake(fake)
+    fake = self.fake_set(fake)
+    shift, own = fake.shift, fake.own
+    fake = fake.on_mesh if fake.on_mesh is not None else fake.values
     family = self._family(num_tables, num_hashes, seed)
-    real_proj = self._projected(family, seed)
+    real_proj = self._lsh_projected(family, seed)
     real_width = self._in_units(bucket_width)
     if real_width is None:
       real_width = self._lsh_width(family, seed)
@@ -294,23 +310,24 @@ class Reference:
       real_tables = real_tables.rescaled(-shift)
     # Recall reads the fake set's own structure: its width, its tables.
     own_width = bucket_width is None and own >= -_checks.SMALL_EXPONENT
-    fake_proj = family.project(fake, self._centre(shift),
-                               radii_seed=seed if own_width else None)
+    fake_proj = _project(family, fake, self._centre(shift),
+                         seed if own_width else None)
     fake_width = self._in_units(bucket_width, shift)
     if fake_width is None:
       fake_width = self._fake_width(family, fake, shift, own, seed,
                                     fake_proj)
-    fake_tables = _lsh.Tables(fake_proj, family, fake_width)
+    fake_tables = _tables(fake_proj, family, fake_width)
     fake_calibration = None
     if coverage == "calibrated":
-      fake_calibration = _lsh.Calibration.from_hits(
-          fake_tables.own_hits(min_count))
-    score = lambda hits, calibration: _lsh.covered_fraction(
-        hits, coverage, num_tables, calibration)
+      fake_calibration = _lsh.Calibration.from_histogram(
+          fake_tables.own_histogram(min_count))
+    score = lambda histogram, calibration: (
+        _lsh.covered_fraction_of_histogram(histogram, coverage, num_tables,
+                                           calibration))
     return {
-        "precision": score(real_tables.hits(fake_proj, min_count),
+        "precision": score(real_tables.histogram(fake_proj, min_count),
                            real_calibration),
-        "recall": score(fake_tables.hits(real_proj, min_count),
+        "recall": score(fake_tables.histogram(real_proj, min_count),
                         fake_calibration),
     }
 
@@ -403,7 +420,7 @@ class Reference:
   def kernel_distance(self, fake, **kwargs) -> dict[str, float]:
     """`metrics.kernel_distance` against this reference (same keywords)."""
     fake = self.fake_set(fake)
-    self._fake(fake, 1)
+    _checks.enough_points(fake.n, 1, "fake")
     if self.sharded is not None:
       return _sharded.kernel_distance_in_units(
           self.sharded, self.exponent, fake.on_mesh,
@@ -413,6 +430,26 @@ class Reference:
     return fid.kernel_distance_in_units(
         self.real, self.exponent, fake.values, self.exponent + fake.shift,
         max_exponents=(real_max, fake.max_exponent), **kwargs)
+
+
+def _project(family: _hashing.HashFamily, points, centre, radii_seed):
+  """`HashFamily.project` of a set on one device or on a mesh."""
+  if isinstance(points, _sharded.ShardedSet):
+    return _sharded.project(points, family, centre, radii_seed)
+  return family.project(points, centre, radii_seed=radii_seed)
+
+
+def _tables(projected, family: _hashing.HashFamily, width: float):
+  """Sorted tables of projections on one device or on a mesh."""
+  if isinstance(projected, _sharded.Projected):
+    return _sharded.Tables(projected, family, width)
+  return _lsh.Tables(projected, family, width)
+
+
+def _default_width(projected, family: _hashing.HashFamily, name: str):
+  if isinstance(projected, _sharded.Projected):
+    return _sharded.default_width(projected, family, name)
+  return _lsh.default_width(projected, family, name)
 
 
 class FakeSet:
