@@ -153,6 +153,13 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
         ref.lsh_precision_recall(jax.device_put(fake[:608], rows),
                                  bucket_width=2 * width)
         for ref in (one, on_mesh)]
+  # A dense cluster next to points 3e5 times as far out: the width
+  # sample's float32 pass cannot settle it, the float64 pass must.
+  x = rng.normal(size=(6000, 3)).astype(np.float32)
+  x[:5000] *= 1e-2
+  x[5000:] *= 3e3 / np.linalg.norm(x[5000:], axis=1, keepdims=True)
+  lsh["dense far-out widths"] = [metrics.Reference(x).lsh_width(),
+                                 metrics.Reference(x, mesh=mesh).lsh_width()]
   out["lsh"] = lsh
 
   # Errors: bad values found on the devices, and a bad mesh.

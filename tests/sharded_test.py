@@ -63,7 +63,8 @@ def test_reference_on_the_mesh(results):
 
 @pytest.mark.parametrize("scale", ["unit", "huge"])
 def test_lsh_only_equals_one_device(results, scale):
-  cases = {k: v for k, v in results["lsh"].items() if k.startswith(scale)}
+  cases = {k: v for k, v in results["lsh"].items()
+           if k.startswith(scale + " ")}
   # Identical here; the centre is summed in another order on the mesh, so a
   # projection within rounding of a bucket edge could move one key (one
   # point, 1/611) or one bisection step (0.15% of the width) elsewhere.
@@ -75,6 +76,11 @@ def test_lsh_only_equals_one_device(results, scale):
   # Two clusters against one: recall about one half, precision near 1.
   calibrated = cases[f"{scale} calibrated"][0]
   assert 0.3 < calibrated["recall"] < 0.7 and calibrated["precision"] > 0.8
+
+
+def test_lsh_width_of_a_set_needing_the_float64_pass(results):
+  one, on_mesh = results["lsh"]["dense far-out widths"]
+  assert on_mesh == pytest.approx(one, rel=2e-3)
 
 
 def test_errors_name_the_problem(results):
