@@ -104,7 +104,7 @@ class Reference:
   def real(self) -> jax.Array:
     """The real set in units 2^exponent, on one device. A reference on a
     mesh gathers it here, once, for the metrics not yet computed on the
-    mesh (LSH-only and LSH + KNN)."""
+    mesh (LSH + KNN)."""
     if self._real is None:
       self._real = jnp.asarray(_sharded.host_rows(self.sharded))
     return self._real
