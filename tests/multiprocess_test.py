@@ -14,7 +14,6 @@ import sys
 import pytest
 
 from lsh_gan import data
-from lsh_gan import metrics
 from lsh_gan import pipeline
 
 _HERE = os.path.dirname(__file__)
@@ -76,8 +75,10 @@ def two_processes(compute_once):
 
 @pytest.fixture(scope="module")
 def one_process(compute_once):
-  return compute_once("one_process", lambda _: multiprocess_cases.scores(
-      metrics, *multiprocess_cases.sets()))
+  # One process, one device (numpy inputs, no mesh): computed (once per
+  # run) in tests/sharded_test.py's child process.
+  return compute_once("sharded", sharded_cases.run_in_child)[
+      "multiprocess_one"]
 
 
 def test_processes_agree_with_each_other(two_processes):
