@@ -31,6 +31,8 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from lsh_gan.metrics import _sharded
+
 AXIS = "data"
 
 
@@ -120,14 +122,7 @@ def embed_host(embed_fn, params, samples: np.ndarray, batch: int,
   sharding = NamedSharding(mesh_, P(AXIS))
   x = jax.make_array_from_callback(padded.shape, sharding,
                                    lambda index: padded[index])
-  return host(embed(embed_fn, params, x, batch, mesh_))[:n]
-
-
-def host(x: jax.Array) -> np.ndarray:
-  """A global array on the host of every process."""
-  if x.is_fully_addressable:
-    return np.asarray(x)
-  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return _sharded.host(embed(embed_fn, params, x, batch, mesh_))[:n]
 
 
 @functools.lru_cache(maxsize=None)

@@ -162,8 +162,21 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
       more than 2^MAX_EXPONENT_GAP apart.
   """
   arr, max_abs = host_embeddings(x, name)
-  if arr.shape[1] != dim:
-    raise ValueError(f"{name}: has {arr.shape[1]} features per point, real "
+  shift, own = fake_units(arr.shape[1], max_abs, dim, real_exponent, name)
+  return to_units(arr, real_exponent + shift, x), shift, own
+
+
+def fake_units(features: int, max_abs: float, dim: int, real_exponent: int,
+               name: str = "fake") -> tuple[int, int]:
+  """(shift, own exponent) of `fake_set` for a set of `features` columns
+  and largest |value| max_abs (wherever it is held).
+
+  Raises:
+    ValueError: a feature size other than `dim`, or magnitudes more than
+      2^MAX_EXPONENT_GAP apart.
+  """
+  if features != dim:
+    raise ValueError(f"{name}: has {features} features per point, real "
                      f"has {dim}; feature sizes must match")
   relative = magnitude_exponent(max_abs) - real_exponent if max_abs else 0
   if abs(relative) > MAX_EXPONENT_GAP:
@@ -172,8 +185,7 @@ def fake_set(x, dim: int, real_exponent: int, name: str = "fake"):
         f"the units the real set is computed in (2^{real_exponent}); beyond "
         f"2^±{MAX_EXPONENT_GAP} the two sets cannot be compared in float32")
   shift = max(0, relative - LARGE_EXPONENT)
-  return (to_units(arr, real_exponent + shift, x), shift,
-          relative - shift)
+  return shift, relative - shift
 
 
 def positive_int(value, name: str) -> int:

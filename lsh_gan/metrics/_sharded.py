@@ -245,42 +245,24 @@ def reference_set(x, mesh: Mesh, name: str = "real"):
 def fake_set(x, dim: int, real_exponent: int, mesh: Mesh, name="fake"):
   """`_checks.fake_set` on the mesh: (set, shift, own exponent)."""
   x, max_abs = checked(x, name)
-  if x.shape[1] != dim:
-    raise ValueError(f"{name}: has {x.shape[1]} features per point, real "
-                     f"has {dim}; feature sizes must match")
-  relative = (_checks.magnitude_exponent(max_abs) - real_exponent
-              if max_abs else 0)
-  if abs(relative) > _checks.MAX_EXPONENT_GAP:
-    raise ValueError(
-        f"{name}: its largest value ({max_abs:.3g}) is about 2^{relative} "
-        f"in the units the real set is computed in (2^{real_exponent}); "
-        f"beyond 2^±{_checks.MAX_EXPONENT_GAP} the two sets cannot be "
-        "compared in float32")
-  shift = max(0, relative - _checks.LARGE_EXPONENT)
-  return (place(x, max_abs, real_exponent + shift, mesh), shift,
-          relative - shift)
+  shift, own = _checks.fake_units(x.shape[1], max_abs, dim, real_exponent,
+                                  name)
+  return place(x, max_abs, real_exponent + shift, mesh), shift, own
 
 
 def host_rows(points: ShardedSet) -> np.ndarray:
   """The set's valid rows on the host (every process gets them all): for
   the metrics not computed on the mesh."""
-  if jax.process_count() == 1:
-    return np.asarray(points.x)[:points.n]
-  return np.asarray(multihost_utils.process_allgather(points.x, tiled=True)
-                    )[:points.n]
+  return host(points.x)[:points.n]
 
 
 def mean_rows(points: ShardedSet) -> jax.Array:
   """The mean of the valid rows, replicated on the mesh."""
-  return _valid_mean(points.x, points.pad, np.float32(points.n))
+  return _centred_mean(points.x, points.pad, np.float32(0),
+                       np.float32(points.n))
 
 
 # Exact k-NN metrics.
-
-
-@jax.jit
-def _valid_mean(x, pad, n):
-  return jnp.sum(jnp.where((pad == 0)[:, None], x, 0.0), axis=0) / n
 
 
 @jax.jit
