@@ -8,6 +8,23 @@ import numpy as np
 import pytest
 
 
+def pytest_configure(config):
+  """One JAX compilation cache per test run, shared by its xdist workers and
+  the processes tests start (launcher runs, notebooks, the multi-device and
+  multi-process children), which otherwise compile the same kernels again.
+  A fresh folder per run: nothing is reused from another run or machine."""
+  import os  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+    return
+  folder = tempfile.mkdtemp(prefix="lsh_gan-jax-cache-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
+  jax.config.update("jax_compilation_cache_dir", folder)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+  config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
 
 def computed_once(tmp_path_factory, worker_id: str, name: str, compute):
   """compute(folder)'s JSON-able result, computed once per test run even
