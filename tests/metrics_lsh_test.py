@@ -40,7 +40,7 @@ def test_distinct_code_vectors_do_not_share_keys():
   family = _hashing.HashFamily(jnp.eye(3, 6, dtype=jnp.float32),
                           jnp.zeros(6, jnp.float32), family.seeds,
                           family.multipliers, 2, 3)
-  key1, key2 = family.keys(family.project(jnp.asarray(grid)).values, 1.0)
+  key1, key2 = family.keys(family.project(jnp.asarray(grid)).all_values(), 1.0)
   key1, key2 = key1[:grid.shape[0]], key2[:grid.shape[0]]
   pairs = set(zip(np.asarray(key1[:, 0]).tolist(), np.asarray(key2[:, 0]).tolist()))
   assert len(pairs) == grid.shape[0]  # 512,000 code vectors, no collision
@@ -91,7 +91,7 @@ def test_one_hash_collision_rate_matches_the_p_stable_formula():
   direction /= np.linalg.norm(direction, axis=1, keepdims=True)
   for distance in (0.5, 1.0, 2.0, 4.0):
     y = (x + distance * direction).astype(np.float32)
-    a, b = (np.asarray(family.keys(family.project(jnp.asarray(v)).values,
+    a, b = (np.asarray(family.keys(family.project(jnp.asarray(v)).all_values(),
                                    2.0)[0])[:n] for v in (x, y))
     rate = np.mean(a == b)
     assert rate == pytest.approx(_hashing.collision_probability(distance, 2.0),

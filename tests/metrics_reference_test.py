@@ -190,7 +190,7 @@ def test_width_sample_radii_equal_numpy(offset):
   want = np.sort(d, axis=1)[:, _hashing.WIDTH_K - 1]
   np.testing.assert_allclose(projected.sample_radii, want, rtol=2e-3)
   np.testing.assert_allclose(
-      np.asarray(projected.values[:5000]), x64 @ np.asarray(
+      np.asarray(projected.all_values()[:5000]), x64 @ np.asarray(
           family.projections, np.float64), rtol=1e-4, atol=1e-2)
 
 

@@ -123,14 +123,20 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
          **metrics.kernel_distance(real, fake, mesh=mesh, **kid)}]
   real, fake = _sets(rng, 1200, 960, 24)
   one, sharded = metrics.Reference(real), metrics.Reference(real, mesh=mesh)
+  # The same set read from batches, laid out on the mesh from its file.
+  batched = metrics.Reference.from_batches(
+      (real[i:i + 250] for i in range(0, 1200, 250)), mesh=mesh)
   scored = []
-  for ref in (one, sharded):
+  for ref in (one, sharded, batched):
+    fakes = (fake, fake[:500] * 0.8)
+    if ref is batched:
+      fakes = [ref.fake_from_batches([f[:100], f[100:]]) for f in fakes]
     scored.append([{**ref.knn_metrics(f), **ref.frechet_distance(f),
                     **ref.kernel_distance(f, num_subsets=4,
                                           subset_size=300),
                     **{f"lsh_{k}": v for k, v in
                        ref.lsh_precision_recall(f).items()}}
-                   for f in (fake, fake[:500] * 0.8)])
+                   for f in fakes])
   out["reference"] = scored
   out["reference_computed"] = dict(sharded.computed)
 

@@ -48,7 +48,9 @@ def test_fid_kid_equal_one_device(results, scale):
 
 
 def test_reference_on_the_mesh(results):
-  one, sharded = results["reference"]
+  one, sharded, batched = results["reference"]
+  # From batches, on the mesh: the numbers of the reference on the mesh.
+  assert batched == sharded
   for a, b in zip(one, sharded):
     for key in ("precision", "recall", "density", "coverage"):
       assert b[key] == a[key], key

@@ -130,12 +130,34 @@ def _fmix32(h):
   return h ^ (h >> 16)
 
 
+STORED_TABLES = 4  # tables whose projections a Projected keeps (see below)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+  """What recomputes a set's projections: the set, the centre's projection,
+  the directions, and a power of two applied to the result."""
+  x: jax.Array
+  shift: jax.Array
+  projections: jax.Array
+  exponent: int = 0
+
+
 @dataclasses.dataclass(frozen=True)
 class Projected:
   """A point set's projections a.(x - centre) on a family's directions.
 
+  Only the first STORED_TABLES tables' columns are kept (the default widths
+  search those tables, many times); every table's projections are
+  recomputed from the set, one row block at a time, by each pass that
+  needs them all (`blocks`, `keys`): L*K floats per point would be 4 times
+  a 64-dimensional set at the LSH-only defaults, and the set itself may be
+  a memory-mapped file (`Reference.from_batches`). A pass costs one n x d x
+  L*K product; a block's projections are the same numbers in every pass.
+
   Attributes:
-    values: (padded_size(n), L*K) float32; rows past n are padding.
+    values: (padded_size(n), T*K) float32, the first T = min(L,
+      STORED_TABLES) tables' columns; rows past n are padding.
     n: number of points.
     sample_radii: exact NND_k (k = WIDTH_K) of up to WIDTH_SAMPLE random
       points of the set, read in the same pass, or None.
@@ -143,13 +165,45 @@ class Projected:
   values: jax.Array
   n: int
   sample_radii: np.ndarray | None = None
+  source: _Source | None = None
 
   def rescaled(self, exponent: int) -> "Projected":
     """The same projections (and sample radii) times 2^exponent."""
     radii = (None if self.sample_radii is None else
              np.ldexp(self.sample_radii, exponent))
+    source = dataclasses.replace(self.source,
+                                 exponent=self.source.exponent + exponent)
     return Projected(knn.times_power_of_two(self.values, exponent), self.n,
-                     radii)
+                     radii, source)
+
+  def blocks(self):
+    """Yields (start, (block, L*K) projections) by row blocks of the set
+    (`row_blocks`; the last block's padding rows are projections of 0)."""
+    source = self.source
+    for start, rows in row_blocks(source.x):
+      out = _project(jax.device_put(rows), source.shift, source.projections)
+      if source.exponent:
+        out = knn.times_power_of_two(out, source.exponent)
+      yield start, out
+
+  def keys(self, family: "HashFamily", width: float):
+    """(padded_size(n), L) key pairs of every table at `width`, computed
+    block by block (rows past n hold no valid key: callers mask them)."""
+    parts = [family.keys(block, width) for _, block in self.blocks()]
+    return tuple(_fit_rows(jnp.concatenate([p[i] for p in parts]),
+                           padded_size(self.n)) for i in range(2))
+
+  def all_values(self) -> jax.Array:
+    """(padded_size(n), L*K): every table's projections in one array."""
+    return _fit_rows(jnp.concatenate([b for _, b in self.blocks()]),
+                     padded_size(self.n))
+
+
+def _fit_rows(x: jax.Array, size: int) -> jax.Array:
+  """x cut or zero-padded to `size` rows."""
+  if x.shape[0] >= size:
+    return x[:size]
+  return jnp.pad(x, ((0, size - x.shape[0]),) + ((0, 0),) * (x.ndim - 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,17 +251,18 @@ class HashFamily:
     shift = jnp.dot(centre, self.projections,
                     precision=jax.lax.Precision.HIGHEST)
     search = None if radii_seed is None else _RadiusSearch(x, radii_seed)
+    kept = min(self.num_tables, STORED_TABLES) * self.num_hashes
     blocks = []
     for start, rows in row_blocks(x):
       rows = jax.device_put(rows)  # once, for both passes over the block
-      blocks.append(_project(rows, shift, self.projections))
+      # The whole product, then its first columns: the numbers `blocks`
+      # recomputes (a narrower product may round differently).
+      blocks.append(_project(rows, shift, self.projections)[:, :kept])
       if search is not None:
         search.update(start, rows)
     radii = None if search is None else search.radii()
-    out = jnp.concatenate(blocks)
-    size = padded_size(n)
-    return Projected(jnp.pad(out, ((0, max(0, size - out.shape[0])), (0, 0))
-                             )[:size], n, radii)
+    return Projected(_fit_rows(jnp.concatenate(blocks), padded_size(n)), n,
+                     radii, _Source(x, shift, self.projections))
 
   def keys(self, projected: jax.Array, width: float):
     """(rows, L) uint32 key pairs from projections (see `project`)."""

@@ -82,7 +82,7 @@ COVERAGE_RULES = ("calibrated", "any", "majority")
 # distance r (measured widths: 1.2 r to 5 r), and its steps (0.15% apart).
 WIDTH_BRACKET = (1 / 8, 64.0)
 WIDTH_STEPS = 12
-WIDTH_TABLES = 4  # tables the width search counts bucket-mates in
+WIDTH_TABLES = _hashing.STORED_TABLES  # tables the width search counts mates in
 
 
 def check_coverage(value) -> str:
@@ -145,7 +145,7 @@ class Tables:
     self.n = projected.n
     self.width = float(width)
     self.family = family
-    key1, key2 = family.keys(projected.values, width)
+    key1, key2 = projected.keys(family, width)
     host = _hashing.host_sorted(key1, key2, self.n)
     if host is None:
       (self.sorted1, self.sorted2, self.run_end,
@@ -168,7 +168,7 @@ class Tables:
   def counts(self, queries: _hashing.Projected) -> jax.Array:
     """(m, L) bucket sizes of each query point in each table."""
     out = []
-    for _, block in _hashing.row_blocks(queries.values):
+    for _, block in queries.blocks():
       q1, q2 = self.family.keys(block, self.width)
       out.append(_hashing.bucket_counts(self.sorted1, self.sorted2,
                                         self.run_end, self.n, q1, q2))
@@ -178,7 +178,7 @@ class Tables:
     """(m,) int32: in how many tables each query's bucket holds >= min_count
     points of this set."""
     out = []
-    for _, block in _hashing.row_blocks(queries.values):
+    for _, block in queries.blocks():
       q1, q2 = self.family.keys(block, self.width)
       out.append(_hits(self.sorted1, self.sorted2, self.run_end, self.n, q1,
                        q2, min_count))

@@ -464,7 +464,7 @@ class Prepared:
     self.size = -(-_hashing.padded_size(self.n) // chunk) * chunk
     projected = projected or family.project(points, centre)
     self.points = _centred_padded(points, centre, self.size)
-    values = projected.values
+    values = projected.all_values()
     self.values = (values[:self.size] if values.shape[0] >= self.size else
                    _pad_to(values, self.size))
     self.valid = _row_mask(self.size, self.n)

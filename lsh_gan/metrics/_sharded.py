@@ -199,8 +199,9 @@ def checked(x, name: str):
 def place(x, max_abs: float, exponent: int, mesh: Mesh) -> ShardedSet:
   """A checked set (`checked`) in units 2^exponent, laid out on the mesh.
 
-  Host data go to each device straight from a padded host copy (no device
-  ever holds more than its rows); a jax.Array is scaled and padded by one
+  Host data (an array, or a memory-mapped file) go to each device straight
+  from its own rows, scaled and padded one device at a time (neither the
+  host nor a device ever holds a second copy of the set); a jax.Array is scaled and padded by one
   jitted call that lays the result out by rows.
   """
   n, dim = x.shape
@@ -221,17 +222,26 @@ def place(x, max_abs: float, exponent: int, mesh: Mesh) -> ShardedSet:
   if isinstance(x, jax.Array):
     values, pad = _padded(rows, sharding)(x, *_factors(exponent))
     return ShardedSet(values, pad, n, block, max_abs, mesh)
-  host = np.zeros((rows, dim), np.float32)
-  if exponent:
-    np.ldexp(x, -exponent, out=host[:n], casting="same_kind")
-  else:
-    host[:n] = x
-  host_pad = np.full((rows,), np.inf, np.float32)
-  host_pad[:n] = 0.0
-  values = jax.make_array_from_callback(host.shape, sharding,
-                                        lambda index: host[index])
-  pad = jax.make_array_from_callback(host_pad.shape, sharding,
-                                     lambda index: host_pad[index])
+
+  def device_rows(index):
+    """One device's rows, scaled and padded (nothing else of x copied)."""
+    start, stop, _ = index[0].indices(rows)
+    out = np.zeros((stop - start, dim), np.float32)
+    end = max(start, min(stop, n))
+    if exponent:
+      np.ldexp(x[start:end], -exponent, out=out[:end - start],
+               casting="same_kind")
+    else:
+      out[:end - start] = x[start:end]
+    return out
+
+  def device_pad(index):
+    start, stop, _ = index[0].indices(rows)
+    return np.where(np.arange(start, stop) < n, 0.0, np.inf).astype(
+        np.float32)
+
+  values = jax.make_array_from_callback((rows, dim), sharding, device_rows)
+  pad = jax.make_array_from_callback((rows,), sharding, device_pad)
   return ShardedSet(values, pad, n, block, max_abs, mesh)
 
 

@@ -111,7 +111,45 @@ def gaussian_stats(x: jax.Array, centre: jax.Array, exponent: int = 0):
   back in float64. Centring both sets on the real mean first leaves the
   covariances unchanged and keeps the float32 sums small.
   """
+  if isinstance(x, np.memmap):
+    return stats_from_moments(*_file_mean_and_cov(x, centre), exponent)
   return stats_from_moments(*_mean_and_cov(x - centre), exponent)
+
+
+def _file_mean_and_cov(x: np.memmap, centre):
+  """`_mean_and_cov(x - centre)` of a memory-mapped set, by streaming sums:
+  two passes in fixed blocks of rows (`knn.file_rows`), each block's float32
+  sums (products at HIGHEST precision) added in float64 on the host, so
+  nothing the size of the set is held."""
+  n, dim = x.shape
+  total = np.zeros(dim, np.float64)
+  for rows, valid in knn.file_rows(x):
+    total += np.asarray(_centred_sums(rows, valid, centre), np.float64)
+  mean = total / n
+  around = jnp.asarray(centre) + jnp.asarray(mean, jnp.float32)
+  gram = np.zeros((dim, dim), np.float64)
+  for rows, valid in knn.file_rows(x):
+    gram += np.asarray(_centred_gram(rows, valid, around), np.float64)
+  # The second pass is centred on float32(mean): correct for the rest.
+  rest = mean - np.asarray(around - jnp.asarray(centre), np.float64)
+  cov = (gram - n * np.outer(rest, rest)) / (n - 1)
+  return mean, cov
+
+
+def _valid_centred(rows, valid, centre):
+  keep = (jnp.arange(rows.shape[0]) < valid)[:, None]
+  return jnp.where(keep, rows - centre, 0.0)
+
+
+@jax.jit
+def _centred_sums(rows, valid, centre):
+  return jnp.sum(_valid_centred(rows, valid, centre), axis=0)
+
+
+@jax.jit
+def _centred_gram(rows, valid, centre):
+  centred = _valid_centred(rows, valid, centre)
+  return jnp.dot(centred.T, centred, precision=_HIGHEST)
 
 
 def stats_from_moments(mu, cov, exponent: int):

@@ -50,6 +50,8 @@ References:
 
 from __future__ import annotations
 
+import collections.abc
+
 import functools
 
 import jax
@@ -206,12 +208,17 @@ class _Points:
   """A centred point set as a list of equal blocks (rows, norms, padding).
 
   Centred and cut on the host, so a new n compiles nothing (the blocks'
-  kernels see only the block shape).
+  kernels see only the block shape). A set in a memory-mapped file
+  (`Reference.from_batches`) is not read into memory: its blocks are cut
+  from the file each time a pass asks for one (`_FileBlocks`).
   """
 
   def __init__(self, x: jax.Array, centre: jax.Array, block: int):
     self.n, self.dim = x.shape
     self.block = block
+    if isinstance(x, np.memmap):
+      self.blocks = _FileBlocks(x, np.asarray(centre, np.float32), block)
+      return
     num_blocks = -(-self.n // block)
     padded = np.zeros((num_blocks * block, self.dim), np.float32)
     np.subtract(np.asarray(x, np.float32), np.asarray(centre, np.float32),
@@ -226,10 +233,74 @@ class _Points:
     """The same points times 2^exponent (their padding kept)."""
     out = object.__new__(_Points)
     out.n, out.dim, out.block = self.n, self.dim, self.block
-    out.blocks = [(times_power_of_two(x, exponent),
-                   times_power_of_two(sq, 2 * exponent), pad)
-                  for x, sq, pad in self.blocks]
+    if isinstance(self.blocks, _FileBlocks):
+      out.blocks = self.blocks.rescaled(exponent)
+      return out
+    out.blocks = [_rescaled_block(b, exponent) for b in self.blocks]
     return out
+
+
+def _rescaled_block(block, exponent: int):
+  x, sq, pad = block
+  return (times_power_of_two(x, exponent),
+          times_power_of_two(sq, 2 * exponent), pad)
+
+
+class _FileBlocks(collections.abc.Sequence):
+  """`_Points.blocks` of a memory-mapped set: block i is read, centred and
+  padded when asked for (the same numbers as the in-memory blocks), so a
+  pass holds a few blocks, never the set."""
+
+  def __init__(self, x: np.memmap, centre: np.ndarray, block: int,
+               exponent: int = 0):
+    self.x, self.centre, self.block, self.exponent = x, centre, block, exponent
+
+  def __len__(self) -> int:
+    return -(-self.x.shape[0] // self.block)
+
+  def __getitem__(self, i: int):
+    if not 0 <= i < len(self):
+      raise IndexError(i)
+    start = i * self.block
+    rows = np.zeros((self.block, self.x.shape[1]), np.float32)
+    valid = min(self.block, self.x.shape[0] - start)
+    np.subtract(self.x[start:start + valid], self.centre, out=rows[:valid])
+    out = _block_of(rows, np.int32(valid))
+    return _rescaled_block(out, self.exponent) if self.exponent else out
+
+  def rescaled(self, exponent: int) -> "_FileBlocks":
+    return _FileBlocks(self.x, self.centre, self.block,
+                       self.exponent + exponent)
+
+
+FILE_ROWS = 1 << 14  # rows per step of a pass over a memory-mapped set
+
+
+def file_rows(x: np.memmap):
+  """Yields (rows, number valid) of a memory-mapped set in blocks of
+  FILE_ROWS rows (fewer for a smaller set), the last zero-padded: fixed
+  shapes, and the file read one block at a time."""
+  size = min(FILE_ROWS, 1 << max(0, x.shape[0] - 1).bit_length())
+  for start in range(0, x.shape[0], size):
+    rows = np.asarray(x[start:start + size])
+    valid = rows.shape[0]
+    if valid < size:
+      rows = np.pad(rows, ((0, size - valid), (0, 0)))
+    yield rows, np.int32(valid)
+
+
+def file_mean(x: np.memmap) -> jax.Array:
+  """The mean of a memory-mapped set's rows (float32 block sums added in
+  float64)."""
+  total = np.zeros(x.shape[1], np.float64)
+  for rows, _ in file_rows(x):
+    total += np.asarray(_column_sums(rows), np.float64)
+  return jnp.asarray((total / x.shape[0]).astype(np.float32))
+
+
+@jax.jit
+def _column_sums(rows):
+  return jnp.sum(rows, axis=0)
 
 
 def nearest_sq_distances(points: _Points, k: int) -> list[jax.Array]:
@@ -311,7 +382,8 @@ class KNNReference:
     self.fixed_block = (None if block is None else
                         _checks.positive_int(block, "block"))
     _checks.enough_points(real.shape[0], self.max_k, "real")
-    self.centre = jnp.mean(real, axis=0)
+    self.centre = (file_mean(real) if isinstance(real, np.memmap) else
+                   jnp.mean(real, axis=0))
     self.points = _Points(real, self.centre, self._block_for(real.shape))
     self.nearest = nearest_sq_distances(self.points, self.max_k)
     self._nearest_host = None

@@ -44,6 +44,7 @@ from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh
 from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import _sharded
+from lsh_gan.metrics import _stored
 from lsh_gan.metrics import fid
 from lsh_gan.metrics import knn
 
@@ -84,6 +85,8 @@ class Reference:
     1
   """
 
+  _max_abs = None  # the largest |value| in data units, where known
+
   def __init__(self, real, *, mesh=None):
     self.computed = collections.Counter()
     self._cache = {}
@@ -99,6 +102,91 @@ class Reference:
     self._real, self.exponent = _checks.reference_set(real, "real")
     self.n, self.dim = self._real.shape
     self._centre_value = _hashing.mean_rows(self._real)
+
+  @classmethod
+  def from_batches(cls, batches, *, mesh=None,
+                   directory: str | None = None) -> "Reference":
+    """A reference read from an iterable of (b, d) arrays, never held whole.
+
+    The batches (slices of memory-mapped `.npy` files, chunks of an
+    embedder's output; any sizes) are read once, each validated as it
+    arrives and appended to a float32 file in a private temporary folder;
+    every real-side computation then reads that file block by block: the
+    mean and the FID statistics by streaming sums, the LSH projections and
+    tables one row block at a time (keeping the bucket keys, 8 bytes per
+    point and table), the exact k-NN radii by pairs of blocks. Memory
+    beyond the file's pages is the per-point results (bucket keys, k-NN
+    radii) and a few blocks. LSH + KNN reads the set into memory (its
+    candidates are gathered on the device); KID reads only its subsets.
+
+    Equal numbers: the same as `Reference(np.concatenate(batches))` for
+    LSH-only (bit for bit) and KID; counts of exact KNN, density and
+    coverage too unless a distance lies within float32 rounding of a radius
+    (the centre is summed in another order), FID to float32 rounding.
+
+    Args:
+      batches: an iterable of (b, d) arrays of numbers (read once).
+      mesh: a `jax.sharding.Mesh`: the set is laid out on it from the file
+        (each device's rows read from it, no host copy of the set) and
+        scored as `Reference(..., mesh=mesh)` is.
+      directory: where the private folder is made (default: the system's
+        temporary folder); it holds n * d * 4 bytes and is removed when the
+        reference is collected, or at exit.
+
+    Raises:
+      ValueError: naming the batch (and its first bad row) for NaN/inf, a
+        batch not 2-D, a feature size unlike the first batch's, no rows.
+
+    Example:
+      >>> import numpy as np
+      >>> rng = np.random.default_rng(0)
+      >>> ref = Reference.from_batches(rng.normal(size=(300, 8))
+      ...                              for _ in range(4))
+      >>> ref.n
+      1200
+      >>> ref.lsh_precision_recall(rng.normal(size=(500, 8)) + 100.0)
+      {'precision': 0.0, 'recall': 0.0}
+    """
+    stored, exponent, max_abs = _stored.spill(batches, "real", directory)
+    ref = cls.__new__(cls)
+    ref.computed, ref._cache, ref._knn = collections.Counter(), {}, None
+    ref.exponent, ref._max_abs = exponent, max_abs
+    ref.n, ref.dim = stored.shape
+    ref._real = ref._centre_value = ref.sharded = ref.mesh = None
+    if mesh is not None:
+      ref.mesh = _sharded.as_mesh(mesh)
+      ref.sharded = _sharded.place(stored, max_abs, 0, ref.mesh)
+    else:
+      ref._real = stored
+      ref._centre_value = _hashing.mean_rows(stored)
+    return ref
+
+  def fake_from_batches(self, batches, *,
+                        directory: str | None = None) -> "FakeSet":
+    """A fake set read from an iterable of (b, d) arrays as `from_batches`
+    reads the real one (into a private file, in this reference's units):
+    pass it to any scoring method.
+
+    Raises:
+      ValueError: as `from_batches`, and for a feature size other than the
+        reference's (at the first batch) or magnitudes too far from it.
+    """
+    units = {}
+
+    def choose(max_abs, dim):
+      units["shift"], units["own"] = _checks.fake_units(
+          dim, max_abs, self.dim, self.exponent)
+      return self.exponent + units["shift"]
+
+    stored, _, max_abs = _stored.spill(batches, "fake", directory,
+                                       dim=self.dim, units=choose)
+    if self.sharded is not None:
+      values = _sharded.place(stored, max_abs, 0, self.mesh)
+    else:
+      values = stored
+    fake = FakeSet(self, values, units["shift"], units["own"])
+    fake._max_exponent = _checks.magnitude_exponent(max_abs)  # pylint: disable=protected-access
+    return fake
 
   @property
   def real(self) -> jax.Array:
@@ -425,8 +513,9 @@ class Reference:
       return _sharded.kernel_distance_in_units(
           self.sharded, self.exponent, fake.on_mesh,
           self.exponent + fake.shift, **kwargs)
-    real_max = self._cached("magnitude", None, lambda: fid.max_exponent(
-        self.real, self.exponent))
+    real_max = self._cached("magnitude", None, lambda: (
+        fid.max_exponent(self.real, self.exponent) if self._max_abs is None
+        else _checks.magnitude_exponent(self._max_abs)))
     return fid.kernel_distance_in_units(
         self.real, self.exponent, fake.values, self.exponent + fake.shift,
         max_exponents=(real_max, fake.max_exponent), **kwargs)
