@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-  python benchmarks/scale_bench.py                 # about 15 min on 2 cores
+  python benchmarks/scale_bench.py                 # about 8 min on 2 cores
   python benchmarks/scale_bench.py --sizes=100000 --dims=64 \
       --out=/tmp/scale.json                         # a quick look
 

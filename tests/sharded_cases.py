@@ -229,10 +229,16 @@ def run_in_child(folder) -> dict:
   out = folder / "results.json"
   data_dir = str(folder / "tfds")
   data.images("digits", "train", data_dir=data_dir)  # built here, read there
+  hlo = folder / "hlo"
   env = {**os.environ,
          "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
-                       " --xla_force_host_platform_device_count=8").strip(),
+                       " --xla_force_host_platform_device_count=8"
+                       f" --xla_dump_to={hlo} --xla_dump_hlo_as_text"
+                       " --xla_dump_hlo_module_re=.*").strip(),
          "JAX_PLATFORMS": "cpu"}
+  # Every kernel compiled in the child (no shared cache: its HLO must be
+  # dumped, and no other process compiles for 8 devices).
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
   done = subprocess.run(
       [sys.executable, os.path.abspath(__file__), str(out), data_dir,
        str(folder / "runs")], env=env, capture_output=True, text=True,
@@ -240,7 +246,26 @@ def run_in_child(folder) -> dict:
   if done.returncode:
     raise RuntimeError(done.stderr[-4000:])
   with open(out) as f:
-    return json.load(f)
+    results = json.load(f)
+  results["dots"] = float32_dots(hlo)
+  return results
+
+
+def float32_dots(folder) -> dict:
+  """The float32 products in the HLO dumped to `folder` (before XLA's
+  passes): {"modules": names of modules with one, "default": those with a
+  product at default precision (operand_precision not highest)}. On GPU and
+  TPU the default multiplies float32 in bfloat16 or TF32."""
+  modules, default = set(), set()
+  for path in folder.glob("*.before_optimizations.txt"):
+    name = path.name.split(".")[1]
+    for line in path.read_text().splitlines():
+      if not re.search(r"= f32\[[^]]*\]\S* (dot|convolution)\(", line):
+        continue
+      modules.add(name)
+      if "operand_precision={highest,highest}" not in line:
+        default.add(name)
+  return {"modules": sorted(modules), "default": sorted(default)}
 
 
 if __name__ == "__main__":

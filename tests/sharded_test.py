@@ -107,3 +107,21 @@ def test_one_device_holds_its_shard_not_the_set(results):
     # distances and the running minima.
     assert temporary < 3 * shard, kernel
   assert memory["precisions"] == ["Precision.HIGHEST"]
+
+
+def _model_module(name: str) -> bool:
+  """A kernel of the generator (`models.sampler`'s sample) or embedder
+  (`pretrained.embedder`'s embed)."""
+  return name in ("jit_sample", "jit_embed")
+
+
+def test_every_float32_product_of_the_metrics_asks_for_highest(results):
+  # The child's kernels (every metric on one device and on 8, and a tiny
+  # sweep), read from the HLO it dumped: on GPU and TPU a product at the
+  # default precision multiplies float32 in TF32 or bfloat16 (3 significant
+  # digits), which would move distances past radii. The generator and the
+  # embedder run at Flax's default, as they do when trained.
+  dots = results["dots"]
+  metric_modules = [m for m in dots["modules"] if not _model_module(m)]
+  assert len(metric_modules) >= 15, dots["modules"]
+  assert [m for m in dots["default"] if not _model_module(m)] == []

@@ -202,9 +202,10 @@ def embedder(dataset: str):
                             embed_dim=config["embed_dim"],
                             num_classes=config["num_classes"],
                             embedding=config.get("embedding", "penultimate"))
-  embed_fn = jax.jit(lambda params, images: model.apply(params, images,
-                                                        method=model.embed))
-  return _checked_embed_fn(embed_fn, dataset,
+  def embed(params, images):
+    return model.apply(params, images, method=model.embed)
+
+  return _checked_embed_fn(jax.jit(embed), dataset,
                            data.sample_shape(dataset)), params(name)
 
 
