@@ -42,6 +42,8 @@ def _all_metrics(ref, fake):
   out.update({f"lsh_{k}": v for k, v in ref.lsh_precision_recall(fake).items()})
   out.update(ref.frechet_distance(fake))
   out.update(ref.kernel_distance(fake, num_subsets=5, subset_size=200))
+  out.update({f"lsh_knn_{k}": v for k, v in ref.lsh_knn_precision_recall(
+      fake, error_sample=0).items()})
   return out
 
 
@@ -81,15 +83,31 @@ def test_the_set_is_read_block_by_block(digits):
   # Only the tables the width search reads are kept (4 x 8 columns of 256).
   assert projected.values.shape[1] == _hashing.STORED_TABLES * 8
   assert projected.source.x is ref.real
+  # In memory, a set this small keeps all 256: it is projected once.
+  in_memory = metrics.Reference(real)
+  assert in_memory._projected(family, 0).values.shape[1] == 256
+  # pylint: enable=protected-access
 
 
-@pytest.mark.parametrize("kind", ["float64", "int", "mixed", "huge", "tiny"])
+@pytest.mark.parametrize("kind", ["float64", "int", "mixed", "huge", "tiny",
+                                  "huge32", "fake_far_larger",
+                                  "fake_far_smaller"])
 def test_dtypes_and_scales_as_in_memory(digits, kind):
   real, fake = digits
   real64, fake64 = real.astype(np.float64), fake.astype(np.float64)
-  scale = {"huge": 1e30, "tiny": 1e-30}.get(kind, 1.0)
+  scale = {"huge": 1e30, "tiny": 1e-30, "huge32": 1e30}.get(kind, 1.0)
   real64, fake64 = real64 * scale, fake64 * scale
-  if kind == "int":
+  # A fake set 2^60 times as large as the reference (computed in units 2^10
+  # larger: shift != 0), and one 2^-40 times as small (its own width read
+  # at its own scale).
+  fake64 = fake64 * {"fake_far_larger": 2.0 ** 60,
+                     "fake_far_smaller": 2.0 ** -40}.get(kind, 1.0)
+  if kind == "huge32":  # float32 batches divided by a power of two
+    real64 = real64.astype(np.float32).astype(np.float64)
+    fake64 = fake64.astype(np.float32).astype(np.float64)
+    real_b = _batches(real64.astype(np.float32), (500,))
+    fake_b = _batches(fake64.astype(np.float32), (333,))
+  elif kind == "int":
     real_b, fake_b = ([np.rint(b).astype(np.int16) for b in _batches(x, (600,))]
                       for x in (real64, fake64))
     real64 = np.concatenate(real_b).astype(np.float64)
@@ -107,10 +125,12 @@ def test_dtypes_and_scales_as_in_memory(digits, kind):
   got = ref.fake_from_batches(fake_b)
   want = want_ref.fake_set(fake64)
   assert (got.shift, got.own) == (want.shift, want.own)
+  assert (got.shift != 0) == (kind == "fake_far_larger")
+  assert (got.own < -20) == (kind == "fake_far_smaller")
   np.testing.assert_array_equal(np.asarray(got.values),
                                 np.asarray(want.values))
   assert ref.lsh_precision_recall(got) == want_ref.lsh_precision_recall(want)
-  assert ref.knn_precision_recall(got) == want_ref.knn_precision_recall(want)
+  assert ref.knn_metrics(got) == want_ref.knn_metrics(want)
 
 
 def test_errors_name_the_batch_and_row(digits, tmp_path):
@@ -121,23 +141,34 @@ def test_errors_name_the_batch_and_row(digits, tmp_path):
                      r"contains NaN or inf \(1 values; first in row 17\)"):
     metrics.Reference.from_batches([real[:300], real[300:600], bad],
                                    directory=str(tmp_path))
+  here = {"directory": str(tmp_path)}
   with pytest.raises(ValueError, match=r"batch 1 \(rows from 10\): has 5 "
                      "features per point, the first batch has 64"):
-    metrics.Reference.from_batches([real[:10], real[10:20, :5]])
+    metrics.Reference.from_batches([real[:10], real[10:20, :5]], **here)
   with pytest.raises(ValueError, match="expected a 2-D array"):
-    metrics.Reference.from_batches([real[:10], real[10]])
+    metrics.Reference.from_batches([real[:10], real[10]], **here)
   with pytest.raises(ValueError, match="the batches hold no rows"):
-    metrics.Reference.from_batches([real[:0]])
+    metrics.Reference.from_batches([real[:0]], **here)
   with pytest.raises(ValueError, match="not one array"):
-    metrics.Reference.from_batches(real)
+    metrics.Reference.from_batches(real, **here)
   with pytest.raises(ValueError, match="got int"):
-    metrics.Reference.from_batches(3)
-  ref = metrics.Reference.from_batches([real])
+    metrics.Reference.from_batches(3, **here)
+  # A bad mesh fails before any batch is read.
+  with pytest.raises(ValueError, match="must be a jax.sharding.Mesh"):
+    metrics.Reference.from_batches(_never_read(), mesh="all", **here)
+  ref = metrics.Reference.from_batches([real], **here)
   with pytest.raises(ValueError, match="fake: has 8 features per point, "
                      "real has 64"):
-    ref.fake_from_batches(np.zeros((5, 8)) for _ in range(10 ** 9))
+    ref.fake_from_batches((np.zeros((5, 8)) for _ in range(10 ** 9)), **here)
+  del ref
+  gc.collect()
   # A failed read leaves nothing behind.
   assert not os.listdir(tmp_path)
+
+
+def _never_read():
+  raise AssertionError("read a batch")
+  yield  # pylint: disable=unreachable
 
 
 def test_the_private_file_goes_with_the_reference(digits, tmp_path):

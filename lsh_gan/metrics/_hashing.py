@@ -13,8 +13,8 @@ Two points at distance c share one function's code with probability
 p(c) = 1 - 2 Phi(-w/c) - 2 / (sqrt(2 pi) w/c) (1 - exp(-(w/c)^2 / 2)), a
 table with p(c)^K.
 
-Shapes: each set is projected once (n x d x L*K work) in fixed blocks of rows
-and padded to a size class (at most max(1023, n/8) more rows, eight classes
+Shapes: a set is projected (n x d x L*K work; `Projected` says how often)
+in fixed blocks of rows and padded to a size class (at most max(1023, n/8) more rows, eight classes
 per doubling), so a new n reuses compiled code unless it crosses a class.
 A projection pass can also compute the exact k-NN distances (k = WIDTH_K) of
 a random sample of WIDTH_SAMPLE points of the set, which default widths read.
@@ -130,7 +130,8 @@ def _fmix32(h):
   return h ^ (h >> 16)
 
 
-STORED_TABLES = 4  # tables whose projections a Projected keeps (see below)
+STORED_TABLES = 4  # tables whose projections a large Projected keeps
+KEEP_ALL_BYTES = 1 << 28  # ... a set in memory keeps all below this size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,20 +148,24 @@ class _Source:
 class Projected:
   """A point set's projections a.(x - centre) on a family's directions.
 
-  Only the first STORED_TABLES tables' columns are kept (the default widths
-  search those tables, many times); every table's projections are
-  recomputed from the set, one row block at a time, by each pass that
-  needs them all (`blocks`, `keys`): L*K floats per point would be 4 times
-  a 64-dimensional set at the LSH-only defaults, and the set itself may be
-  a memory-mapped file (`Reference.from_batches`). A pass costs one n x d x
-  L*K product; a block's projections are the same numbers in every pass.
+  A set held in memory keeps every table's projections when they are no
+  larger than the set itself (L*K <= d) or than KEEP_ALL_BYTES: it is then
+  projected once. Otherwise (the LSH-only defaults' 256 projections per
+  point are 4 times a 64-dimensional set; and always for a set in a
+  memory-mapped file, `Reference.from_batches`) only the first
+  STORED_TABLES tables' columns are kept (the default widths search those,
+  many times) and every pass that needs all tables (`blocks`, `keys`)
+  recomputes them from the set, one row block at a time: one n x d x L*K
+  product per pass, the same numbers in every pass.
 
   Attributes:
-    values: (padded_size(n), T*K) float32, the first T = min(L,
-      STORED_TABLES) tables' columns; rows past n are padding.
+    values: (padded_size(n), T*K) float32, the first T tables' columns (T =
+      L when all are kept, else min(L, STORED_TABLES)); rows past n are
+      padding.
     n: number of points.
     sample_radii: exact NND_k (k = WIDTH_K) of up to WIDTH_SAMPLE random
       points of the set, read in the same pass, or None.
+    source: what recomputes the projections.
   """
   values: jax.Array
   n: int
@@ -176,10 +181,17 @@ class Projected:
     return Projected(knn.times_power_of_two(self.values, exponent), self.n,
                      radii, source)
 
+  @property
+  def keeps_all(self) -> bool:
+    return self.values.shape[1] == self.source.projections.shape[1]
+
   def blocks(self):
     """Yields (start, (block, L*K) projections) by row blocks of the set
-    (`row_blocks`; the last block's padding rows are projections of 0)."""
+    (`row_blocks`; rows past n are padding)."""
     source = self.source
+    if self.keeps_all:
+      yield from row_blocks(self.values, row_block(self.n))
+      return
     for start, rows in row_blocks(source.x):
       out = _project(jax.device_put(rows), source.shift, source.projections)
       if source.exponent:
@@ -189,12 +201,16 @@ class Projected:
   def keys(self, family: "HashFamily", width: float):
     """(padded_size(n), L) key pairs of every table at `width`, computed
     block by block (rows past n hold no valid key: callers mask them)."""
+    if self.keeps_all:
+      return family.keys(self.values, width)
     parts = [family.keys(block, width) for _, block in self.blocks()]
     return tuple(_fit_rows(jnp.concatenate([p[i] for p in parts]),
                            padded_size(self.n)) for i in range(2))
 
   def all_values(self) -> jax.Array:
     """(padded_size(n), L*K): every table's projections in one array."""
+    if self.keeps_all:
+      return self.values
     return _fit_rows(jnp.concatenate([b for _, b in self.blocks()]),
                      padded_size(self.n))
 
@@ -251,7 +267,11 @@ class HashFamily:
     shift = jnp.dot(centre, self.projections,
                     precision=jax.lax.Precision.HIGHEST)
     search = None if radii_seed is None else _RadiusSearch(x, radii_seed)
+    every = self.num_tables * self.num_hashes
     kept = min(self.num_tables, STORED_TABLES) * self.num_hashes
+    if not isinstance(x, np.memmap) and (
+        every <= dim or padded_size(n) * every * 4 <= KEEP_ALL_BYTES):
+      kept = every
     blocks = []
     for start, rows in row_blocks(x):
       rows = jax.device_put(rows)  # once, for both passes over the block

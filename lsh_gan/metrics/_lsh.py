@@ -49,8 +49,9 @@ of a measured grid (L in {16, 32}, K in {4, 8, 12, 16}, mates in {1, 2, 4,
 8}, the three rules, q in {0.1, 0.2}; docs/metrics.md) on known-truth sets
 built from real digit embeddings and on Gaussian mode mixtures.
 
-Cost: each set is projected once (n x d x L*K); a query is L binary
-searches: O(1) per evaluated point, and no n x n work anywhere.
+Cost: a set is projected (n x d x L*K) once, or once per pass for a large
+set at d < L*K (`_hashing.Projected`); a query is L binary searches: O(1)
+per evaluated point, and no n x n work anywhere.
 
 References:
   G. Mordido, H. Yang, C. Meinel, "Evaluating Post-Training Compression in

@@ -200,8 +200,9 @@ def place(x, max_abs: float, exponent: int, mesh: Mesh) -> ShardedSet:
   """A checked set (`checked`) in units 2^exponent, laid out on the mesh.
 
   Host data (an array, or a memory-mapped file) go to each device straight
-  from its own rows, scaled and padded one device at a time (neither the
-  host nor a device ever holds a second copy of the set); a jax.Array is scaled and padded by one
+  from its own rows, scaled and padded one device at a time (no second host
+  copy of the set beyond one device's rows; on a CPU backend the devices'
+  buffers are themselves host memory); a jax.Array is scaled and padded by one
   jitted call that lays the result out by rows.
   """
   n, dim = x.shape
@@ -240,9 +241,18 @@ def place(x, max_abs: float, exponent: int, mesh: Mesh) -> ShardedSet:
     return np.where(np.arange(start, stop) < n, 0.0, np.inf).astype(
         np.float32)
 
-  values = jax.make_array_from_callback((rows, dim), sharding, device_rows)
-  pad = jax.make_array_from_callback((rows,), sharding, device_pad)
-  return ShardedSet(values, pad, n, block, max_abs, mesh)
+  return ShardedSet(_built_on_devices((rows, dim), sharding, device_rows),
+                    _built_on_devices((rows,), sharding, device_pad),
+                    n, block, max_abs, mesh)
+
+
+def _built_on_devices(shape, sharding, build) -> jax.Array:
+  """A global array whose shards `build(index)` makes on the host, each put
+  on its device before the next is built (`jax.make_array_from_callback`
+  builds every local shard first: a second host copy of the set)."""
+  shards = [jax.device_put(build(index), device) for device, index in
+            sharding.addressable_devices_indices_map(shape).items()]
+  return jax.make_array_from_single_device_arrays(shape, sharding, shards)
 
 
 def reference_set(x, mesh: Mesh, name: str = "real"):

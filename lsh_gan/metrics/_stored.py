@@ -4,9 +4,9 @@
 of (b, d) arrays (slices of memory-mapped `.npy` files, chunks of a
 generator's output) and never hold the whole set in one array: each batch is
 validated as it arrives and appended to a file of float32 rows in a private
-temporary folder; the metrics then read that file block by block (`Stored`
-below is a read-only `np.memmap`, which every blocked pass in this package
-slices without copying the set).
+temporary folder; the metrics then read that file block by block (a
+read-only `np.memmap`, which every blocked pass in this package slices
+without copying the set).
 
 The file holds exactly what `_checks.reference_set` / `_checks.fake_set`
 would hold in memory for the concatenated batches: float32 values divided by
@@ -16,8 +16,10 @@ written as they come (float32, or float64 as soon as a batch of a wider float
 type arrives: the concatenation's type) and, unless the set is float32 at
 unit scale (the usual case), converted in one more pass over the file.
 
-Disk: n * d * 4 bytes (8 while a float64 set is converted). The folder is
-removed when the last array reading it is collected, or at exit.
+Disk: n * d * 4 bytes; up to 12 per value while a float64 set is converted
+(its float64 copy and the float32 result), 8 for a float32 set scaled by a
+power of two. The folder is removed when the last array reading it is
+collected, or at exit.
 """
 
 from __future__ import annotations
@@ -31,16 +33,15 @@ import numpy as np
 
 from lsh_gan.metrics import _checks
 
-_CONVERT_ROWS = 1 << 16  # rows per step of a conversion pass
+_CONVERT_BYTES = 1 << 26  # float64 bytes per step of a conversion pass
 
 
-class Stored(np.memmap):
-  """A read-only float32 (n, d) memmap of a set in units 2^exponent; its
-  folder is removed with the last array that reads it."""
+def _step_rows(dim: int) -> int:
+  return max(1, _CONVERT_BYTES // (8 * dim))
 
 
 def spill(batches, name: str, directory=None, *, dim: int | None = None,
-          units=None) -> tuple[Stored, int, float]:
+          units=None) -> tuple[np.memmap, int, float]:
   """Reads `batches` once into a private file: (set in units 2^e, e, max |x|).
 
   Args:
@@ -115,7 +116,9 @@ def _spill(batches, name: str, folder: str, expected, units):
     _to_units(raw, np.float64 if wide else np.float32, path, rows, dim,
               exponent)
     os.remove(raw)
-  stored = Stored(path, dtype=np.float32, mode="r", shape=(rows, dim))
+  # A plain read-only np.memmap (arrays computed from it are plain arrays);
+  # the folder goes when the last array reading the file does.
+  stored = np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
   weakref.finalize(stored, shutil.rmtree, folder, ignore_errors=True)
   return stored, exponent, max_abs
 
@@ -127,8 +130,9 @@ def _widen(path: str, rows: int, dim: int) -> None:
   wide = path + ".wide"
   narrow = np.memmap(path, np.float32, "r", shape=(rows, dim))
   with open(wide, "wb") as out:
-    for start in range(0, rows, _CONVERT_ROWS):
-      narrow[start:start + _CONVERT_ROWS].astype(np.float64).tofile(out)
+    step = _step_rows(dim)
+    for start in range(0, rows, step):
+      narrow[start:start + step].astype(np.float64).tofile(out)
   del narrow
   os.replace(wide, path)
 
@@ -138,12 +142,13 @@ def _to_units(source: str, dtype, target: str, rows: int, dim: int,
   """float32 rows of source / 2^exponent, as `_checks.to_units` makes them."""
   values = np.memmap(source, dtype, "r", shape=(rows, dim))
   out = np.memmap(target, np.float32, "w+", shape=(rows, dim))
-  for start in range(0, rows, _CONVERT_ROWS):
-    chunk = values[start:start + _CONVERT_ROWS]
+  step = _step_rows(dim)
+  for start in range(0, rows, step):
+    chunk = values[start:start + step]
     if exponent:
-      np.ldexp(chunk, -exponent, out=out[start:start + _CONVERT_ROWS],
+      np.ldexp(chunk, -exponent, out=out[start:start + step],
                casting="same_kind")
     else:
-      out[start:start + _CONVERT_ROWS] = chunk
+      out[start:start + step] = chunk
   out.flush()
   del values, out

@@ -289,20 +289,6 @@ def file_rows(x: np.memmap):
     yield rows, np.int32(valid)
 
 
-def file_mean(x: np.memmap) -> jax.Array:
-  """The mean of a memory-mapped set's rows (float32 block sums added in
-  float64)."""
-  total = np.zeros(x.shape[1], np.float64)
-  for rows, _ in file_rows(x):
-    total += np.asarray(_column_sums(rows), np.float64)
-  return jnp.asarray((total / x.shape[0]).astype(np.float32))
-
-
-@jax.jit
-def _column_sums(rows):
-  return jnp.sum(rows, axis=0)
-
-
 def nearest_sq_distances(points: _Points, k: int) -> list[jax.Array]:
   """Per block of `points`: (block, k) ascending squared distances of its
   rows to their k nearest others (by index; padding rows read +inf).
@@ -369,21 +355,24 @@ class KNNReference:
 
   @classmethod
   def in_units(cls, real: jax.Array, exponent: int, *, max_k: int = 5,
-               block: int | None = None) -> "KNNReference":
+               block: int | None = None,
+               centre: jax.Array | None = None) -> "KNNReference":
     """From a set already validated and held in units 2^exponent (by
-    `Reference`), without a second validation pass and host copy."""
+    `Reference`), without a second validation pass and host copy; `centre`:
+    the point the distances are computed about (default the mean; a set in
+    a memory-mapped file must be given one, or it is read whole)."""
     ref = object.__new__(cls)
-    ref._build(real, exponent, max_k, block)  # pylint: disable=protected-access
+    ref._build(real, exponent, max_k, block, centre)  # pylint: disable=protected-access
     return ref
 
-  def _build(self, real, exponent: int, max_k: int, block) -> None:
+  def _build(self, real, exponent: int, max_k: int, block,
+             centre=None) -> None:
     self.exponent = exponent
     self.max_k = _checks.positive_int(max_k, "max_k")
     self.fixed_block = (None if block is None else
                         _checks.positive_int(block, "block"))
     _checks.enough_points(real.shape[0], self.max_k, "real")
-    self.centre = (file_mean(real) if isinstance(real, np.memmap) else
-                   jnp.mean(real, axis=0))
+    self.centre = jnp.mean(real, axis=0) if centre is None else centre
     self.points = _Points(real, self.centre, self._block_for(real.shape))
     self.nearest = nearest_sq_distances(self.points, self.max_k)
     self._nearest_host = None

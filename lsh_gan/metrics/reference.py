@@ -119,18 +119,18 @@ class Reference:
     radii) and a few blocks. LSH + KNN reads the set into memory (its
     candidates are gathered on the device); KID reads only its subsets.
 
-    Equal numbers: the same as `Reference(np.concatenate(batches))` for
-    LSH-only (bit for bit) and KID; counts of exact KNN, density and
-    coverage too unless a distance lies within float32 rounding of a radius
-    (the centre is summed in another order), FID to float32 rounding.
+    Equal numbers: the same as `Reference(np.concatenate(batches))`, bit
+    for bit for every metric but FID (the same blocks, centre and
+    products); FID to float32 rounding (its sums are streamed).
 
     Args:
       batches: an iterable of (b, d) arrays of numbers (read once).
       mesh: a `jax.sharding.Mesh`: the set is laid out on it from the file
-        (each device's rows read from it, no host copy of the set) and
-        scored as `Reference(..., mesh=mesh)` is.
+        (each device's rows read from it in turn) and scored as
+        `Reference(..., mesh=mesh)` is.
       directory: where the private folder is made (default: the system's
-        temporary folder); it holds n * d * 4 bytes and is removed when the
+        temporary folder); it holds n * d * 4 bytes (up to 12 per value
+        while float64 batches are converted) and is removed when the
         reference is collected, or at exit.
 
     Raises:
@@ -147,6 +147,8 @@ class Reference:
       >>> ref.lsh_precision_recall(rng.normal(size=(500, 8)) + 100.0)
       {'precision': 0.0, 'recall': 0.0}
     """
+    # The mesh first: a bad one fails before the batches are read.
+    mesh = None if mesh is None else _sharded.as_mesh(mesh)
     stored, exponent, max_abs = _stored.spill(batches, "real", directory)
     ref = cls.__new__(cls)
     ref.computed, ref._cache, ref._knn = collections.Counter(), {}, None
@@ -154,8 +156,8 @@ class Reference:
     ref.n, ref.dim = stored.shape
     ref._real = ref._centre_value = ref.sharded = ref.mesh = None
     if mesh is not None:
-      ref.mesh = _sharded.as_mesh(mesh)
-      ref.sharded = _sharded.place(stored, max_abs, 0, ref.mesh)
+      ref.mesh = mesh
+      ref.sharded = _sharded.place(stored, max_abs, 0, mesh)
     else:
       ref._real = stored
       ref._centre_value = _hashing.mean_rows(stored)
@@ -190,7 +192,8 @@ class Reference:
 
   @property
   def real(self) -> jax.Array:
-    """The real set in units 2^exponent, on one device. A reference on a
+    """The real set in units 2^exponent, on one device (a read-only
+    np.memmap of its file for a reference `from_batches`). A reference on a
     mesh gathers it here, once, for the metrics not yet computed on the
     mesh (LSH + KNN)."""
     if self._real is None:
@@ -250,8 +253,11 @@ class Reference:
     _checks.enough_points(self.n, k, "real")
     if self._knn is None or self._knn.max_k < k:
       self.computed["knn"] += 1
+      # About the reference's centre (the blocked mean every metric here
+      # uses), so a set read from batches gives the in-memory numbers.
       self._knn = knn.KNNReference.in_units(self.real, self.exponent,
-                                            max_k=max(k, 5))
+                                            max_k=max(k, 5),
+                                            centre=self.centre)
     return self._knn
 
   def knn_metrics(self, fake, *, k: int = 3,
@@ -547,7 +553,8 @@ class FakeSet:
   Attributes:
     reference: the Reference it was validated for.
     values: (m, d) float32 on one device, in units 2^(exponent + shift)
-      (for a reference on a mesh: gathered from it when first read).
+      (for a reference on a mesh: gathered from it when first read; for a
+      set `fake_from_batches`: a read-only np.memmap of its file).
     on_mesh: for a reference on a mesh, the set laid out on it.
     n: the number of points.
     shift: see `_checks.fake_set`; own: its own magnitude exponent there.
