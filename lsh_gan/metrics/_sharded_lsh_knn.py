@@ -1,0 +1,182 @@
+"""LSH + KNN on a `jax.sharding` mesh (private; work in progress).
+
+The one-device algorithm (`_lsh_knn`) reads windows of each table's sorted
+order. Here a set stays sharded by rows (`_sharded.ShardedSet`); per table,
+its rows are laid out by sorted position, each device holding a contiguous
+stretch of positions with M = max_candidates positions of halo on either
+side, by `ring_take`: the shards travel round the ring (D steps of
+`ppermute`) and each device keeps the visiting rows it asked for. On that
+layout the one-device chunk products run unchanged, so the distances, and
+the candidate radii, are the one-device numbers. The sorts run on the host
+over the gathered keys (12 bytes per point and table, never the n x d set).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from lsh_gan.metrics import _lsh_knn
+from lsh_gan.metrics import _sharded
+from lsh_gan.metrics import knn
+
+AXIS = _sharded.AXIS
+
+
+def _ring_take(x, ids, *, per: int, devices: int):
+  """Inside shard_map: x (per, ...) this device's rows of a global array,
+  ids (q,) global row ids (negative: none). Returns x[ids] (q, ...), zeros
+  where ids < 0, gathered as the shards travel round the ring."""
+  me = jax.lax.axis_index(AXIS)
+
+  def visit(step, carry):
+    out, shard = carry
+    owner = (me - step) % devices  # ppermute sends i -> i + 1
+    local = ids - owner * per
+    here = (ids >= 0) & (local >= 0) & (local < per)
+    rows = shard[jnp.clip(local, 0, per - 1)]
+    out = jnp.where(here.reshape(here.shape + (1,) * (rows.ndim - 1)), rows,
+                    out)
+    shard = jax.lax.ppermute(shard, AXIS, _sharded._ring_permutation(devices))  # pylint: disable=protected-access
+    return out, shard
+
+  out = _sharded._varying(jnp.zeros(ids.shape + x.shape[1:], x.dtype))  # pylint: disable=protected-access
+  out, _ = jax.lax.fori_loop(0, devices, visit, (out, x))
+  return out
+
+
+@functools.lru_cache(maxsize=None)
+def _take_fn(mesh: Mesh, per: int):
+  return jax.jit(jax.shard_map(
+      functools.partial(_ring_take, per=per, devices=mesh.shape[AXIS]),
+      mesh=mesh, in_specs=(P(AXIS), P(AXIS)), out_specs=P(AXIS)))
+
+
+def ring_take(x: jax.Array, ids, mesh: Mesh) -> jax.Array:
+  """x[ids] for a global array x sharded by rows over `mesh` (D devices)
+  and D * q ids (negative: a zero row), sharded like them: each device
+  receives the rows its q ids name, no device holding more than its own
+  shard, one visiting shard and its q rows."""
+  devices = mesh.shape[AXIS]
+  ids = np.asarray(ids, np.int32)
+  if ids.shape[0] % devices:
+    raise ValueError(f"{ids.shape[0]} ids do not split over {devices} "
+                     "devices")
+  per = x.shape[0] // devices
+  ids = jax.device_put(ids, NamedSharding(mesh, P(AXIS)))
+  return _take_fn(mesh, per)(x, ids)
+
+
+def _halo_window_sq_dists(xh, chunk: int, halo: int):
+  """`_lsh_knn._window_sq_dists` of the S = len(xh) - 2 halo middle rows of
+  xh against their windows: chunk c's rows are xh[halo + c chunk:][:chunk],
+  its columns xh[c chunk:][:chunk + 2 halo] (the same products, of the same
+  shapes, as on one device)."""
+  size = xh.shape[0] - 2 * halo
+  nc = size // chunk
+
+  def dots(c):
+    rows = jax.lax.dynamic_slice_in_dim(xh, halo + c * chunk, chunk)
+    cols = jax.lax.dynamic_slice_in_dim(xh, c * chunk, chunk + 2 * halo)
+    return jnp.dot(rows, cols.T, precision=jax.lax.Precision.HIGHEST)
+
+  dots = jax.lax.map(dots, jnp.arange(nc))
+  sq = jnp.sum(xh * xh, axis=1)
+  sq_rows = sq[halo:halo + size].reshape(nc, chunk)
+  sq_cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
+      sq, c * chunk, chunk + 2 * halo))(jnp.arange(nc))
+  return knn.expand_sq_dists(sq_rows[:, :, None] + sq_cols[:, None, :], dots,
+                             xh.shape[1])
+
+
+def _local_nearest(xh, col_id, run_start, run_end, kept_d2, kept_id, *,
+                   chunk: int, halo: int):
+  """Inside shard_map: `_lsh_knn._table_nearest` for this device's stretch
+  of S sorted positions [j S, (j + 1) S). xh (S + 2 halo, d): the rows at
+  positions [j S - halo, (j + 1) S + halo) (zeros outside the table);
+  col_id: their row ids (-1 outside); run_start, run_end (S,): the runs of
+  the stretch's positions; kept_d2, kept_id (S, k): the k best so far of the
+  stretch's points. Returns their new k best, in the stretch's order."""
+  size = run_start.shape[0]
+  nc, width = size // chunk, chunk + 2 * halo
+  first = jax.lax.axis_index(AXIS) * size
+  position = first + jnp.arange(size, dtype=jnp.int32)
+  lo, hi = _lsh_knn._window(position, run_start, run_end, halo + 1)  # pylint: disable=protected-access
+  col_pos = (first + jnp.arange(nc, dtype=jnp.int32)[:, None] * chunk - halo +
+             jnp.arange(width, dtype=jnp.int32)[None, :])[:, None, :]
+  mask = ((col_pos >= lo.reshape(nc, chunk, 1)) &
+          (col_pos < hi.reshape(nc, chunk, 1)) &
+          (col_pos != position.reshape(nc, chunk, 1)))
+  d2 = jnp.where(mask, _halo_window_sq_dists(xh, chunk, halo), jnp.inf)
+  cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
+      col_id, c * chunk, width))(jnp.arange(nc))
+  col_ids = jnp.broadcast_to(cols[:, None, :], d2.shape).reshape(size, width)
+  d2 = d2.reshape(size, width)
+  k = kept_d2.shape[1]
+  seen = jnp.any(col_ids[:, :, None] == kept_id[:, None, :], axis=2)
+  d2 = jnp.where(seen, jnp.inf, d2)
+  neg, pick = jax.lax.top_k(-jnp.concatenate([kept_d2, d2], axis=1), k)
+  ids = jnp.take_along_axis(jnp.concatenate([kept_id, col_ids], axis=1),
+                            pick, axis=1)
+  return -neg, jnp.where(jnp.isinf(neg), -1, ids)
+
+
+@functools.lru_cache(maxsize=None)
+def _nearest_fn(mesh: Mesh, chunk: int, halo: int):
+  return jax.jit(jax.shard_map(
+      functools.partial(_local_nearest, chunk=chunk, halo=halo), mesh=mesh,
+      in_specs=(P(AXIS),) * 6, out_specs=(P(AXIS), P(AXIS))))
+
+
+def _sharded_rows(x, mesh: Mesh) -> jax.Array:
+  return jax.device_put(np.ascontiguousarray(x), NamedSharding(mesh, P(AXIS)))
+
+
+def candidate_radii_sq(points: jax.Array, tables: "_lsh_knn.Tables", n: int,
+                       k: int, max_candidates: int, mesh: Mesh) -> np.ndarray:
+  """(n,) squared LSH + KNN radii (-1: isolated) of a set whose centred rows
+  `points` (D * per, d) are sharded over `mesh` (rows past n are padding),
+  given its sorted tables over the same D * per rows (`_lsh_knn.Tables`,
+  on the host or one device: (L, D * per) arrays).
+
+  Per table: the rows in sorted order, each device a stretch of `per`
+  positions and `max_candidates` on either side (`ring_take`); the k best
+  of the stretch's points taken to it, merged with its windows' distances
+  (`_local_nearest`, the one-device products), and taken back to the rows'
+  owners by the inverse permutation.
+  """
+  devices = mesh.shape[AXIS]
+  rows = points.shape[0]
+  per = rows // devices
+  halo = max_candidates
+  chunk = _lsh_knn._block_shape(max_candidates).shape[0]  # pylint: disable=protected-access
+  if per % chunk:
+    raise ValueError(f"{per} rows per device is not a multiple of the "
+                     f"chunk of {chunk} rows")
+  order = np.asarray(tables.order)
+  run_start, run_end = np.asarray(tables.run_start), np.asarray(tables.run_end)
+  best_d2 = _sharded_rows(np.full((rows, k), np.inf, np.float32), mesh)
+  best_id = _sharded_rows(np.full((rows, k), -1, np.int32), mesh)
+  stretch = (np.arange(devices)[:, None] * per - halo +
+             np.arange(per + 2 * halo)[None, :])
+  for t in range(order.shape[0]):
+    padded = np.concatenate([np.full(halo, -1), order[t], np.full(halo, -1)])
+    col_id = padded[stretch + halo].reshape(-1).astype(np.int32)
+    xh = ring_take(points, col_id, mesh)
+    kept_d2 = ring_take(best_d2, order[t], mesh)
+    kept_id = ring_take(best_id, order[t], mesh)
+    new_d2, new_id = _nearest_fn(mesh, chunk, halo)(
+        xh, _sharded_rows(col_id, mesh), _sharded_rows(run_start[t], mesh),
+        _sharded_rows(run_end[t], mesh), kept_d2, kept_id)
+    inverse = np.empty(rows, np.int32)
+    inverse[order[t]] = np.arange(rows, dtype=np.int32)
+    best_d2 = ring_take(new_d2, inverse, mesh)
+    best_id = ring_take(new_id, inverse, mesh)
+  kth = np.asarray(_sharded.host(best_d2))[:n, -1]
+  return np.where(np.isinf(kth), -1.0, kth)
