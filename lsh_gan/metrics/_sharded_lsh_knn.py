@@ -180,3 +180,102 @@ def candidate_radii_sq(points: jax.Array, tables: "_lsh_knn.Tables", n: int,
     best_id = ring_take(new_id, inverse, mesh)
   kth = np.asarray(_sharded.host(best_d2))[:n, -1]
   return np.where(np.isinf(kth), -1.0, kth)
+
+
+def _local_cover(queries, lo, hi, xh, rho2h, *, window: int, halo: int,
+                 block: int):
+  """Inside shard_map: does each of this device's C assigned queries
+  (queries (C, d), their windows [lo, hi) in global sorted positions of
+  one table, hi <= lo for none) lie in the ball of a candidate? xh
+  (S + 2 halo, d) and rho2h (S + 2 halo,): the index's rows and squared
+  radii at positions [j S - halo, (j + 1) S + halo). A window starts in
+  [j S, (j + 1) S) (the host assigned it so) and holds at most `window`
+  positions. Read in blocks of `block` queries (`_lsh_knn._table_cover`'s
+  products: each query against its gathered candidates)."""
+  size = xh.shape[0] - 2 * halo
+  first = jax.lax.axis_index(AXIS) * size - halo  # xh[0]'s position
+  dim = queries.shape[1]
+  xh_sq = jnp.sum(xh * xh, axis=1)
+  offsets = jnp.arange(window, dtype=jnp.int32)
+
+  def body(b, hits):
+    rows = lambda x: jax.lax.dynamic_slice_in_dim(x, b * block, block)
+    g = rows(queries)
+    pos = rows(lo)[:, None] + offsets  # (block, window) global positions
+    local = jnp.clip(pos - first, 0, xh.shape[0] - 1)
+    dots = jnp.einsum("bd,bkd->bk", g, xh[local],
+                      precision=jax.lax.Precision.HIGHEST)
+    d2 = knn.expand_sq_dists(jnp.sum(g * g, axis=1)[:, None] + xh_sq[local],
+                             dots, dim)
+    hit = jnp.any((pos < rows(hi)[:, None]) & (d2 <= rho2h[local]), axis=1)
+    return jax.lax.dynamic_update_slice_in_dim(hits, hit, b * block, 0)
+
+  count = queries.shape[0]
+  hits = _sharded._varying(jnp.zeros(count, bool))  # pylint: disable=protected-access
+  return jax.lax.fori_loop(0, count // block, body, hits)
+
+
+@functools.lru_cache(maxsize=None)
+def _cover_fn(mesh: Mesh, window: int, halo: int, block: int):
+  return jax.jit(jax.shard_map(
+      functools.partial(_local_cover, window=window, halo=halo, block=block),
+      mesh=mesh, in_specs=(P(AXIS),) * 5, out_specs=P(AXIS)))
+
+
+COVER_BLOCK = 128  # queries per block of `_local_cover`
+
+
+def covered(index_points: jax.Array, rho2: np.ndarray,
+            tables: "_lsh_knn.Tables", window: int, max_candidates: int,
+            query_points: jax.Array, lo: np.ndarray, hi: np.ndarray,
+            num_queries: int, mesh: Mesh) -> np.ndarray:
+  """(num_queries,) bool: `_lsh_knn.covered` on the mesh.
+
+  index_points (D * per, d): the index's centred rows, sharded; rho2 (D *
+  per,): their squared radii (-1: isolated or padding); tables: its sorted
+  tables over those rows; query_points: the queries' centred rows,
+  sharded; lo, hi (num_queries, L): each query's window per table
+  (`_lsh_knn._query_windows`). Per table, each query goes to the device
+  whose stretch of sorted positions its window starts in (`ring_take` of
+  its row), in rounds of at most `per` queries per device, and is compared
+  there with its candidates; the hits are ORed on the host.
+  """
+  devices = mesh.shape[AXIS]
+  rows = index_points.shape[0]
+  per = rows // devices
+  halo = max_candidates
+  block = COVER_BLOCK
+  order = np.asarray(tables.order)
+  stretch = (np.arange(devices)[:, None] * per - halo +
+             np.arange(per + 2 * halo)[None, :])
+  rho2 = np.asarray(rho2, np.float32)
+  hits = np.zeros(num_queries, bool)
+  capacity = -(-per // block) * block
+  for t in range(order.shape[0]):
+    live = np.flatnonzero(hi[:, t] > lo[:, t])
+    live = live[~hits[live]]  # a query already covered needs no more
+    if not live.size:
+      continue
+    padded = np.concatenate([np.full(halo, -1), order[t], np.full(halo, -1)])
+    ids = padded[stretch + halo]
+    xh = ring_take(index_points, ids.reshape(-1), mesh)
+    rho2h = _sharded_rows(np.where(ids >= 0, rho2[np.maximum(ids, 0)], -1.0)
+                          .astype(np.float32).reshape(-1), mesh)
+    owner = lo[live, t] // per
+    queue = [live[owner == j] for j in range(devices)]
+    while any(q.size for q in queue):
+      take = [q[:capacity] for q in queue]
+      queue = [q[capacity:] for q in queue]
+      size = max(-(-max(q.size for q in take) // block) * block, block)
+      assigned = np.full((devices, size), -1, np.int64)
+      for j, q in enumerate(take):
+        assigned[j, :q.size] = q
+      flat = assigned.reshape(-1)
+      some = flat >= 0
+      q_lo = np.where(some, lo[np.maximum(flat, 0), t], 0).astype(np.int32)
+      q_hi = np.where(some, hi[np.maximum(flat, 0), t], 0).astype(np.int32)
+      got = np.asarray(_sharded.host(_cover_fn(mesh, window, halo, block)(
+          ring_take(query_points, flat, mesh), _sharded_rows(q_lo, mesh),
+          _sharded_rows(q_hi, mesh), xh, rho2h)))
+      hits[flat[some & got]] = True
+  return hits
