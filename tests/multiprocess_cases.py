@@ -35,6 +35,8 @@ def scores(metrics, real, fake, **kw) -> dict:
                                 **kw),
       **{f"lsh_{k}": v for k, v in metrics.lsh_precision_recall(
           real, fake, **kw).items()},
+      **{f"lsh_knn_{k}": v for k, v in metrics.lsh_knn_precision_recall(
+          real, fake, **kw).items()},
       **{f"reference_{k}": v for k, v in {
           **ref.knn_metrics(fake), **ref.frechet_distance(fake)}.items()},
   }

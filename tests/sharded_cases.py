@@ -168,6 +168,36 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
                                  metrics.Reference(x, mesh=mesh).lsh_width()]
   out["lsh"] = lsh
 
+  # LSH + KNN on the mesh: clusters (a few points isolated in their
+  # buckets), magnitudes 1 and 1e25, fewer and more fake points than real,
+  # sharded arrays and host arrays; a given width; max_candidates = 256,
+  # whose chunk does not divide every device's rows (read onto one device).
+  lsh_knn = {}
+  centres = rng.normal(size=(5, 12)) * 4
+  for name, (n, m, scale) in {"unit": (2003, 1500, 1.0),
+                              "few fake, huge": (1500, 300, 1e25),
+                              "many fake": (900, 3000, 1.0)}.items():
+    real = ((centres[rng.integers(0, 5, n)] + rng.normal(size=(n, 12)))
+            * scale).astype(np.float32)
+    fake = ((centres[rng.integers(0, 3, m)] + 1.1 * rng.normal(size=(m, 12)))
+            * scale).astype(np.float32)
+    on_mesh = metrics.Reference(real, mesh=mesh)
+    lsh_knn[name] = [metrics.Reference(real).lsh_knn_precision_recall(fake),
+                     on_mesh.lsh_knn_precision_recall(fake)]
+    lsh_knn[name + " gathered"] = on_mesh._real is not None  # pylint: disable=protected-access
+  real, fake = _sets(rng, 1000, 904, 16)
+  lsh_knn["rows, given width"] = [
+      metrics.lsh_knn_precision_recall(real, fake, bucket_width=3.0),
+      metrics.lsh_knn_precision_recall(jax.device_put(real, rows),
+                                       jax.device_put(fake, rows),
+                                       bucket_width=3.0)]
+  lsh_knn["256 candidates"] = [
+      metrics.lsh_knn_precision_recall(real, fake, max_candidates=256,
+                                       error_sample=0),
+      metrics.lsh_knn_precision_recall(real, fake, max_candidates=256,
+                                       error_sample=0, mesh=mesh)]
+  out["lsh_knn"] = lsh_knn
+
   # Errors: bad values found on the devices, and a bad mesh.
   real, fake = _sets(rng, 1200, 960, 24)
   bad = np.array(real)

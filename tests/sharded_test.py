@@ -80,6 +80,24 @@ def test_lsh_only_equals_one_device(results, scale):
   assert 0.3 < calibrated["recall"] < 0.7 and calibrated["precision"] > 0.8
 
 
+@pytest.mark.parametrize("case", ["unit", "few fake, huge", "many fake",
+                                  "rows, given width", "256 candidates"])
+def test_lsh_knn_on_the_mesh_equals_one_device(results, case):
+  one, on_mesh = results["lsh_knn"][case]
+  # Candidates, radii and covers are computed from the same products on
+  # the mesh; only the projections (a product of another shape per
+  # device) could move a key at a bucket edge: within two points' worth.
+  assert set(on_mesh) == set(one)
+  for key, value in one.items():
+    if key in ("precision", "recall"):
+      assert on_mesh[key] == pytest.approx(value, abs=2 / 300), key
+    else:  # the error estimates: the same sample, nearly the same hits
+      assert on_mesh[key] == pytest.approx(value, abs=0.02), key
+  if case in ("unit", "few fake, huge", "many fake"):
+    # The real set stayed on the mesh: never gathered onto one device.
+    assert not results["lsh_knn"][case + " gathered"]
+
+
 def test_lsh_width_of_a_set_needing_the_float64_pass(results):
   one, on_mesh = results["lsh"]["dense far-out widths"]
   assert on_mesh == pytest.approx(one, rel=2e-3)

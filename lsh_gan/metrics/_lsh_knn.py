@@ -70,6 +70,7 @@ import numpy as np
 from lsh_gan.metrics import _checks
 from lsh_gan.metrics import knn
 from lsh_gan.metrics import _hashing
+from lsh_gan.metrics import _sharded
 
 # Defaults from the measured sweep (benchmarks/lsh_sweep.py, docs/metrics.md):
 # K = min(8, d), L = 4, M = 128, 16 median bucket-mates reads within 0.013 of
@@ -471,6 +472,10 @@ class Prepared:
     self.family = family
     self._sq = None
 
+  def take(self, rows: np.ndarray) -> jax.Array:
+    """The (centred) rows `rows`."""
+    return self.points[jnp.asarray(rows)]
+
   @property
   def points_sq(self) -> jax.Array:
     """(size,) squared norms of the rows, computed once."""
@@ -767,8 +772,7 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
   # 1,024 (the sets' size classes start there).
   rows = np.zeros(max(64, 1 << (sample.size - 1).bit_length()), np.int32)
   rows[:sample.size] = sample
-  pick = jnp.asarray(rows)
-  q = queries.points[pick]
+  q = queries.take(rows)
   d2 = _cross_sq(q, jnp.sum(q * q, axis=1), index.prepared.points,
                  index.points_sq, index.prepared.n)
   n = index.prepared.n
@@ -781,16 +785,18 @@ def exact_indicator(index: Indexed, queries: Prepared, sample: np.ndarray,
   valid = np.arange(rows.size) < sample.size
   rounds = 0
   while True:
-    covered, choice = (np.asarray(a) for a in _exact_round(
-        d2, index.rho2, jnp.asarray(known)))
+    # Host arrays (`known` changes each round), passed as they are: on a
+    # mesh, d2 is a global array and these are replicated inputs.
+    covered, choice = (_sharded.host(a) for a in _exact_round(
+        d2, index.rho2, known))
     undecided = valid & (choice >= 0)
     if not undecided.any():
       return covered[:sample.size]
     if rounds < EXACT_ROUNDS:
       need = np.unique(choice[undecided])
     else:  # every unknown candidate of the undecided queries: the last round
-      need = np.flatnonzero(np.asarray(_unknown_candidates(
-          d2, index.rho2, jnp.asarray(known), jnp.asarray(undecided))))
+      need = np.flatnonzero(_sharded.host(_unknown_candidates(
+          d2, index.rho2, known, undecided)))
     known[need] = index.exact_radii_sq(need)
     rounds += 1
 

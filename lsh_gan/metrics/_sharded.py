@@ -565,6 +565,12 @@ def _take_fn(mesh: Mesh, per: int):
       in_specs=(P(AXIS), P()), out_specs=P()))
 
 
+def take_rows(x: jax.Array, rows, mesh: Mesh) -> jax.Array:
+  """The rows `rows` (few) of a row-sharded global array, replicated."""
+  return _take_fn(mesh, x.shape[0] // mesh.shape[AXIS])(
+      x, np.asarray(rows, np.int32))
+
+
 def take(points: ShardedSet):
   """`take(x, indices)` for `fid.kernel_distance_in_units` (x is ignored:
   the rows come from `points`)."""

@@ -1,4 +1,4 @@
-"""LSH + KNN on a `jax.sharding` mesh (private; work in progress).
+"""LSH + KNN on a `jax.sharding` mesh (private; `Reference` calls it).
 
 The one-device algorithm (`_lsh_knn`) reads windows of each table's sorted
 order. Here a set stays sharded by rows (`_sharded.ShardedSet`); per table,
@@ -7,8 +7,12 @@ stretch of positions with M = max_candidates positions of halo on either
 side, by `ring_take`: the shards travel round the ring (D steps of
 `ppermute`) and each device keeps the visiting rows it asked for. On that
 layout the one-device chunk products run unchanged, so the distances, and
-the candidate radii, are the one-device numbers. The sorts run on the host
-over the gathered keys (12 bytes per point and table, never the n x d set).
+the candidate radii, are the one-device numbers. The sorts run on one
+device over the gathered keys (12 bytes per point and table, never the
+n x d set). Queries go to the device whose stretch of sorted positions
+their window starts in (`covered`). The error estimate runs the one-device
+code (`_lsh_knn.error_estimate`) on this module's `Prepared` and
+`Indexed`, whose exact radii come from the mesh.
 """
 
 from __future__ import annotations
@@ -279,3 +283,170 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
           _sharded_rows(q_hi, mesh), xh, rho2h)))
       hits[flat[some & got]] = True
   return hits
+
+
+# The set on the mesh, its index, and the exact radii the error estimate
+# reads: the one-device classes' interface (`_lsh_knn.Prepared`, `Indexed`),
+# so `fill_width`, `error_estimate` and `exact_indicator` run unchanged.
+
+
+@jax.jit
+def _sq_norms(points):
+  return jnp.sum(points * points, axis=1)
+
+
+class Prepared:
+  """`_lsh_knn.Prepared` of a set on the mesh: its centred rows (padding
+  rows 0) and projections, sharded by rows; keys gathered to the host."""
+
+  def __init__(self, points: _sharded.ShardedSet, centre, family,
+               max_candidates: int, projected=None):
+    self.n, self.mesh = points.n, points.mesh
+    self.size = points.x.shape[0]
+    self.shape_ref = _lsh_knn._block_shape(max_candidates)  # pylint: disable=protected-access
+    self.points = _sharded._centred(points.x, points.pad, jnp.asarray(centre))  # pylint: disable=protected-access
+    projected = projected or _sharded.project(points, family, centre)
+    self.values = projected.values
+    self.valid = jnp.asarray(np.arange(self.size) < self.n)
+    self.family = family
+    self.block = points.block  # divides the rows each device holds
+    self._sq = None
+
+  @property
+  def points_sq(self) -> jax.Array:
+    if self._sq is None:
+      self._sq = _sq_norms(self.points)
+    return self._sq
+
+  def rescaled(self, exponent: int) -> "Prepared":
+    out = object.__new__(Prepared)
+    out.__dict__.update(self.__dict__)
+    out.points = knn.times_power_of_two(self.points, exponent)
+    out.values = knn.times_power_of_two(self.values, exponent)
+    out._sq = (None if self._sq is None else  # pylint: disable=protected-access
+               knn.times_power_of_two(self._sq, 2 * exponent))
+    return out
+
+  def keys(self, width: float):
+    """(size, L) key pairs and order keys, on the host."""
+    key1, key2 = self.family.keys(self.values, width)
+    order_key = self.values[:, ::self.family.num_hashes]
+    return tuple(_sharded.host(a) for a in (key1, key2, order_key))
+
+  def take(self, rows: np.ndarray) -> np.ndarray:
+    """The centred rows `rows` (few), on the host (every process)."""
+    return _sharded.replicated_value(_sharded.take_rows(
+        self.points, rows, self.mesh))
+
+
+def fits_layout(points: _sharded.ShardedSet, max_candidates: int) -> bool:
+  """Whether the chunk of max_candidates divides the rows each device
+  holds (true at the default 128; else the one-device code serves it)."""
+  return points.per % _lsh_knn._block_shape(max_candidates).shape[0] == 0  # pylint: disable=protected-access
+
+
+class Indexed(_lsh_knn.Indexed):
+  """`_lsh_knn.Indexed` of a set on the mesh: tables sorted on one device
+  from the gathered keys, candidate radii on the mesh."""
+
+  def __init__(self, prepared: Prepared, width: float, k: int):  # pylint: disable=super-init-not-called
+    self.prepared, self.width, self.k = prepared, width, k
+    self.tables = _lsh_knn._sort_tables(*prepared.keys(width), prepared.n)  # pylint: disable=protected-access
+    rho2 = np.full(prepared.size, -1.0, np.float32)
+    rho2[:prepared.n] = candidate_radii_sq(
+        prepared.points, self.tables, prepared.n, k,
+        prepared.shape_ref.shape[1], prepared.mesh)
+    self.rho2 = rho2  # host: a replicated input of every kernel reading it
+    self._exact = None
+    self._isolated = None
+
+  def exact_radii_sq(self, which: np.ndarray) -> np.ndarray:
+    """Exact squared NND_k of the points `which` (kept): the whole set's by
+    the ring (`_sharded.nearest_sq`) when more than a third is missing,
+    else theirs against every shard."""
+    n = self.prepared.n
+    if self._exact is None:
+      self._exact = np.full(n, np.nan, np.float32)
+    missing = which[np.isnan(self._exact[which])]
+    if 3 * missing.size > n:
+      mesh = self.prepared.mesh
+      pad = jax.device_put(
+          np.where(np.arange(self.prepared.size) < n, 0.0, np.inf).astype(
+              np.float32), NamedSharding(mesh, P(AXIS)))
+      self._exact = _sharded.host(_sharded.nearest_sq(
+          self.prepared.points, pad, self.k, self.prepared.block, mesh))[
+              :n, self.k - 1]
+    elif missing.size:
+      self._exact[missing] = exact_kth_sq(self.prepared, missing, self.k)
+    return self._exact[which]
+
+  def rescaled(self, exponent: int) -> "Indexed":
+    out = super().rescaled(exponent)
+    # The radii times 2^(2 exponent) (exact), still on the host.
+    out.rho2 = np.where(self.rho2 < 0, self.rho2,
+                        np.ldexp(self.rho2, 2 * exponent)).astype(np.float32)
+    return out
+
+def _local_kth(rows, rows_id, points, points_sq, num_valid, *, k: int,
+               block: int):
+  """Inside shard_map: the k smallest squared distances from `rows`
+  (replicated, ids rows_id) to this device's points (self excluded by
+  id), merged over the devices."""
+  per, dim = points.shape
+  first = jax.lax.axis_index(AXIS) * per
+  rows_sq = jnp.sum(rows * rows, axis=1)
+
+  def body(j, best):
+    cols = jax.lax.dynamic_slice_in_dim(points, j * block, block)
+    cols_sq = jax.lax.dynamic_slice_in_dim(points_sq, j * block, block)
+    index = first + j * block + jnp.arange(block)
+    dots = jnp.dot(rows, cols.T, precision=jax.lax.Precision.HIGHEST)
+    d2 = knn.expand_sq_dists(rows_sq[:, None] + cols_sq[None, :], dots, dim)
+    d2 = jnp.where((index[None, :] >= num_valid) |
+                   (index[None, :] == rows_id[:, None]), jnp.inf, d2)
+    return knn._merge_smallest(best, d2)  # pylint: disable=protected-access
+
+  best = jax.lax.fori_loop(
+      0, per // block, body,
+      _sharded._varying(jnp.full((rows.shape[0], k), jnp.inf, jnp.float32)))  # pylint: disable=protected-access
+  every = jax.lax.all_gather(best, AXIS, axis=1, tiled=True)
+  neg, _ = jax.lax.top_k(-every, k)
+  return -neg[None, :, -1]  # every device's copy (the same values)
+
+
+@functools.lru_cache(maxsize=None)
+def _kth_fn(mesh: Mesh, k: int, block: int):
+  return jax.jit(jax.shard_map(
+      functools.partial(_local_kth, k=k, block=block), mesh=mesh,
+      in_specs=(P(), P(), P(AXIS), P(AXIS), P()), out_specs=P(AXIS)))
+
+
+def exact_kth_sq(prepared: Prepared, which: np.ndarray, k: int) -> np.ndarray:
+  """Exact squared NND_k of the points `which` of a set on the mesh, in
+  calls of 256 (each one pass over every device's rows)."""
+  out = np.empty(which.size, np.float32)
+  block = COVER_BLOCK
+  for start in range(0, which.size, 256):
+    part = which[start:start + 256]
+    ids = np.full(256 if which.size > 64 else 64, -1, np.int32)
+    ids[:part.size] = part
+    rows = prepared.take(np.maximum(ids, 0))  # numpy: replicated
+    got = np.asarray(_kth_fn(prepared.mesh, k, block)(
+        rows, ids, prepared.points, prepared.points_sq,
+        np.int32(prepared.n)).addressable_data(0))[0]
+    out[start:start + part.size] = got[:part.size]
+  return out
+
+
+def cover(index: Indexed, queries: Prepared) -> np.ndarray:
+  """`_lsh_knn.covered` of a set on the mesh against an index on it."""
+  key1, key2, order_key = queries.keys(index.width)
+  max_candidates = index.prepared.shape_ref.shape[1]
+  largest = max(1, int(_lsh_knn._largest_bucket(index.tables)))  # pylint: disable=protected-access
+  window = min(max_candidates, 1 << (largest - 1).bit_length())
+  lo, hi = (np.asarray(a)[:queries.n] for a in _lsh_knn._query_windows(  # pylint: disable=protected-access
+      key1, key2, order_key, queries.n, index.tables, index.prepared.n,
+      window=window))
+  return covered(index.prepared.points, np.asarray(index.rho2), index.tables,
+                 window, max_candidates, queries.points, lo, hi, queries.n,
+                 index.prepared.mesh)

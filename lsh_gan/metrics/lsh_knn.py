@@ -49,8 +49,9 @@ def lsh_knn_precision_recall(real, fake, *, k: int = 3,
       whether the error is beyond 0.03. Each point costs about 1 / m of an
       exact KNN pass over the real set.
     mesh: a `jax.sharding.Mesh` (or a set that is a jax.Array on several
-      devices) makes a `Reference` on that mesh; for now this metric reads
-      both sets onto one device there (see `docs/scaling.md`).
+      devices) makes a `Reference` on that mesh and computes there (see
+      `docs/scaling.md`; with a max_candidates whose chunk does not divide
+      the rows each device holds, both sets are read onto one device).
 
   Returns:
     {"precision", "recall"} and, unless error_sample is 0,

@@ -44,6 +44,7 @@ from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh
 from lsh_gan.metrics import _lsh_knn
 from lsh_gan.metrics import _sharded
+from lsh_gan.metrics import _sharded_lsh_knn
 from lsh_gan.metrics import _stored
 from lsh_gan.metrics import fid
 from lsh_gan.metrics import knn
@@ -57,9 +58,8 @@ class Reference:
       over several devices.
     mesh: a `jax.sharding.Mesh` to keep the real side on, sharded by rows
       over all its devices; None: the mesh of a `real` on several devices,
-      else one device. On a mesh, exact KNN, density/coverage, LSH-only,
-      FID and KID run there (`_sharded`; the same numbers as on one
-      device); LSH + KNN reads the set onto one device first (for now).
+      else one device. On a mesh every metric runs there (`_sharded`,
+      `_sharded_lsh_knn`; the same numbers as on one device).
 
   Attributes:
     n, dim: the real set's shape.
@@ -194,8 +194,8 @@ class Reference:
   def real(self) -> jax.Array:
     """The real set in units 2^exponent, on one device (a read-only
     np.memmap of its file for a reference `from_batches`). A reference on a
-    mesh gathers it here, once, for the metrics not yet computed on the
-    mesh (LSH + KNN)."""
+    mesh gathers it here, once, if asked (LSH + KNN at a max_candidates
+    whose chunk does not divide its devices' rows)."""
     if self._real is None:
       self._real = jnp.asarray(_sharded.host_rows(self.sharded))
     return self._real
@@ -304,7 +304,7 @@ class Reference:
   def _width(self, family: _hashing.HashFamily, seed) -> float:
     """4 times the real set's sampled median 3-NN distance (the scale LSH+KNN
     starts its width search from)."""
-    projected = self._projected(family, seed)
+    projected = self._lsh_projected(family, seed)
     radius = (float(np.median(projected.sample_radii))
               if self.n > _hashing.WIDTH_K else 0.0)
     if radius <= 0:  # too few points or a collapsed set: raises, saying why
@@ -441,31 +441,48 @@ class Reference:
     max_candidates = _checks.positive_int(max_candidates, "max_candidates")
     seed = _checks.seed(seed)
     _checks.enough_points(self.n, k, "real")
-    fake, shift, _ = self._fake(fake, k)
     family = self._family(num_tables, num_hashes, seed)
+    fake = self.fake_set(fake)
+    _checks.enough_points(fake.n, k, "fake")
+    # On a mesh the sets stay there (`_sharded_lsh_knn`) when max_candidates'
+    # chunk divides each device's rows (always at the default); else they
+    # are read onto one device.
+    on_mesh = self.sharded is not None and all(
+        _sharded_lsh_knn.fits_layout(s, max_candidates)
+        for s in (self.sharded, fake.on_mesh))
+    fake, shift = (fake.on_mesh if on_mesh else fake.values), fake.shift
+    if on_mesh:
+      prepare, index_of, cover = (_sharded_lsh_knn.Prepared,
+                                  _sharded_lsh_knn.Indexed,
+                                  _sharded_lsh_knn.cover)
+      points, projected = self.sharded, self._lsh_projected
+    else:
+      prepare, index_of, cover = (_lsh_knn.Prepared, _lsh_knn.Indexed,
+                                  _lsh_knn.covered)
+      points, projected = self.real, self._projected
     real = self._cached(
-        "lsh_knn_points", (num_tables, num_hashes, max_candidates, seed),
-        lambda: _lsh_knn.Prepared(self.real, self.centre, family,
-                                 max_candidates,
-                                 self._projected(family, seed)))
+        "lsh_knn_points",
+        (num_tables, num_hashes, max_candidates, seed, on_mesh),
+        lambda: prepare(points, self.centre, family, max_candidates,
+                        projected(family, seed)))
     width = self._in_units(bucket_width)
     if width is None:
       width = self._cached(
           "lsh_knn_width",
-          (num_tables, num_hashes, _lsh_knn.BUCKET_MATES, seed),
+          (num_tables, num_hashes, _lsh_knn.BUCKET_MATES, seed, on_mesh),
           lambda: _lsh_knn.fill_width(real, _lsh_knn.BUCKET_MATES,
                                      self._width(family, seed)))
     index = self._cached(
         "lsh_knn_radii",
-        (k, num_tables, num_hashes, width, max_candidates, seed),
-        lambda: _lsh_knn.Indexed(real, width, k))
+        (k, num_tables, num_hashes, width, max_candidates, seed, on_mesh),
+        lambda: index_of(real, width, k))
     if (index._exact is None and isinstance(self._knn, knn.KNNReference)  # pylint: disable=protected-access
         and self._knn.max_k >= k):
       # The exact radii its error estimate reads are already known.
       index.know_exact(self._knn.nearest_sq[:, k - 1])
     if shift:  # computed in the fake set's units: see the module doc
       index = index.rescaled(-shift)
-    fake = _lsh_knn.Prepared(fake, self._centre(shift), family, max_candidates)
+    fake = prepare(fake, self._centre(shift), family, max_candidates)
     # Recall reads the fake set's structure: its balls come from its own
     # tables at its own occupancy width (a sparse fake set hashed at the
     # real width would leave most of its points isolated).
@@ -474,9 +491,9 @@ class Reference:
       fake_width = _lsh_knn.fill_width(
           fake, _lsh_knn.BUCKET_MATES,
           index.width * max(1.0, self.n / fake.n) ** (1 / num_hashes))
-    fake_index = _lsh_knn.Indexed(fake, fake_width, k)
-    precise = _lsh_knn.covered(index, fake)
-    recalled = _lsh_knn.covered(fake_index, index.prepared)
+    fake_index = index_of(fake, fake_width, k)
+    precise = cover(index, fake)
+    recalled = cover(fake_index, index.prepared)
     out = {"precision": int(precise.sum()) / fake.n,
            "recall": int(recalled.sum()) / self.n}
     if error_sample:
