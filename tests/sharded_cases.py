@@ -174,29 +174,40 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
   # whose chunk does not divide every device's rows (read onto one device).
   lsh_knn = {}
   centres = rng.normal(size=(5, 12)) * 4
-  for name, (n, m, scale) in {"unit": (2003, 1500, 1.0),
-                              "few fake, huge": (1500, 300, 1e25),
-                              "many fake": (900, 3000, 1.0)}.items():
+  for name, (n, m, scale, fake_scale) in {
+      "unit": (2003, 1500, 1.0, 1.0),
+      "few fake, huge": (1500, 300, 1e25, 1e25),
+      "many fake": (900, 3000, 1.0, 1.0),
+      # Computed in the fake set's units (shift 33): the rescaled index.
+      "fake 1e25 times larger": (1200, 800, 1.0, 1e25)}.items():
     real = ((centres[rng.integers(0, 5, n)] + rng.normal(size=(n, 12)))
             * scale).astype(np.float32)
     fake = ((centres[rng.integers(0, 3, m)] + 1.1 * rng.normal(size=(m, 12)))
-            * scale).astype(np.float32)
+            * fake_scale).astype(np.float32)
     on_mesh = metrics.Reference(real, mesh=mesh)
-    lsh_knn[name] = [metrics.Reference(real).lsh_knn_precision_recall(fake),
-                     on_mesh.lsh_knn_precision_recall(fake)]
-    lsh_knn[name + " gathered"] = on_mesh._real is not None  # pylint: disable=protected-access
+    fake_set = on_mesh.fake_set(fake)
+    one_device = metrics.Reference(real).lsh_knn_precision_recall(fake)
+    with _no_gather(_sharded):
+      lsh_knn[name] = [one_device,
+                       on_mesh.lsh_knn_precision_recall(fake_set)]
+    # pylint: disable=protected-access
+    lsh_knn[name + " gathered"] = (on_mesh._real is not None or
+                                   fake_set._values is not None)
+    # pylint: enable=protected-access
   real, fake = _sets(rng, 1000, 904, 16)
+  with _no_gather(_sharded):  # on the mesh, not read onto one device
+    on_rows = metrics.lsh_knn_precision_recall(jax.device_put(real, rows),
+                                               jax.device_put(fake, rows),
+                                               bucket_width=3.0)
   lsh_knn["rows, given width"] = [
-      metrics.lsh_knn_precision_recall(real, fake, bucket_width=3.0),
-      metrics.lsh_knn_precision_recall(jax.device_put(real, rows),
-                                       jax.device_put(fake, rows),
-                                       bucket_width=3.0)]
+      metrics.lsh_knn_precision_recall(real, fake, bucket_width=3.0), on_rows]
   lsh_knn["256 candidates"] = [
       metrics.lsh_knn_precision_recall(real, fake, max_candidates=256,
                                        error_sample=0),
       metrics.lsh_knn_precision_recall(real, fake, max_candidates=256,
                                        error_sample=0, mesh=mesh)]
   out["lsh_knn"] = lsh_knn
+  out["lsh_knn_pieces"] = _lsh_knn_pieces(rng, mesh)
 
   # Errors: bad values found on the devices, and a bad mesh.
   real, fake = _sets(rng, 1200, 960, 24)
@@ -247,6 +258,84 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
       "cross": [cross_stats.argument_size_in_bytes,
                 cross_stats.temp_size_in_bytes],
       "precisions": sorted(precisions)}
+  return out
+
+
+class _no_gather:  # pylint: disable=invalid-name
+  """Within it, reading a set on the mesh onto one device raises."""
+
+  def __init__(self, sharded):
+    self.sharded = sharded
+
+  def __enter__(self):
+    self.saved = self.sharded.host_rows
+
+    def refuse(*_):
+      raise AssertionError("a set on the mesh was read onto one device")
+
+    self.sharded.host_rows = refuse
+
+  def __exit__(self, *exc):
+    self.sharded.host_rows = self.saved
+
+
+def _lsh_knn_pieces(rng, mesh) -> dict:
+  """LSH + KNN's candidate radii and covers on the mesh, element by element
+  against the one-device arrays, from the same sorted tables: windows that
+  cross the devices' stretches (per as small as the halo allows), the last
+  device, few and many queries, M = 128 and 256."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _hashing  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _lsh_knn  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import _sharded_lsh_knn  # pylint: disable=g-import-not-at-top
+
+  def padded(a, rows):
+    return np.concatenate([a, np.zeros((rows - a.shape[0],) + a.shape[1:],
+                                       a.dtype)])
+
+  sharded = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
+  out = {}
+  for name, (n, m, d, cand) in {"M 128": (3001, 2500, 16, 128),
+                                "few queries": (1500, 200, 8, 128),
+                                "M 256": (2003, 4000, 12, 256)}.items():
+    centres = rng.normal(size=(5, d)) * 4
+    x = (centres[rng.integers(0, 5, n)] + rng.normal(size=(n, d))).astype(
+        np.float32)
+    y = (centres[rng.integers(0, 3, m)] + 1.1 * rng.normal(size=(m, d))
+         ).astype(np.float32)
+    family = _hashing.HashFamily.create(d, 4, min(8, d), 0)
+    centre = _hashing.mean_rows(jnp.asarray(x))
+    real = _lsh_knn.Prepared(jnp.asarray(x), centre, family, cand)
+    fake = _lsh_knn.Prepared(jnp.asarray(y), centre, family, cand)
+    width = _lsh_knn.fill_width(real, 16, float(np.sqrt(d)))
+    index = _lsh_knn.Indexed(real, width, 3)
+    chunk = max(128, cand)
+    rows, rows_q = (8 * -(-s // 8 // chunk) * chunk for s in (n, m))
+    keys = [padded(np.asarray(a)[:n], rows) for a in real.keys(width)]
+    tables = _lsh_knn._sort_tables(*keys, n)  # pylint: disable=protected-access
+    points = sharded(padded(np.asarray(real.points)[:n], rows))
+    radii = _sharded_lsh_knn.candidate_radii_sq(points, tables, n, 3, cand,
+                                                mesh)
+    want = np.asarray(index.rho2)[:n]
+    largest = max(1, int(_lsh_knn._largest_bucket(tables)))  # pylint: disable=protected-access
+    window = min(cand, 1 << (largest - 1).bit_length())
+    q_keys = [padded(np.asarray(a)[:m], rows_q) for a in fake.keys(width)]
+    lo, hi = (np.asarray(a)[:m] for a in _lsh_knn._query_windows(  # pylint: disable=protected-access
+        *q_keys, m, tables, n, window=window))
+    hits = _sharded_lsh_knn.covered(
+        points, padded(radii, rows) - (np.arange(rows) >= n), tables, window,
+        cand, sharded(padded(np.asarray(fake.points)[:m], rows_q)), lo, hi,
+        m, mesh)
+    out[name] = {"per": rows // 8,
+                 "radii equal": bool(np.array_equal(radii, want)),
+                 "isolated": int((want < 0).sum()),
+                 "cover equal": bool(np.array_equal(
+                     hits, _lsh_knn.covered(index, fake))),
+                 "covered": float(hits.mean())}
   return out
 
 

@@ -80,7 +80,18 @@ def test_lsh_only_equals_one_device(results, scale):
   assert 0.3 < calibrated["recall"] < 0.7 and calibrated["precision"] > 0.8
 
 
+@pytest.mark.parametrize("case", ["M 128", "few queries", "M 256"])
+def test_lsh_knn_pieces_equal_one_device_element_for_element(results, case):
+  piece = results["lsh_knn_pieces"][case]
+  assert piece["radii equal"] and piece["cover equal"], piece
+  # Not a trivial case: some points isolated, a cover neither 0 nor 1,
+  # stretches no longer than a few windows.
+  assert piece["isolated"] > 0 and 0.2 < piece["covered"] < 0.95, piece
+  assert piece["per"] <= 3 * 128, piece
+
+
 @pytest.mark.parametrize("case", ["unit", "few fake, huge", "many fake",
+                                  "fake 1e25 times larger",
                                   "rows, given width", "256 candidates"])
 def test_lsh_knn_on_the_mesh_equals_one_device(results, case):
   one, on_mesh = results["lsh_knn"][case]
@@ -93,7 +104,8 @@ def test_lsh_knn_on_the_mesh_equals_one_device(results, case):
       assert on_mesh[key] == pytest.approx(value, abs=2 / 300), key
     else:  # the error estimates: the same sample, nearly the same hits
       assert on_mesh[key] == pytest.approx(value, abs=0.02), key
-  if case in ("unit", "few fake, huge", "many fake"):
+  if case in ("unit", "few fake, huge", "many fake",
+              "fake 1e25 times larger"):
     # The real set stayed on the mesh: never gathered onto one device.
     assert not results["lsh_knn"][case + " gathered"]
 

@@ -485,7 +485,7 @@ class Prepared:
 
   def rescaled(self, exponent: int) -> "Prepared":
     """The same set with its points and projections times 2^exponent."""
-    out = object.__new__(Prepared)
+    out = object.__new__(type(self))
     out.__dict__.update(self.__dict__)
     out.points = knn.times_power_of_two(self.points, exponent)
     out.values = knn.times_power_of_two(self.values, exponent)
@@ -600,7 +600,7 @@ class Indexed:
 
   def rescaled(self, exponent: int) -> "Indexed":
     """The same index with every length times 2^exponent (exact)."""
-    out = object.__new__(Indexed)
+    out = object.__new__(type(self))  # a mesh index stays one
     out.__dict__.update(self.__dict__)
     out.prepared = self.prepared.rescaled(exponent)
     out.width = math.ldexp(self.width, exponent)

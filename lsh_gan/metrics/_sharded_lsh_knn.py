@@ -248,13 +248,16 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
   rows = index_points.shape[0]
   per = rows // devices
   halo = max_candidates
-  block = COVER_BLOCK
+  # Queries per block: the one-device rule (gathered candidates near 16
+  # MB), at most COVER_BLOCK, so it divides every round's size.
+  block = min(COVER_BLOCK, _lsh_knn.query_block(
+      1, window, index_points.shape[1]))
   order = np.asarray(tables.order)
   stretch = (np.arange(devices)[:, None] * per - halo +
              np.arange(per + 2 * halo)[None, :])
   rho2 = np.asarray(rho2, np.float32)
   hits = np.zeros(num_queries, bool)
-  capacity = -(-per // block) * block
+  capacity = -(-per // COVER_BLOCK) * COVER_BLOCK
   for t in range(order.shape[0]):
     live = np.flatnonzero(hi[:, t] > lo[:, t])
     live = live[~hits[live]]  # a query already covered needs no more
@@ -270,7 +273,10 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
     while any(q.size for q in queue):
       take = [q[:capacity] for q in queue]
       queue = [q[capacity:] for q in queue]
-      size = max(-(-max(q.size for q in take) // block) * block, block)
+      # A power of two of queries per device (few shapes to compile), at
+      # most the capacity.
+      most = max(COVER_BLOCK, max(q.size for q in take))
+      size = min(capacity, 1 << (most - 1).bit_length())
       assigned = np.full((devices, size), -1, np.int64)
       for j, q in enumerate(take):
         assigned[j, :q.size] = q
@@ -319,7 +325,7 @@ class Prepared:
     return self._sq
 
   def rescaled(self, exponent: int) -> "Prepared":
-    out = object.__new__(Prepared)
+    out = object.__new__(type(self))
     out.__dict__.update(self.__dict__)
     out.points = knn.times_power_of_two(self.points, exponent)
     out.values = knn.times_power_of_two(self.values, exponent)

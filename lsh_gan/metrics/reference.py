@@ -116,8 +116,9 @@ class Reference:
     tables one row block at a time (keeping the bucket keys, 8 bytes per
     point and table), the exact k-NN radii by pairs of blocks. Memory
     beyond the file's pages is the per-point results (bucket keys, k-NN
-    radii) and a few blocks. LSH + KNN reads the set into memory (its
-    candidates are gathered on the device); KID reads only its subsets.
+    radii) and a few blocks. LSH + KNN reads the set into memory on one
+    device (on a mesh, each device holds its rows); KID reads only its
+    subsets.
 
     Equal numbers: the same as `Reference(np.concatenate(batches))`, bit
     for bit for every metric but FID (the same blocks, centre and
