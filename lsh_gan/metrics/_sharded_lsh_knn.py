@@ -296,16 +296,12 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
 # so `fill_width`, `error_estimate` and `exact_indicator` run unchanged.
 
 
-@jax.jit
-def _sq_norms(points):
-  return jnp.sum(points * points, axis=1)
-
-
-class Prepared:
+class Prepared(_lsh_knn.Prepared):
   """`_lsh_knn.Prepared` of a set on the mesh: its centred rows (padding
-  rows 0) and projections, sharded by rows; keys gathered to the host."""
+  rows 0) and projections, sharded by rows; keys gathered to the host
+  (`points_sq` and `rescaled` as on one device)."""
 
-  def __init__(self, points: _sharded.ShardedSet, centre, family,
+  def __init__(self, points: _sharded.ShardedSet, centre, family,  # pylint: disable=super-init-not-called
                max_candidates: int, projected=None):
     self.n, self.mesh = points.n, points.mesh
     self.size = points.x.shape[0]
@@ -317,21 +313,6 @@ class Prepared:
     self.family = family
     self.block = points.block  # divides the rows each device holds
     self._sq = None
-
-  @property
-  def points_sq(self) -> jax.Array:
-    if self._sq is None:
-      self._sq = _sq_norms(self.points)
-    return self._sq
-
-  def rescaled(self, exponent: int) -> "Prepared":
-    out = object.__new__(type(self))
-    out.__dict__.update(self.__dict__)
-    out.points = knn.times_power_of_two(self.points, exponent)
-    out.values = knn.times_power_of_two(self.values, exponent)
-    out._sq = (None if self._sq is None else  # pylint: disable=protected-access
-               knn.times_power_of_two(self._sq, 2 * exponent))
-    return out
 
   def keys(self, width: float):
     """(size, L) key pairs and order keys, on the host."""
