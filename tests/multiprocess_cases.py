@@ -35,10 +35,6 @@ def scores(metrics, real, fake, **kw) -> dict:
                                 **kw),
       **{f"lsh_{k}": v for k, v in metrics.lsh_precision_recall(
           real, fake, **kw).items()},
-      # Without its error estimate (the sweep below runs that, across the
-      # two processes, in the pipeline's scoring).
-      **{f"lsh_knn_{k}": v for k, v in metrics.lsh_knn_precision_recall(
-          real, fake, error_sample=0, **kw).items()},
       **{f"reference_{k}": v for k, v in {
           **ref.knn_metrics(fake), **ref.frechet_distance(fake)}.items()},
   }
