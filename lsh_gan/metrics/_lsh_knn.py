@@ -86,41 +86,35 @@ MAX_CANDIDATES = 128
 CHUNK_ROWS = 128  # rows per dense block: small blocks starve the matmul
 
 
-def _chunked(x, chunk, halo):
-  """(n_pad, ...) -> rows (nc, chunk, ...) and columns (nc, chunk + 2 halo, ...).
-
-  A chunk's columns are its rows plus the `halo` points before and after it
-  (zeros, later masked as invalid, past either end); halo <= chunk.
-  """
-  nc = x.shape[0] // chunk
-  zeros = jnp.zeros_like(x[:halo])
-  before = jnp.concatenate([zeros, x[:-halo]]).reshape((nc, chunk) + x.shape[1:])
-  after = jnp.concatenate([x[halo:], zeros]).reshape((nc, chunk) + x.shape[1:])
-  rows = x.reshape((nc, chunk) + x.shape[1:])
-  return rows, jnp.concatenate([before[:, :halo], rows, after[:, chunk - halo:]],
-                               axis=1)
-
-
 def _window_sq_dists(x, chunk, halo):
-  """Squared distances of each chunk's rows to its columns (see `_chunked`).
+  """Squared distances of each chunk of `chunk` rows of x to the rows from
+  `halo` before it to `halo` after it (zeros past either end):
+  `halo_window_sq_dists` of a zero-padded copy."""
+  return halo_window_sq_dists(jnp.pad(x, ((halo, halo), (0, 0))), chunk, halo)
 
-  One product per chunk, of its rows against the chunk + 2 halo consecutive
-  rows of a zero-padded copy (a loop of plain matrix products: XLA's CPU
-  batched product of the same shapes, or three per chunk, ran at half the
-  rate).
-  """
-  nc = x.shape[0] // chunk
-  padded = jnp.pad(x, ((halo, halo), (0, 0)))
+
+def halo_window_sq_dists(xh, chunk: int, halo: int):
+  """Squared distances of the S = len(xh) - 2 halo middle rows of xh to
+  their windows: chunk c's rows are xh[halo + c chunk:][:chunk], its columns
+  xh[c chunk:][:chunk + 2 halo]. One plain product per chunk (a loop of
+  them: XLA's CPU batched product of the same shapes, or three per chunk,
+  ran at half the rate); a stretch of a table on one device of a mesh is
+  computed by the same products."""
+  size = xh.shape[0] - 2 * halo
+  nc = size // chunk
 
   def dots(c):
-    rows = jax.lax.dynamic_slice_in_dim(x, c * chunk, chunk)
-    cols = jax.lax.dynamic_slice_in_dim(padded, c * chunk, chunk + 2 * halo)
+    rows = jax.lax.dynamic_slice_in_dim(xh, halo + c * chunk, chunk)
+    cols = jax.lax.dynamic_slice_in_dim(xh, c * chunk, chunk + 2 * halo)
     return jnp.dot(rows, cols.T, precision=jax.lax.Precision.HIGHEST)
 
   dots = jax.lax.map(dots, jnp.arange(nc))
-  sq_rows, sq_cols = _chunked(jnp.sum(x * x, axis=1), chunk, halo)
+  sq = jnp.sum(xh * xh, axis=1)
+  sq_rows = sq[halo:halo + size].reshape(nc, chunk)
+  sq_cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
+      sq, c * chunk, chunk + 2 * halo))(jnp.arange(nc))
   return knn.expand_sq_dists(sq_rows[:, :, None] + sq_cols[:, None, :], dots,
-                             x.shape[1])
+                             xh.shape[1])
 
 
 def _window(position, run_start, run_end, size: int):
@@ -196,33 +190,50 @@ def _table_nearest(best_d2, best_id, points, order, run_start, run_end,
   before it where the bucket allows (`_window`).
   """
   chunk, halo = shape_ref.shape  # halo = M: a window reaches M positions
-  n_pad, k = best_d2.shape
-  nc, width = n_pad // chunk, chunk + 2 * halo
-  position = jnp.arange(n_pad, dtype=jnp.int32)
+  pad = lambda x, value: jnp.pad(x, ((halo, halo),) + ((0, 0),) * (x.ndim - 1),
+                                 constant_values=value)
+  # Merged in the table's sorted order (moving the k kept values, not the
+  # block rows), then back to the original order of the rows.
+  new_d2, new_id = stretch_nearest(
+      pad(points[order], 0.0), pad(order, -1), run_start, run_end,
+      best_d2[order], best_id[order], 0, chunk=chunk, halo=halo)
+  return (jnp.zeros_like(best_d2).at[order].set(new_d2),
+          jnp.zeros_like(best_id).at[order].set(new_id))
+
+
+def stretch_nearest(xh, col_id, run_start, run_end, kept_d2, kept_id, first,
+                    *, chunk: int, halo: int):
+  """The new k best of the points at the S sorted positions [first, first +
+  S) of one table, from their self-windows (traceable; `_table_nearest` is
+  the whole table, a device of a mesh its stretch).
+
+  xh (S + 2 halo, d): the rows at positions [first - halo, first + S +
+  halo) (zeros outside the table); col_id: their row ids (-1 outside);
+  run_start, run_end (S,): the runs of the positions; kept_d2, kept_id (S,
+  k): the points' k best so far. Candidates are counted once: one table's
+  candidates are distinct points, so a repeat can only be one of the k
+  entries kept.
+  """
+  size, k = kept_d2.shape
+  nc, width = size // chunk, chunk + 2 * halo
+  position = first + jnp.arange(size, dtype=jnp.int32)
   lo, hi = _window(position, run_start, run_end, halo + 1)
-  col_pos = (jnp.arange(nc, dtype=jnp.int32)[:, None] * chunk - halo +
+  col_pos = (first + jnp.arange(nc, dtype=jnp.int32)[:, None] * chunk - halo +
              jnp.arange(width, dtype=jnp.int32)[None, :])[:, None, :]
   mask = ((col_pos >= lo.reshape(nc, chunk, 1)) &
           (col_pos < hi.reshape(nc, chunk, 1)) &
           (col_pos != position.reshape(nc, chunk, 1)))
-  d2 = jnp.where(mask, _window_sq_dists(points[order], chunk, halo), jnp.inf)
-  col_id = jnp.broadcast_to(_chunked(order, chunk, halo)[1][:, None, :],
-                            d2.shape)
-  d2 = d2.reshape(n_pad, width)
-  col_id = col_id.reshape(n_pad, width)
-  # Merge in the table's sorted order (moving the k kept values, not the
-  # block rows), counting each candidate once: one table's candidates are
-  # distinct points, so a repeat can only be one of the k entries kept.
-  kept_d2, kept_id = best_d2[order], best_id[order]
-  seen = jnp.any(col_id[:, :, None] == kept_id[:, None, :], axis=2)
+  d2 = jnp.where(mask, halo_window_sq_dists(xh, chunk, halo), jnp.inf)
+  cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
+      col_id, c * chunk, width))(jnp.arange(nc))
+  col_ids = jnp.broadcast_to(cols[:, None, :], d2.shape).reshape(size, width)
+  d2 = d2.reshape(size, width)
+  seen = jnp.any(col_ids[:, :, None] == kept_id[:, None, :], axis=2)
   d2 = jnp.where(seen, jnp.inf, d2)
   neg, pick = jax.lax.top_k(-jnp.concatenate([kept_d2, d2], axis=1), k)
-  ids = jnp.take_along_axis(jnp.concatenate([kept_id, col_id], axis=1), pick,
+  ids = jnp.take_along_axis(jnp.concatenate([kept_id, col_ids], axis=1), pick,
                             axis=1)
-  ids = jnp.where(jnp.isinf(neg), -1, ids)
-  # Back to the original order of the rows.
-  return (jnp.zeros_like(best_d2).at[order].set(-neg),
-          jnp.zeros_like(best_id).at[order].set(ids))
+  return -neg, jnp.where(jnp.isinf(neg), -1, ids)
 
 
 def _windows(query_key1, query_key2, query_order_key, num_queries,

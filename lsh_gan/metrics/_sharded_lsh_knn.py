@@ -77,28 +77,6 @@ def ring_take(x: jax.Array, ids, mesh: Mesh) -> jax.Array:
   return _take_fn(mesh, per)(x, ids)
 
 
-def _halo_window_sq_dists(xh, chunk: int, halo: int):
-  """`_lsh_knn._window_sq_dists` of the S = len(xh) - 2 halo middle rows of
-  xh against their windows: chunk c's rows are xh[halo + c chunk:][:chunk],
-  its columns xh[c chunk:][:chunk + 2 halo] (the same products, of the same
-  shapes, as on one device)."""
-  size = xh.shape[0] - 2 * halo
-  nc = size // chunk
-
-  def dots(c):
-    rows = jax.lax.dynamic_slice_in_dim(xh, halo + c * chunk, chunk)
-    cols = jax.lax.dynamic_slice_in_dim(xh, c * chunk, chunk + 2 * halo)
-    return jnp.dot(rows, cols.T, precision=jax.lax.Precision.HIGHEST)
-
-  dots = jax.lax.map(dots, jnp.arange(nc))
-  sq = jnp.sum(xh * xh, axis=1)
-  sq_rows = sq[halo:halo + size].reshape(nc, chunk)
-  sq_cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
-      sq, c * chunk, chunk + 2 * halo))(jnp.arange(nc))
-  return knn.expand_sq_dists(sq_rows[:, :, None] + sq_cols[:, None, :], dots,
-                             xh.shape[1])
-
-
 def _local_nearest(xh, col_id, run_start, run_end, kept_d2, kept_id, *,
                    chunk: int, halo: int):
   """Inside shard_map: `_lsh_knn._table_nearest` for this device's stretch
@@ -107,28 +85,9 @@ def _local_nearest(xh, col_id, run_start, run_end, kept_d2, kept_id, *,
   col_id: their row ids (-1 outside); run_start, run_end (S,): the runs of
   the stretch's positions; kept_d2, kept_id (S, k): the k best so far of the
   stretch's points. Returns their new k best, in the stretch's order."""
-  size = run_start.shape[0]
-  nc, width = size // chunk, chunk + 2 * halo
-  first = jax.lax.axis_index(AXIS) * size
-  position = first + jnp.arange(size, dtype=jnp.int32)
-  lo, hi = _lsh_knn._window(position, run_start, run_end, halo + 1)  # pylint: disable=protected-access
-  col_pos = (first + jnp.arange(nc, dtype=jnp.int32)[:, None] * chunk - halo +
-             jnp.arange(width, dtype=jnp.int32)[None, :])[:, None, :]
-  mask = ((col_pos >= lo.reshape(nc, chunk, 1)) &
-          (col_pos < hi.reshape(nc, chunk, 1)) &
-          (col_pos != position.reshape(nc, chunk, 1)))
-  d2 = jnp.where(mask, _halo_window_sq_dists(xh, chunk, halo), jnp.inf)
-  cols = jax.vmap(lambda c: jax.lax.dynamic_slice_in_dim(
-      col_id, c * chunk, width))(jnp.arange(nc))
-  col_ids = jnp.broadcast_to(cols[:, None, :], d2.shape).reshape(size, width)
-  d2 = d2.reshape(size, width)
-  k = kept_d2.shape[1]
-  seen = jnp.any(col_ids[:, :, None] == kept_id[:, None, :], axis=2)
-  d2 = jnp.where(seen, jnp.inf, d2)
-  neg, pick = jax.lax.top_k(-jnp.concatenate([kept_d2, d2], axis=1), k)
-  ids = jnp.take_along_axis(jnp.concatenate([kept_id, col_ids], axis=1),
-                            pick, axis=1)
-  return -neg, jnp.where(jnp.isinf(neg), -1, ids)
+  return _lsh_knn.stretch_nearest(
+      xh, col_id, run_start, run_end, kept_d2, kept_id,
+      jax.lax.axis_index(AXIS) * run_start.shape[0], chunk=chunk, halo=halo)
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,6 +95,16 @@ def _nearest_fn(mesh: Mesh, chunk: int, halo: int):
   return jax.jit(jax.shard_map(
       functools.partial(_local_nearest, chunk=chunk, halo=halo), mesh=mesh,
       in_specs=(P(AXIS),) * 6, out_specs=(P(AXIS), P(AXIS))))
+
+
+def _stretch_ids(order: np.ndarray, devices: int, halo: int) -> np.ndarray:
+  """(devices, per + 2 halo): the row ids at each device's stretch of one
+  table's sorted positions and `halo` positions either side (-1 outside
+  the table)."""
+  per = order.shape[0] // devices
+  padded = np.concatenate([np.full(halo, -1), order, np.full(halo, -1)])
+  return padded[np.arange(devices)[:, None] * per +
+                np.arange(per + 2 * halo)[None, :]]
 
 
 def _sharded_rows(x, mesh: Mesh) -> jax.Array:
@@ -167,11 +136,8 @@ def candidate_radii_sq(points: jax.Array, tables: "_lsh_knn.Tables", n: int,
   run_start, run_end = np.asarray(tables.run_start), np.asarray(tables.run_end)
   best_d2 = _sharded_rows(np.full((rows, k), np.inf, np.float32), mesh)
   best_id = _sharded_rows(np.full((rows, k), -1, np.int32), mesh)
-  stretch = (np.arange(devices)[:, None] * per - halo +
-             np.arange(per + 2 * halo)[None, :])
   for t in range(order.shape[0]):
-    padded = np.concatenate([np.full(halo, -1), order[t], np.full(halo, -1)])
-    col_id = padded[stretch + halo].reshape(-1).astype(np.int32)
+    col_id = _stretch_ids(order[t], devices, halo).reshape(-1).astype(np.int32)
     xh = ring_take(points, col_id, mesh)
     kept_d2 = ring_take(best_d2, order[t], mesh)
     kept_id = ring_take(best_id, order[t], mesh)
@@ -253,8 +219,6 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
   block = min(COVER_BLOCK, _lsh_knn.query_block(
       1, window, index_points.shape[1]))
   order = np.asarray(tables.order)
-  stretch = (np.arange(devices)[:, None] * per - halo +
-             np.arange(per + 2 * halo)[None, :])
   rho2 = np.asarray(rho2, np.float32)
   hits = np.zeros(num_queries, bool)
   capacity = -(-per // COVER_BLOCK) * COVER_BLOCK
@@ -263,8 +227,7 @@ def covered(index_points: jax.Array, rho2: np.ndarray,
     live = live[~hits[live]]  # a query already covered needs no more
     if not live.size:
       continue
-    padded = np.concatenate([np.full(halo, -1), order[t], np.full(halo, -1)])
-    ids = padded[stretch + halo]
+    ids = _stretch_ids(order[t], devices, halo)
     xh = ring_take(index_points, ids.reshape(-1), mesh)
     rho2h = _sharded_rows(np.where(ids >= 0, rho2[np.maximum(ids, 0)], -1.0)
                           .astype(np.float32).reshape(-1), mesh)
@@ -312,6 +275,7 @@ class Prepared(_lsh_knn.Prepared):
     self.valid = jnp.asarray(np.arange(self.size) < self.n)
     self.family = family
     self.block = points.block  # divides the rows each device holds
+    self.pad = points.pad
     self._sq = None
 
   def keys(self, width: float):
@@ -356,13 +320,9 @@ class Indexed(_lsh_knn.Indexed):
       self._exact = np.full(n, np.nan, np.float32)
     missing = which[np.isnan(self._exact[which])]
     if 3 * missing.size > n:
-      mesh = self.prepared.mesh
-      pad = jax.device_put(
-          np.where(np.arange(self.prepared.size) < n, 0.0, np.inf).astype(
-              np.float32), NamedSharding(mesh, P(AXIS)))
       self._exact = _sharded.host(_sharded.nearest_sq(
-          self.prepared.points, pad, self.k, self.prepared.block, mesh))[
-              :n, self.k - 1]
+          self.prepared.points, self.prepared.pad, self.k,
+          self.prepared.block, self.prepared.mesh))[:n, self.k - 1]
     elif missing.size:
       self._exact[missing] = exact_kth_sq(self.prepared, missing, self.k)
     return self._exact[which]
