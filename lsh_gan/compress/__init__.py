@@ -24,11 +24,14 @@ from lsh_gan.compress._base import names
 from lsh_gan.compress._base import parse
 from lsh_gan.compress._base import register
 from lsh_gan.compress._base import Transform
+from lsh_gan.compress._cost import macs
+from lsh_gan.compress._cost import num_params
 from lsh_gan.compress._packing import DamagedCheckpointError
 from lsh_gan.compress._packing import PackedArray
 from lsh_gan.compress._packing import restore
 from lsh_gan.compress._packing import save
 from lsh_gan.compress._packing import size_bytes
+from lsh_gan.compress._packing import SparseArray
 from lsh_gan.compress._packing import unpack
 from lsh_gan.compress._report import LeafReport
 from lsh_gan.compress._report import report
@@ -45,8 +48,10 @@ __all__ = (
     "get",
     "identity",
     "LeafReport",
+    "macs",
     "masked",
     "names",
+    "num_params",
     "pack",
     "PackedArray",
     "parse",
@@ -58,6 +63,7 @@ __all__ = (
     "restore",
     "save",
     "size_bytes",
+    "SparseArray",
     "Transform",
     "unpack",
 )

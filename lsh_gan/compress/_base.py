@@ -140,12 +140,17 @@ class Transform:
     return self._run(params, pack=False)
 
   def pack(self, params):
-    """Applies the transform and stores quantized leaves in low-bit form.
+    """Applies the transform and stores its leaves in low-bit or sparse form.
 
-    Leaves that a `quantize` step wrote last come back as `PackedArray`
-    (bit-packed integer codes plus scales); every other leaf comes back as
+    Leaves that a `quantize` step wrote last (or a `prune` after it) come
+    back as `PackedArray` (bit-packed integer codes plus scales or codebook,
+    with a mask of the exact zeros when that is smaller or the grid has no
+    zero level); other touched leaves with enough exact zeros (pruned) come
+    back as `SparseArray` (mask plus non-zero values); every other leaf as
     the dense array ``self(params)`` holds. ``unpack(t.pack(p))`` is
-    bit-identical to ``t(p)``.
+    bit-identical to ``t(p)``. The layouts are chosen on concrete values:
+    under an outer ``jax.jit`` no leaf becomes sparse, and masks keep a code
+    for every entry.
     """
     return self._run(params, pack=True)
 
@@ -197,7 +202,12 @@ class Transform:
             [x if a else _tree.STATIC for x, a in zip(leaves, is_array)], ctx)
       fn = self._kernel((pack, treedef, paths, signatures, mask_values))
       new_arrays = iter(fn(arrays))
-    out = [next(new_arrays) if a else x for x, a in zip(leaves, is_array)]
+      out = [next(new_arrays) if a else x for x, a in zip(leaves, is_array)]
+      if pack and not any(isinstance(x, jax.core.Tracer) for x in arrays):
+        for i in self._touched(
+            [x if a else _tree.STATIC for x, a in zip(leaves, is_array)],
+            ctx, None):
+          out[i] = _packing.smallest_layout(out[i])
     return jax.tree_util.tree_unflatten(treedef, out)
 
   def _touched(self, leaves, ctx: Context, selected) -> list[int]:

@@ -149,7 +149,7 @@ def report(original, compressed) -> Report:
         sparsity=zeros / max(size, 1),
         distinct_values=int(np.unique(c_np).size),
         relative_l2_error=_relative(err2, norm2),
-        code_bits=c.bits if _packing.is_packed(c) else None))
+        code_bits=(c.bits if isinstance(c, _packing.PackedArray) else None)))
     for key, value in (("num_params", size), ("original_bytes", orig_bytes),
                        ("stored_bytes", stored), ("zeros", zeros),
                        ("err2", err2), ("norm2", norm2)):

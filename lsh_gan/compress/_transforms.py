@@ -119,51 +119,71 @@ class _Quantize(_base.LeafTransform):
   name = "quantize"
   STRING_IS_STATE = True
 
-  def __init__(self, args, bits, symmetric, axis):
+  def __init__(self, args, bits, symmetric, axis, grid):
     super().__init__(args)
     self.bits = bits
     self.symmetric = symmetric
     self.axis = axis
+    self.grid = grid
 
   def _leaf(self, x, path):
     axis = _quantize.normalize_axis(self.axis, x.shape, path)
-    return _quantize.fake_quantize(x, self.bits, self.symmetric, axis)
+    return _quantize.fake_quantize(x, self.bits, self.symmetric, axis,
+                                   self.grid)
 
   def _leaf_pack(self, x, path):
     axis = _quantize.normalize_axis(self.axis, x.shape, path)
-    return _packing.pack_array(x, self.bits, self.symmetric, axis)
+    return _packing.pack_array(x, self.bits, self.symmetric, axis, self.grid)
 
 
-def quantize(bits: int, *, symmetric: bool = True,
-             axis: int | None = None) -> _base.Transform:
-  """Uniform k-bit quantize-dequantize.
+def quantize(bits: int, *, symmetric: bool = True, axis: int | None = None,
+             grid: str = "uniform") -> _base.Transform:
+  """k-bit quantize-dequantize on a uniform, zero-free or k-means grid.
 
-  Symmetric (default): s = max|w| / (2^(b-1) - 1), w -> s * clip(round(w/s),
-  -(2^(b-1) - 1), 2^(b-1) - 1): 2^b - 1 levels, zero exact. bits=1 is
-  binarization with scale: w -> mean|w| * sign(w), with sign(0) = +1 so that
-  exactly two values remain (one bit each when packed).
+  grid="uniform", symmetric (default): s = max|w| / (2^(b-1) - 1),
+  w -> s * clip(round(w/s), -(2^(b-1) - 1), 2^(b-1) - 1): 2^b - 1 levels,
+  zero exact (so 2 bits is ternary, {-1, 0, 1} * max|w|). bits=1 is
+  binarization with scale: w -> mean|w| * sign(w), two values.
   Asymmetric: the range [min(w, 0), max(w, 0)] on 2^b levels,
   s = (max - min) / (2^b - 1), integer zero point z = round(-min/s),
   w -> s * (clip(round(w/s) + z, 0, 2^b - 1) - z): zero exact.
+  grid="zero_free": all 2^b codes used, symmetric about zero without a zero
+  level: s = max|w| / (2^(b-1) - 1/2), w -> s * (floor(w/s) + 1/2) clipped to
+  the outermost levels; at 2 bits {-3/2, -1/2, 1/2, 3/2} * s.
+  grid="kmeans": a codebook of 2^b values per tensor (per channel with
+  `axis`), fitted to the weights by Lloyd's algorithm (k-means in one
+  dimension from centres spread evenly over [min, max], as Deep Compression
+  initialises them, until no centre moves or 300 iterations); each weight
+  takes the nearest value (a tie to the lower). bits 1..8.
+  Grids without a zero level (1-bit, "zero_free", "kmeans") keep exact zeros
+  at zero, so a pruned weight stays pruned, and fit their scale or codebook
+  to the non-zero entries; `pack` then stores a mask of the zeros.
   Rounding is half to even. Computed in float32 (float64 for float64 leaves)
-  and cast back to the leaf dtype; zero-size leaves pass through. As XLA does for a division by a broadcast scalar, w/s is evaluated
-  as w * (1/s), which can differ from the exact quotient in the last bit (so
-  at a rounding tie, rarely, by one level).
+  and cast back to the leaf dtype; zero-size leaves pass through. As XLA
+  does for a division by a broadcast scalar, w/s is evaluated as w * (1/s),
+  which can differ from the exact quotient in the last bit (so at a rounding
+  tie, rarely, by one level).
 
   Args:
-    bits: 1..16.
-    symmetric: symmetric or asymmetric (affine) grid.
-    axis: keep one scale per index along this axis (per-channel); Flax
-      kernels are HWIO / (in, out), so output channels are ``axis=-1``. None:
-      one scale per tensor.
+    bits: 1..16 (1..8 for grid="kmeans").
+    symmetric: symmetric or asymmetric uniform grid (the other grids are
+      symmetric about zero or fitted: only True is valid with them).
+    axis: keep one scale (codebook) per index along this axis (per-channel);
+      Flax kernels are HWIO / (in, out), so output channels are
+      ``axis=-1``. None: one per tensor.
+    grid: "uniform", "zero_free" or "kmeans".
 
   Returns:
     The transform (default selection: floating leaves with ndim >= 2). Its
-    `pack` method stores the selected leaves as bit-packed codes.
+    `pack` method stores the selected leaves as bit-packed codes (with a
+    mask of the exact zeros where that is smaller, or where the grid has no
+    zero level).
 
   Raises:
-    ValueError: for bits outside 1..16, a non-bool `symmetric`, a non-int
-      `axis`; when applied, for an axis out of range for a leaf.
+    ValueError: for bits outside 1..16 (1..8 for "kmeans"), a non-bool
+      `symmetric`, symmetric=False with another grid than "uniform", a
+      non-int `axis`, an unknown grid; when applied, for an axis out of
+      range for a leaf.
 
   Examples:
     >>> import numpy as np
@@ -180,26 +200,37 @@ def quantize(bits: int, *, symmetric: bool = True,
   if axis is not None and (not isinstance(axis, numbers.Integral) or
                            isinstance(axis, bool)):
     raise ValueError(f"axis={axis!r} must be an int or None")
+  if grid not in _quantize.GRIDS:
+    raise ValueError(f"grid={grid!r} must be one of "
+                     f"{', '.join(map(repr, _quantize.GRIDS))}")
+  if grid != "uniform" and not symmetric:
+    raise ValueError(f"symmetric=False is a uniform grid's option; "
+                     f"grid={grid!r} takes symmetric=True")
+  if grid == "kmeans" and bits > _quantize.KMEANS_MAX_BITS:
+    raise ValueError(f"bits={bits!r}: grid='kmeans' takes 1.."
+                     f"{_quantize.KMEANS_MAX_BITS} bits (a codebook of at "
+                     f"most {2 ** _quantize.KMEANS_MAX_BITS} values)")
   bits = int(bits)
   axis = None if axis is None else int(axis)
   args = _base._canonical_args(quantize, bits=bits, symmetric=symmetric,  # pylint: disable=protected-access
-                               axis=axis)
-  return _Quantize(args, bits, symmetric, axis)
+                               axis=axis, grid=grid)
+  return _Quantize(args, bits, symmetric, axis, grid)
 
 
 def pack(params, bits: int, *, symmetric: bool = True, axis: int | None = None,
-         mask: _tree.Mask | None = None):
+         grid: str = "uniform", mask: _tree.Mask | None = None):
   """Quantizes the selected leaves into real low-bit storage.
 
-  Same as ``masked(quantize(bits, symmetric=symmetric, axis=axis),
-  mask).pack(params)`` (without `mask`: the default selection, floating
-  leaves with ndim >= 2).
+  Same as ``masked(quantize(bits, symmetric=symmetric, axis=axis,
+  grid=grid), mask).pack(params)`` (without `mask`: the default selection,
+  floating leaves with ndim >= 2).
 
   Args:
     params: a parameter tree.
     bits: 1..16.
     symmetric: symmetric or asymmetric grid (see `quantize`).
     axis: per-channel scales along this axis; None for one scale per tensor.
+    grid: "uniform", "zero_free" or "kmeans" (see `quantize`).
     mask: optional leaf selection (see `masked`).
 
   Returns:
@@ -216,7 +247,7 @@ def pack(params, bits: int, *, symmetric: bool = True, axis: int | None = None,
     >>> compress.size_bytes(packed) < compress.size_bytes(params) / 5
     True
   """
-  t = quantize(bits, symmetric=symmetric, axis=axis)
+  t = quantize(bits, symmetric=symmetric, axis=axis, grid=grid)
   if mask is not None:
     t = _base.masked(t, mask)
   return t.pack(params)
@@ -268,17 +299,20 @@ class _Prune(_base.LeafTransform):
     self.sparsity = sparsity
     self.scope = scope
 
-  def _leaf(self, x, path):
-    return _prune_group([x], self.sparsity)[0]
-
   def _apply(self, leaves, ctx, selected, pack):
-    if self.scope == "leaf":
-      return super()._apply(leaves, ctx, selected, pack)
     chosen = self._touched(leaves, ctx, selected)
     out = list(leaves)
     dense = [_packing.dense(leaves[i]) for i in chosen]
-    for i, y in zip(chosen, _prune_group(dense, self.sparsity)):
-      out[i] = y
+    if self.scope == "leaf":
+      pruned = [_prune_group([x], self.sparsity)[0] for x in dense]
+    else:
+      pruned = _prune_group(dense, self.sparsity)
+    for i, y in zip(chosen, pruned):
+      if pack and isinstance(leaves[i], _packing.PackedArray):
+        # A quantized leaf keeps its codes; the pruned entries are masked.
+        out[i] = _packing.with_zeros(leaves[i], y != 0)
+      else:
+        out[i] = y
     return out
 
 
