@@ -2,7 +2,9 @@
 
 Subpackages:
   compress: clip / quantize / prune as pure parameter-tree transforms, with
-    real low-bit storage and a size/error report.
+    real low-bit and sparse storage and a size/error report.
+  finetune (imported on use): fine-tuning a compressed generator under its
+    transform, the methods post-training compression is weighed against.
 """
 
 from lsh_gan import compress

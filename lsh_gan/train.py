@@ -144,12 +144,13 @@ def _run(config, manager, state, step_fn, batch, log_line, stop_after):
   before = spent.get(str(int(state["step"])), 0.0)
   begin = last_log = time.perf_counter()
   done = 0
-  for step in range(int(state["step"]), config.steps):
-    if stop_after is not None and done == stop_after:
-      break
+  end = config.steps if stop_after is None else min(
+      config.steps, int(state["step"]) + max(stop_after, 0))
+  for step in range(int(state["step"]), end):
     state, *values = step_fn(state, *batch(step))
     done += 1
-    last = step + 1 == config.steps
+    # A stop asked for (stop_after) is a checkpointed interruption.
+    last = step + 1 == config.steps or done == stop_after
     if (step + 1) % config.log_every == 0 or last:
       now = time.perf_counter()
       logging.info("step %d/%d  %s  %.1f steps/s", step + 1, config.steps,
@@ -350,18 +351,17 @@ def generator_quality(samples: np.ndarray, dataset: str, *,
   return out
 
 
-def _gan_losses(config, generator, discriminator):
-  """(d_loss(d_params, g_vars, real, key), g_loss(g_params, g_vars, d_params,
-  key)) of the config's loss; g_loss also returns the new batch stats."""
+def critic_losses(config, discriminator):
+  """(d_loss(d_params, real, fake, key), g_loss(d_params, fake, key)) of
+  the config's loss on given samples ("nonsaturating": binary cross-entropy
+  on the logits; "wgan_gp": the Wasserstein critic loss with a gradient
+  penalty of weight `gp_weight` on random interpolates). With `diffaugment`
+  the critic sees the samples through `diff_augment`. Fine-tuning
+  (`lsh_gan.finetune`) scores a compressed generator's samples with them."""
   loss = config.get("loss", "nonsaturating")
   if loss not in LOSSES:
     raise ValueError(f"loss={loss!r} is not a GAN loss; valid ones: "
                      f"{', '.join(LOSSES)}")
-
-  def fake_of(g_vars, key, num):
-    z = jax.random.normal(key, (num, config.latent_dim))
-    return generator.apply(g_vars, z, train=True, mutable=["batch_stats"])
-
   policy = config.get("diffaugment", "")
 
   def logits(d_params, x):
@@ -369,9 +369,7 @@ def _gan_losses(config, generator, discriminator):
     return discriminator.apply({"params": d_params}, x,
                                mutable=["batch_stats"])[0]
 
-  def d_loss(d_params, g_vars, real, key):
-    key_z, key_mix = jax.random.split(key)
-    fake = jax.lax.stop_gradient(fake_of(g_vars, key_z, real.shape[0])[0])
+  def d_loss(d_params, real, fake, key):
     if policy:
       real = diff_augment(jax.random.fold_in(key, 2), real, policy)
       fake = diff_augment(jax.random.fold_in(key, 3), fake, policy)
@@ -380,8 +378,8 @@ def _gan_losses(config, generator, discriminator):
                                                  1.0).mean() +
               optax.sigmoid_binary_cross_entropy(logits(d_params, fake),
                                                  0.0).mean())
-    mix = jax.random.uniform(key_mix, (real.shape[0],) + (1,) *
-                             (real.ndim - 1))
+    mix = jax.random.uniform(jax.random.split(key)[1],
+                             (real.shape[0],) + (1,) * (real.ndim - 1))
     between = mix * real + (1 - mix) * fake
     grads = jax.grad(lambda x: logits(d_params, x).sum())(between)
     norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, -1) +
@@ -389,14 +387,35 @@ def _gan_losses(config, generator, discriminator):
     return (logits(d_params, fake).mean() - logits(d_params, real).mean() +
             config.get("gp_weight", 10.0) * jnp.mean((norms - 1.0) ** 2))
 
-  def g_loss(g_params, g_vars, d_params, key, num):
-    fake, updates = fake_of({**g_vars, "params": g_params}, key, num)
+  def g_loss(d_params, fake, key):
     if policy:
       fake = diff_augment(jax.random.fold_in(key, 1), fake, policy)
     out = logits(d_params, fake)
-    value = (-out.mean() if loss == "wgan_gp" else
-             optax.sigmoid_binary_cross_entropy(out, 1.0).mean())
-    return value, updates
+    return (-out.mean() if loss == "wgan_gp" else
+            optax.sigmoid_binary_cross_entropy(out, 1.0).mean())
+
+  return d_loss, g_loss
+
+
+def _gan_losses(config, generator, discriminator):
+  """(d_loss(d_params, g_vars, real, key), g_loss(g_params, g_vars, d_params,
+  key)) of the config's loss; g_loss also returns the new batch stats."""
+  d_on, g_on = critic_losses(config, discriminator)
+
+  def fake_of(g_vars, key, num):
+    z = jax.random.normal(key, (num, config.latent_dim))
+    return generator.apply(g_vars, z, train=True, mutable=["batch_stats"])
+
+  def d_loss(d_params, g_vars, real, key):
+    # The same keys as ever (a retrained model is the committed one): the
+    # latents from split(key)[0], the interpolates from split(key)[1].
+    fake = jax.lax.stop_gradient(
+        fake_of(g_vars, jax.random.split(key)[0], real.shape[0])[0])
+    return d_on(d_params, real, fake, key)
+
+  def g_loss(g_params, g_vars, d_params, key, num):
+    fake, updates = fake_of({**g_vars, "params": g_params}, key, num)
+    return g_on(d_params, fake, key), updates
 
   return d_loss, g_loss
 
@@ -420,7 +439,8 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     {"step", "seconds"} (of training, summed over interruptions) and
     `generator_quality` of `eval_samples` (default 5,000) samples, plus
-    "variables" (the generator's: params, and batch_stats for the DCGAN).
+    "variables" (the generator's: params, and batch_stats for the DCGAN)
+    and "discriminator" (its params).
   """
   # A bad augmentation policy is refused before any data is loaded.
   diff_augment(jax.random.key(0), jnp.zeros((1, 8, 8, 1)),
@@ -487,7 +507,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
                              data_dir=config.get("data_dir"),
                              seed=config.seed)}
   _write_metrics(workdir, out)
-  return {**out, "variables": variables}
+  return {**out, "variables": variables, "discriminator": state["d"]}
 
 
 def _with_batch_stats(generator, params, trained, config, batches: int = 50):
@@ -537,6 +557,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
       _logging.quiet_orbax():
     metrics = (train_gan if gan else train_classifier)(config, workdir)
   params = metrics.pop("variables" if gan else "params")
+  parts = {"discriminator": metrics.pop("discriminator")} if gan else {}
   if export:
     from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
     known_truth = {}
@@ -553,7 +574,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         **({} if gan else {
             "embedding_size": classifier_model(config).embedding_size}),
         **known_truth,
-    })
+    }, parts=parts)
   return metrics
 
 

@@ -102,6 +102,28 @@ def test_gan_training_resumes_bit_exactly(data_dir, tmp_path):
   assert whole["modes"] == 8
 
 
+def test_an_exported_gan_keeps_its_discriminator(data_dir, tmp_path,
+                                                 monkeypatch):
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pretrained, "CHECKPOINTS", str(tmp_path / "models"))
+  config = _gan_config(data_dir, 20)
+  train.run(config, str(tmp_path / "run"), export="tiny_gan", command="cmd")
+  last = train._restore(train._checkpoint_manager(str(tmp_path / "run")),  # pylint: disable=protected-access
+                        None)
+  logits_fn, params = pretrained.discriminator("tiny_gan")
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(last["d"])):
+    np.testing.assert_array_equal(a, np.asarray(b))
+  sample_fn, variables = pretrained.generator("tiny_gan")
+  points = sample_fn(variables, jax.random.key(0), 64)
+  assert logits_fn(params, points).shape == (64,)
+  # A generator exported without it says how to get one.
+  pretrained.export("old_gan", variables, pretrained.info("tiny_gan"))
+  with pytest.raises(pretrained.CheckpointError,
+                     match="old_gan has no committed discriminator.*cmd"):
+    pretrained.discriminator("old_gan")
+  pretrained._params.cache_clear()  # pylint: disable=protected-access
+
+
 def test_mixture_quality_counts_modes_and_near_samples():
   from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
   centres, std = _tfds.mixture_modes("ring8")

@@ -79,10 +79,15 @@ def info(name: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _params(name: str):
+def _params(name: str, part: str = "params"):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
-  path = os.path.join(_check(name), "params")
+  path = os.path.join(_check(name), part)
+  if part != "params" and not os.path.exists(path):
+    raise CheckpointError(
+        f"{name} has no committed {part} (models exported before "
+        f"discriminators were kept have none); train it again with: "
+        f"{info(name).get('command') or recreate_command(name)}")
   try:
     with _logging.quiet_orbax():
       checkpointer = ocp.StandardCheckpointer()
@@ -167,6 +172,44 @@ def generator(name: str):
     raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
                      f"names: {', '.join(generators())}")
   return _sampler(name), params(name)
+
+
+def discriminator(name: str):
+  """(logits_fn, params) of the discriminator trained with a generator.
+
+  `logits_fn(params, samples)` returns one logit (a critic value for a
+  WGAN-GP) per sample, as in training (batch norm on the batch's own
+  statistics). Fine-tuning methods use it as the supervisor
+  (`lsh_gan.finetune`).
+
+  Raises:
+    ValueError: a name that is not a pre-trained generator.
+    CheckpointError: a generator exported without its discriminator (the
+      message gives the command that trains both again).
+  """
+  if name not in generators():
+    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
+                     f"names: {', '.join(generators())}")
+  params_ = jax.tree.map(np.array, _params(name, "discriminator"))
+  return _critic(name), params_
+
+
+@functools.lru_cache(maxsize=None)
+def _critic(name: str):
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
+  config = info(name)["config"]
+  _, critic = models.gan(config["architecture"],
+                         sample_shape=data.sample_shape(config["dataset"]),
+                         width=config.get("width", 64),
+                         hidden=config.get("hidden", (128, 128, 128)))
+
+  @jax.jit
+  def logits_fn(params_, samples):
+    return critic.apply({"params": params_}, samples,
+                        mutable=["batch_stats"])[0]
+
+  return logits_fn
 
 
 def embedder(dataset: str):
@@ -379,14 +422,16 @@ def embed_all(embed_fn, params, samples, batch: int = 500) -> np.ndarray:
 
 
 def export(name: str, params_tree, metadata: dict,
-           directory: str = CHECKPOINTS) -> str:
-  """Writes a model's parameters and info.json under directory/name."""
+           directory: str | None = None, parts: dict | None = None) -> str:
+  """Writes a model's parameters, info.json and any further `parts` (name
+  -> tree, e.g. a GAN's "discriminator") under directory/name (default:
+  `CHECKPOINTS`)."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   from lsh_gan import _files  # pylint: disable=g-import-not-at-top
   from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
-  directory = os.path.abspath(directory)
+  directory = os.path.abspath(CHECKPOINTS if directory is None else directory)
   path = os.path.join(directory, name)
   os.makedirs(directory, exist_ok=True)
   # Written whole in a temporary folder, then swapped in: a failed export
@@ -397,6 +442,9 @@ def export(name: str, params_tree, metadata: dict,
       checkpointer = ocp.StandardCheckpointer()
       checkpointer.save(os.path.join(staging, "params"), params_tree)
       checkpointer.wait_until_finished()
+      for part, tree in (parts or {}).items():
+        checkpointer.save(os.path.join(staging, part), tree)
+        checkpointer.wait_until_finished()
     _files.write_json(os.path.join(staging, "info.json"), metadata,
                       sort_keys=True)
     os.chmod(staging, 0o755)
@@ -413,4 +461,5 @@ def export(name: str, params_tree, metadata: dict,
   _params.cache_clear()
   _fingerprint.cache_clear()
   _sampler.cache_clear()
+  _critic.cache_clear()
   return path

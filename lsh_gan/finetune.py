@@ -1,0 +1,345 @@
+"""Fine-tuning a compressed generator: what post-training compression is
+weighed against.
+
+The paper this project reimplements compresses after training, with no
+fine-tuning. The methods here fine-tune the compressed generator of a
+committed GAN under the same transform, so that one sweep compares them at
+equal size:
+
+  from lsh_gan import compress, finetune
+  t = compress.parse("prune(sparsity=0.8)+quantize(bits=4)")
+  out = finetune.discriminator_supervised("dcgan_digits", t, steps=500,
+                                          workdir="/tmp/ft")
+  samples = sample_fn(out.variables, key, 1000)   # t's constraints hold
+  stored = t.pack(out.weights)                    # its real storage
+
+- `quantization_aware`: the compressed generator is trained to reproduce
+  the dense generator's samples on the same latents (mean absolute error),
+  with straight-through gradients through the transform.
+- `discriminator_supervised`: our reading of Yu & Pool (NeurIPS 2020,
+  "Self-Supervised GAN Compression"): the committed generator's own trained
+  discriminator supervises the compressed generator (see docs/finetune.md).
+
+The transform's constraints hold after every step: the forward pass uses
+``transform(weights)`` (its gradient passed straight through to the
+float weights), and the entries a prune step zeroed at the start stay
+zero in the weights themselves (their gradient is masked), so a pruned
+weight stays pruned, a quantized one on its grid and a clipped one inside
+its bound. Runs are resumable (Orbax checkpoints in `workdir`), seeded and
+logged like training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from lsh_gan import _files
+from lsh_gan import _logging
+from lsh_gan import compress
+from lsh_gan import data
+from lsh_gan import models
+from lsh_gan import pretrained
+from lsh_gan import train
+from lsh_gan.compress import _base
+
+METHODS = ("quantization_aware", "discriminator_supervised")
+# Yu & Pool weigh the discriminator's loss gap by this against the
+# generator's (lambda = 0.5 in all their experiments).
+DISCRIMINATOR_WEIGHT = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuned:
+  """A fine-tuned compressed generator.
+
+  Attributes:
+    variables: the generator's variables after the transform (what it runs
+      on: its constraints hold).
+    weights: the fine-tuned variables before the transform:
+      ``transform(weights)`` is `variables` and ``transform.pack(weights)``
+      its real storage.
+    transform: the transform.
+    steps: fine-tuning steps taken.
+    seconds: fine-tuning time, summed over interruptions.
+  """
+  variables: Any
+  weights: Any
+  transform: compress.Transform
+  steps: int
+  seconds: float
+
+
+def _has_prune(t: compress.Transform) -> bool:
+  return t.name == "prune" or any(_has_prune(c) for c in t._children())  # pylint: disable=protected-access
+
+
+def frozen_zeros(transform: compress.Transform, variables) -> Any:
+  """Per leaf (a bool tree), the entries that the transform's prune steps
+  set to zero: a chain's steps are applied in turn, and an entry counts
+  when a step holding a prune turns it from non-zero to zero (a masked
+  chain is one step)."""
+  steps = (transform.transforms if isinstance(transform, _base._Chain)  # pylint: disable=protected-access
+           else (transform,))
+  tree = jax.tree.map(np.asarray, variables)
+  frozen = jax.tree.map(lambda x: np.zeros(np.shape(x), bool), tree)
+  for step in steps:
+    after = jax.tree.map(np.asarray, step(tree))
+    if _has_prune(step):
+      frozen = jax.tree.map(lambda f, b, a: f | ((b != 0) & (a == 0)),
+                            frozen, tree, after)
+    tree = after
+  return frozen
+
+
+def _straight_through(transform, variables):
+  """transform(variables) forward, identity backward (the transform itself
+  is not differentiated: its input is cut from the gradient)."""
+  compressed = transform(jax.lax.stop_gradient(variables))
+  return jax.tree.map(lambda w, c: w + jax.lax.stop_gradient(c - w),
+                      variables, compressed)
+
+
+def _identity(method, name, transform, steps, seed, batch_size,
+              learning_rate) -> dict:
+  return {"method": method, "generator": name,
+          "fingerprint": pretrained.fingerprint(name),
+          "transform": str(transform), "steps": steps, "seed": seed,
+          "batch_size": batch_size, "learning_rate": learning_rate}
+
+
+def _check_args(method, name, transform, steps, seed, batch_size,
+                learning_rate):
+  if name not in pretrained.generators():
+    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
+                     f"names: {', '.join(pretrained.generators())}")
+  transform = compress.parse(transform)
+  if not transform.representable():
+    raise ValueError(f"transform={transform}: fine-tuning records the "
+                     "transform's string; use one that parse() reads back "
+                     "(a regex mask, not a callable or pytree)")
+  for arg, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+        value < low):
+      raise ValueError(f"{arg}={value!r} must be an integer >= {low}")
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    raise ValueError(f"seed={seed!r} must be an integer")
+  if learning_rate is not None and not (
+      isinstance(learning_rate, (int, float)) and learning_rate > 0):
+    raise ValueError(f"learning_rate={learning_rate!r} must be > 0")
+  del method
+  return transform
+
+
+def _workdir(workdir, identity):
+  """The run's folder, holding its identity (a folder of another run is
+  refused, not resumed); a temporary one (removed after) when None."""
+  if workdir is None:
+    return tempfile.mkdtemp(prefix="lsh_gan-finetune-"), True
+  workdir = os.path.abspath(os.fspath(workdir))
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "finetune.json")
+  if os.path.exists(path):
+    old = _files.read_json(path, "the fine-tuning run's settings",
+                           "remove the folder to start again")
+    if old != identity:
+      differ = sorted(k for k in set(old) | set(identity)
+                      if old.get(k) != identity.get(k))
+      raise ValueError(
+          f"workdir={workdir!r} holds another fine-tuning run (it differs "
+          f"in {', '.join(differ)}); use a new folder")
+  else:
+    _files.write_json(path, identity)
+  return workdir, False
+
+
+def _run(method, name, transform, *, steps, seed, workdir, batch_size,
+         learning_rate, data_dir, stop_after) -> FineTuned:
+  transform = _check_args(method, name, transform, steps, seed, batch_size,
+                          learning_rate)
+  config = ml_collections.ConfigDict(pretrained.info(name)["config"])
+  rate = learning_rate or config.learning_rate
+  identity = _identity(method, name, transform, steps, seed, batch_size, rate)
+  folder, temporary = _workdir(workdir, identity)
+  try:
+    with _files.locked(folder), _logging.quiet_orbax():
+      return _fine_tune(method, name, transform, config, steps, seed, folder,
+                        batch_size, rate, data_dir, stop_after)
+  finally:
+    if temporary:
+      shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fine_tune(method, name, transform, config, steps, seed, folder,
+               batch_size, rate, data_dir, stop_after) -> FineTuned:
+  _, dense = pretrained.generator(name)
+  generator, _ = train.gan_models(config)
+  frozen = frozen_zeros(transform, dense)["params"]
+  start = jax.tree.map(lambda w, f: np.where(f, np.zeros((), w.dtype), w),
+                       dense["params"], frozen)
+  fixed = {k: v for k, v in dense.items() if k != "params"}
+  opt = optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+  state = {"params": start, "opt": opt.init(start),
+           "step": jnp.zeros((), jnp.int32)}
+  supervised = method == "discriminator_supervised"
+  if supervised:
+    _, critic = train.gan_models(config)
+    _, d_params = pretrained.discriminator(name)
+    d_opt = optax.adam(config.get("d_learning_rate", rate),
+                       b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+    state.update(d=d_params, d_opt=d_opt.init(d_params))
+    d_loss, g_loss = train.critic_losses(config, critic)
+    real = data.images(config.dataset, "train", data_dir=data_dir)
+  manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
+  state = train._restore(manager, state)  # pylint: disable=protected-access
+  latent_dim = config.latent_dim
+
+  def samples(variables, z):
+    return generator.apply(variables, z)
+
+  def student(params):
+    return _straight_through(transform, {**fixed, "params": params})
+
+  def gap(dense_value, value):
+    dense_value = jax.lax.stop_gradient(dense_value)
+    return jnp.abs(dense_value - value) / jnp.maximum(jnp.abs(dense_value),
+                                                      1e-8)
+
+  def loss(params, d, reals, key):
+    z = jax.random.normal(jax.random.fold_in(key, 0), (batch_size, latent_dim))
+    teacher = jax.lax.stop_gradient(samples(dense, z))
+    fake = samples(student(params), z)
+    if not supervised:
+      return jnp.mean(jnp.abs(fake - teacher))
+    # Yu & Pool: the gaps between the dense and the compressed generator's
+    # losses under the discriminator, each relative to the dense one's.
+    k = jax.random.fold_in(key, 1)
+    return (gap(g_loss(d, teacher, k), g_loss(d, fake, k)) +
+            DISCRIMINATOR_WEIGHT * gap(d_loss(d, reals, teacher, k),
+                                       d_loss(d, reals, fake, k)))
+
+  keep = jax.tree.map(lambda f: jnp.asarray(~f), frozen)
+
+  @jax.jit
+  def step_fn(state, reals):
+    key = jax.random.fold_in(jax.random.key(seed), state["step"])
+    d = state.get("d")
+    value, grads = jax.value_and_grad(loss)(state["params"], d, reals, key)
+    grads = jax.tree.map(lambda g, k: jnp.where(k, g, 0), grads, keep)
+    updates, opt_state = opt.update(grads, state["opt"], state["params"])
+    new = {**state, "params": optax.apply_updates(state["params"], updates),
+           "opt": opt_state, "step": state["step"] + 1}
+    if supervised:
+      # The discriminator goes on training against the compressed generator
+      # with its own loss, as in Yu & Pool's Table 1 (not fixed).
+      z = jax.random.normal(jax.random.fold_in(key, 2),
+                            (batch_size, latent_dim))
+      fake = jax.lax.stop_gradient(samples(student(new["params"]), z))
+      d_value, d_grads = jax.value_and_grad(d_loss)(
+          d, reals, fake, jax.random.fold_in(key, 3))
+      d_updates, d_opt_state = d_opt.update(d_grads, state["d_opt"], d)
+      new.update(d=optax.apply_updates(d, d_updates), d_opt=d_opt_state)
+      return new, value, d_value
+    return new, value, value
+
+  def batch(step):
+    if not supervised:
+      return (jnp.zeros((0,)),)
+    return (real[train._batch_indices(real.shape[0], batch_size, seed, step)],)  # pylint: disable=protected-access
+
+  run_config = ml_collections.ConfigDict(dict(
+      steps=steps, log_every=max(1, min(100, steps)),
+      checkpoint_every=max(1, min(500, steps))))
+  state, seconds = train._run(  # pylint: disable=protected-access
+      run_config, manager, state, step_fn, batch,
+      lambda v: f"loss {float(v[0]):.4f}" + (
+          f"  d loss {float(v[1]):.4f}" if supervised else ""),
+      stop_after)
+  weights = jax.tree.map(np.asarray, {**fixed, "params": state["params"]})
+  variables = jax.tree.map(np.asarray, transform(weights))
+  return FineTuned(variables=variables, weights=weights, transform=transform,
+                   steps=int(state["step"]), seconds=float(seconds))
+
+
+def quantization_aware(name: str, transform, *, steps: int, seed: int = 0,
+                       workdir=None, batch_size: int = 64,
+                       learning_rate: float | None = None,
+                       data_dir: str | None = None,
+                       stop_after: int | None = None) -> FineTuned:
+  """Fine-tunes a committed generator under a transform to reproduce the
+  dense generator's samples.
+
+  Each step draws `batch_size` latents and minimises the mean absolute
+  difference between the compressed generator's samples (forward through
+  ``transform(weights)``, gradient straight through) and the dense
+  generator's, with Adam at the GAN's own `learning_rate` and betas unless
+  given. Batch norm runs on its running averages (the generator as it is
+  sampled), which stay the dense model's.
+
+  Args:
+    name: a committed generator (`lsh_gan.pretrained.generators()`).
+    transform: a transform or its string (`lsh_gan.compress.parse`).
+    steps: fine-tuning steps (0: the post-training compressed generator).
+    seed: latents (and real batches) of every step.
+    workdir: where checkpoints go; a rerun with the same settings resumes
+      (or returns at once when done); a folder of another run is refused.
+      None: a temporary folder, removed after.
+    batch_size, learning_rate: of the optimiser.
+    data_dir: the datasets' folder (`lsh_gan.data`), for methods that read
+      real data.
+    stop_after: stop after this many steps of this call (a resumable
+      interruption, for tests).
+
+  Returns:
+    A `FineTuned`.
+
+  Raises:
+    ValueError: an unknown generator, a transform without a string form,
+      bad steps / seed / batch_size / learning_rate, or a workdir of another
+      run.
+  """
+  return _run("quantization_aware", name, transform, steps=steps, seed=seed,
+              workdir=workdir, batch_size=batch_size,
+              learning_rate=learning_rate, data_dir=data_dir,
+              stop_after=stop_after)
+
+
+def discriminator_supervised(name: str, transform, *, steps: int,
+                             seed: int = 0, workdir=None,
+                             batch_size: int = 64,
+                             learning_rate: float | None = None,
+                             data_dir: str | None = None,
+                             stop_after: int | None = None) -> FineTuned:
+  """Fine-tunes a committed generator under a transform with its own
+  trained discriminator as supervisor (our reading of Yu & Pool 2020).
+
+  Each step draws latents and a real batch; with l_G the generator's loss
+  and l_D the discriminator's (the GAN's own, e.g. non-saturating
+  cross-entropy) under the current discriminator, the compressed generator
+  C minimises
+
+    |l_G(O) - l_G(C)| / |l_G(O)| + 0.5 |l_D(real, O) - l_D(real, C)| / |l_D(real, O)|
+
+  on the same latents, O the dense generator's samples: it is trained to
+  look to the discriminator as the dense one does. The discriminator starts
+  from the committed one and takes one step of its own loss on (real, C's
+  samples) per step. Otherwise as `quantization_aware` (same arguments).
+
+  Raises:
+    ValueError: as `quantization_aware`.
+    lsh_gan.pretrained.CheckpointError: a generator committed without its
+      discriminator (the message gives the command that trains both).
+  """
+  return _run("discriminator_supervised", name, transform, steps=steps,
+              seed=seed, workdir=workdir, batch_size=batch_size,
+              learning_rate=learning_rate, data_dir=data_dir,
+              stop_after=stop_after)
