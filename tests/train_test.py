@@ -255,7 +255,7 @@ def test_a_training_run_holds_its_workdir(tmp_path, monkeypatch):
       with _files.locked(workdir, timeout=0.2):
         pass
     held.append(workdir)
-    return {"variables": {}, "step": 1}
+    return {"variables": {}, "discriminator": {}, "step": 1}
 
   monkeypatch.setattr(train, "train_gan", fake_training)
   config = ml_collections.ConfigDict({"architecture": "dcgan"})
