@@ -84,8 +84,38 @@ def _scatter_kept(stored, keep, count: int):
   return jnp.where(keep, stored[index], jnp.zeros((), stored.dtype))
 
 
+class _Stored:
+  """What stored leaves share: the dense tensor's shape, and `unpack`."""
+
+  shape: tuple[int, ...]
+
+  @property
+  def ndim(self) -> int:
+    return len(self.shape)
+
+  @property
+  def size(self) -> int:
+    return int(np.prod(self.shape, dtype=np.int64))
+
+  def check(self, path: str | None = None) -> None:
+    raise NotImplementedError
+
+  def _dense(self) -> jax.Array:
+    """The dense tensor of fields already checked."""
+    raise NotImplementedError
+
+  def unpack(self) -> jax.Array:
+    """The dense tensor, bit-identical to the transform's output.
+
+    Raises:
+      ValueError: if the fields are inconsistent (see `check`).
+    """
+    self.check()
+    return self._dense()
+
+
 @jax.tree_util.register_pytree_node_class
-class PackedArray:
+class PackedArray(_Stored):
   """A quantized tensor in real low-bit storage.
 
   Attributes:
@@ -118,14 +148,6 @@ class PackedArray:
     self.grid = str(grid)
     self.count = self.size if count is None else int(count)
 
-  @property
-  def ndim(self) -> int:
-    return len(self.shape)
-
-  @property
-  def size(self) -> int:
-    return int(np.prod(self.shape, dtype=np.int64))
-
   def _aux(self):
     return (self.shape, self.dtype.name, self.bits, self.symmetric, self.axis,
             self.grid, self.count)
@@ -150,17 +172,7 @@ class PackedArray:
     children = [kw.pop(n) for n in names]
     return PackedArray(*children, **kw)
 
-  def unpack(self) -> jax.Array:
-    """The dense tensor, bit-identical to the fake-quantized one.
-
-    Raises:
-      ValueError: if the fields are inconsistent (see `check`).
-    """
-    self.check()
-    return self._dense()
-
   def _dense(self) -> jax.Array:
-    """`unpack` of fields already checked."""
     with _tree.x64_scope([self.scale]):
       return _unpack_jit(self)
 
@@ -267,7 +279,7 @@ def _stored_share(x) -> str:
 
 
 @jax.tree_util.register_pytree_node_class
-class SparseArray:
+class SparseArray(_Stored):
   """A tensor stored as a bitmask of its non-zero entries plus their values.
 
   What `pack` stores for a pruned leaf that is not quantized, when that is
@@ -286,14 +298,6 @@ class SparseArray:
     self.dtype = jnp.dtype(dtype)
 
   @property
-  def ndim(self) -> int:
-    return len(self.shape)
-
-  @property
-  def size(self) -> int:
-    return int(np.prod(self.shape, dtype=np.int64))
-
-  @property
   def count(self) -> int:
     return int(self.values.shape[0]) if self.values.ndim else -1
 
@@ -303,11 +307,6 @@ class SparseArray:
   @classmethod
   def tree_unflatten(cls, aux, children):
     return cls(*children, shape=aux[0], dtype=aux[1])
-
-  def unpack(self) -> jax.Array:
-    """The dense tensor (raises ValueError if the fields are inconsistent)."""
-    self.check()
-    return self._dense()
 
   def _dense(self) -> jax.Array:
     with _tree.x64_scope([self.values]):

@@ -143,15 +143,22 @@ def generators() -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _sampler(name: str):
+def _gan_modules(name: str):
+  """(generator, discriminator) modules of a committed GAN, from its config."""
   from lsh_gan import data  # pylint: disable=g-import-not-at-top
   from lsh_gan import models  # pylint: disable=g-import-not-at-top
   config = info(name)["config"]
-  generator, _ = models.gan(config["architecture"],
-                            sample_shape=data.sample_shape(config["dataset"]),
-                            width=config.get("width", 64),
-                            hidden=config.get("hidden", (128, 128, 128)))
-  return models.sampler(generator, config["latent_dim"])
+  return models.gan(config["architecture"],
+                    sample_shape=data.sample_shape(config["dataset"]),
+                    width=config.get("width", 64),
+                    hidden=config.get("hidden", (128, 128, 128)))
+
+
+@functools.lru_cache(maxsize=None)
+def _sampler(name: str):
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
+  return models.sampler(_gan_modules(name)[0],
+                        info(name)["config"]["latent_dim"])
 
 
 def generator(name: str):
@@ -196,13 +203,7 @@ def discriminator(name: str):
 
 @functools.lru_cache(maxsize=None)
 def _critic(name: str):
-  from lsh_gan import data  # pylint: disable=g-import-not-at-top
-  from lsh_gan import models  # pylint: disable=g-import-not-at-top
-  config = info(name)["config"]
-  _, critic = models.gan(config["architecture"],
-                         sample_shape=data.sample_shape(config["dataset"]),
-                         width=config.get("width", 64),
-                         hidden=config.get("hidden", (128, 128, 128)))
+  critic = _gan_modules(name)[1]
 
   @jax.jit
   def logits_fn(params_, samples):
@@ -462,4 +463,5 @@ def export(name: str, params_tree, metadata: dict,
   _fingerprint.cache_clear()
   _sampler.cache_clear()
   _critic.cache_clear()
+  _gan_modules.cache_clear()
   return path
