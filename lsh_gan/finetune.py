@@ -11,7 +11,7 @@ equal size:
   out = finetune.discriminator_supervised("dcgan_digits", t, steps=500,
                                           workdir="/tmp/ft")
   samples = sample_fn(out.variables, key, 1000)   # t's constraints hold
-  stored = t.pack(out.weights)                    # its real storage
+  stored = out.transform.pack(out.weights)        # its real storage
 
 - `quantization_aware`: the compressed generator is trained to reproduce
   the dense generator's samples on the same latents (mean absolute error),
@@ -21,17 +21,18 @@ equal size:
   discriminator supervises the compressed generator (see docs/finetune.md).
 
 The transform's constraints hold after every step: the forward pass uses
-``transform(weights)`` (its gradient passed straight through to the
-float weights), and the entries a prune step zeroed at the start stay
-zero in the weights themselves (their gradient is masked), so a pruned
+``transform(weights)`` exactly (its gradient passed straight through to the
+float weights), with each prune step's mask fixed where it fell on the
+dense weights (`freeze`; those entries' gradient is masked), so a pruned
 weight stays pruned, a quantized one on its grid and a clipped one inside
-its bound. Runs are resumable (Orbax checkpoints in `workdir`), seeded and
+its bound; step 0 is the post-training generator, bit for bit. Runs are resumable (Orbax checkpoints in `workdir`), seeded and
 logged like training.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import shutil
 import tempfile
@@ -51,6 +52,8 @@ from lsh_gan import models
 from lsh_gan import pretrained
 from lsh_gan import train
 from lsh_gan.compress import _base
+from lsh_gan.compress import _packing
+from lsh_gan.compress import _tree
 
 METHODS = ("quantization_aware", "discriminator_supervised")
 # Yu & Pool weigh the discriminator's loss gap by this against the
@@ -68,7 +71,9 @@ class FineTuned:
     weights: the fine-tuned variables before the transform:
       ``transform(weights)`` is `variables` and ``transform.pack(weights)``
       its real storage.
-    transform: the transform.
+    transform: the transform as fine-tuning applied it: the one asked for,
+      with its prune masks fixed where they fell on the dense weights
+      (`freeze`); the same as the one asked for on the dense weights.
     steps: fine-tuning steps taken.
     seconds: fine-tuning time, summed over interruptions.
   """
@@ -83,29 +88,100 @@ def _has_prune(t: compress.Transform) -> bool:
   return t.name == "prune" or any(_has_prune(c) for c in t._children())  # pylint: disable=protected-access
 
 
+class _FixedZeros(_base.Transform):
+  """A prune step with its mask fixed: the given entries of the given leaves
+  (by path) set to zero; in `pack`, a quantized leaf keeps its codes with
+  those entries masked, as after `prune`."""
+
+  name = "fixed_zeros"
+
+  def __init__(self, zeros: dict[str, np.ndarray]):
+    super().__init__()
+    self.zeros = zeros
+
+  def _selection(self, leaves, ctx, selected):
+    return [p in self.zeros for p in ctx.paths]
+
+  def _apply(self, leaves, ctx, selected, pack):
+    out = list(leaves)
+    for i in self._touched(leaves, ctx, selected):
+      zero = jnp.asarray(self.zeros[ctx.paths[i]])
+      if pack and isinstance(leaves[i], compress.PackedArray):
+        out[i] = _packing.with_zeros(leaves[i], ~zero)
+      else:
+        x = _packing.dense(leaves[i])
+        out[i] = jnp.where(zero, jnp.zeros((), x.dtype), x)
+    return out
+
+  def representable(self) -> bool:
+    return False
+
+  def __str__(self) -> str:
+    return f"fixed_zeros(<{len(self.zeros)} leaves>)"
+
+
+def freeze(transform: compress.Transform, variables):
+  """`transform` with each prune step's mask fixed as it falls on
+  `variables`: the same output on them, and on any other weights the same
+  entries pruned (what fine-tuning applies, so that a pruned weight stays
+  pruned while the others move).
+
+  A prune step is a top-level step of the chain (or the transform itself),
+  plain or under `masked`; its mask is the entries it leaves at zero in
+  the leaves it changes.
+
+  Raises:
+    ValueError: a prune inside a masked chain (its mask cannot be told from
+      the chain's other steps').
+  """
+  def one(t, tree):
+    if isinstance(t, _base._Chain):  # pylint: disable=protected-access
+      parts = []
+      for step in t.transforms:
+        frozen, tree = one(step, tree)
+        parts.append(frozen)
+      return compress.chain(*parts), tree
+    after = t(tree)
+    if not _has_prune(t):
+      return t, after
+    if not (t.name == "prune" or (isinstance(t, _base._Masked) and  # pylint: disable=protected-access
+                                  t.inner.name == "prune")):
+      raise ValueError(
+          f"transform: fine-tuning fixes each prune step's mask; put prune "
+          f"at the top level of the chain or as masked(prune(...)), not "
+          f"inside {t}")
+    before_leaves, paths, _ = _tree.flatten(tree)
+    after_leaves = _tree.flatten(after)[0]
+    zeros = {}
+    for path, b, c in zip(paths, before_leaves, after_leaves):
+      if _tree.is_array(b) and not np.array_equal(np.asarray(b),
+                                                  np.asarray(c)):
+        zeros[path] = np.asarray(c) == 0
+    return _FixedZeros(zeros), after
+
+  return one(compress.parse(transform), variables)[0]
+
+
 def frozen_zeros(transform: compress.Transform, variables) -> Any:
-  """Per leaf (a bool tree), the entries that the transform's prune steps
-  set to zero: a chain's steps are applied in turn, and an entry counts
-  when a step holding a prune turns it from non-zero to zero (a masked
-  chain is one step)."""
-  steps = (transform.transforms if isinstance(transform, _base._Chain)  # pylint: disable=protected-access
-           else (transform,))
-  tree = jax.tree.map(np.asarray, variables)
-  frozen = jax.tree.map(lambda x: np.zeros(np.shape(x), bool), tree)
+  """Per leaf (a bool tree like `variables`), the entries `freeze` fixes at
+  zero."""
+  frozen = freeze(transform, variables)
+  steps = (frozen.transforms if isinstance(frozen, _base._Chain)  # pylint: disable=protected-access
+           else (frozen,))
+  leaves, paths, treedef = _tree.flatten(variables)
+  out = [np.zeros(np.shape(x), bool) for x in leaves]
   for step in steps:
-    after = jax.tree.map(np.asarray, step(tree))
-    if _has_prune(step):
-      frozen = jax.tree.map(lambda f, b, a: f | ((b != 0) & (a == 0)),
-                            frozen, tree, after)
-    tree = after
-  return frozen
+    if isinstance(step, _FixedZeros):
+      out = [o | step.zeros.get(p, False) for o, p in zip(out, paths)]
+  return jax.tree_util.tree_unflatten(treedef, out)
 
 
 def _straight_through(transform, variables):
-  """transform(variables) forward, identity backward (the transform itself
-  is not differentiated: its input is cut from the gradient)."""
+  """transform(variables) forward, exactly; identity backward (the
+  transform itself is not differentiated: its input is cut from the
+  gradient)."""
   compressed = transform(jax.lax.stop_gradient(variables))
-  return jax.tree.map(lambda w, c: w + jax.lax.stop_gradient(c - w),
+  return jax.tree.map(lambda w, c: c + (w - jax.lax.stop_gradient(w)),
                       variables, compressed)
 
 
@@ -133,8 +209,10 @@ def _check_args(method, name, transform, steps, seed, batch_size,
       raise ValueError(f"{arg}={value!r} must be an integer >= {low}")
   if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
     raise ValueError(f"seed={seed!r} must be an integer")
-  if learning_rate is not None and not (
-      isinstance(learning_rate, (int, float)) and learning_rate > 0):
+  if learning_rate is not None and (
+      isinstance(learning_rate, bool) or
+      not isinstance(learning_rate, numbers.Real) or
+      not 0 < learning_rate < float("inf")):
     raise ValueError(f"learning_rate={learning_rate!r} must be > 0")
   del method
   return transform
@@ -167,25 +245,26 @@ def _run(method, name, transform, *, steps, seed, workdir, batch_size,
   transform = _check_args(method, name, transform, steps, seed, batch_size,
                           learning_rate)
   config = ml_collections.ConfigDict(pretrained.info(name)["config"])
-  rate = learning_rate or config.learning_rate
+  rate = (config.learning_rate if learning_rate is None else
+          float(learning_rate))
+  _, dense = pretrained.generator(name)
+  applied = freeze(transform, dense)  # refused here, before any folder
   identity = _identity(method, name, transform, steps, seed, batch_size, rate)
   folder, temporary = _workdir(workdir, identity)
   try:
     with _files.locked(folder), _logging.quiet_orbax():
-      return _fine_tune(method, name, transform, config, steps, seed, folder,
-                        batch_size, rate, data_dir, stop_after)
+      return _fine_tune(method, name, dense, applied, config, steps, seed,
+                        folder, batch_size, rate, data_dir, stop_after)
   finally:
     if temporary:
       shutil.rmtree(folder, ignore_errors=True)
 
 
-def _fine_tune(method, name, transform, config, steps, seed, folder,
+def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
                batch_size, rate, data_dir, stop_after) -> FineTuned:
-  _, dense = pretrained.generator(name)
   generator, _ = train.gan_models(config)
-  frozen = frozen_zeros(transform, dense)["params"]
-  start = jax.tree.map(lambda w, f: np.where(f, np.zeros((), w.dtype), w),
-                       dense["params"], frozen)
+  frozen = frozen_zeros(applied, dense)["params"]
+  start = dense["params"]
   fixed = {k: v for k, v in dense.items() if k != "params"}
   opt = optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
   state = {"params": start, "opt": opt.init(start),
@@ -207,7 +286,7 @@ def _fine_tune(method, name, transform, config, steps, seed, folder,
     return generator.apply(variables, z)
 
   def student(params):
-    return _straight_through(transform, {**fixed, "params": params})
+    return _straight_through(applied, {**fixed, "params": params})
 
   def gap(dense_value, value):
     dense_value = jax.lax.stop_gradient(dense_value)
@@ -265,8 +344,8 @@ def _fine_tune(method, name, transform, config, steps, seed, folder,
           f"  d loss {float(v[1]):.4f}" if supervised else ""),
       stop_after)
   weights = jax.tree.map(np.asarray, {**fixed, "params": state["params"]})
-  variables = jax.tree.map(np.asarray, transform(weights))
-  return FineTuned(variables=variables, weights=weights, transform=transform,
+  variables = jax.tree.map(np.asarray, applied(weights))
+  return FineTuned(variables=variables, weights=weights, transform=applied,
                    steps=int(state["step"]), seconds=float(seconds))
 
 

@@ -213,13 +213,33 @@ def test_every_layout_unpacks_bit_for_bit_and_survives_orbax(spec, dtype,
   assert compress.size_bytes(back) == compress.size_bytes(packed)
 
 
-def test_a_fully_pruned_leaf_stores_no_code():
+def test_a_fully_pruned_leaf_stores_no_code_and_survives_orbax(tmp_path):
   w = {"w": np.zeros((40, 40), np.float32)}
-  for spec in ("quantize(bits=2,grid='kmeans')", "prune(sparsity=0.5)"):
+  for i, spec in enumerate(("quantize(bits=2,grid='kmeans')",
+                            "prune(sparsity=0.5)")):
     packed = compress.parse(spec).pack(w)["w"]
     assert packed.count == 0 and compress.size_bytes(packed) <= (
         _mask_bytes(1600) + 16)
     _bits_equal(packed.unpack(), w["w"])
+    compress.save(tmp_path / str(i), {"w": packed})
+    back = compress.restore(tmp_path / str(i))["w"]
+    assert type(back) is type(packed) and back.count == 0
+    _bits_equal(back.unpack(), w["w"])
+  # A global prune can empty a whole small layer.
+  p = {"a": _kernel(16, 16) * 1e-3, "b": _kernel(64, 64, seed=1)}
+  out = compress.prune(0.1, scope="global").pack(p)
+  assert out["a"].count == 0
+  compress.save(tmp_path / "global", out)
+  _bits_equal(compress.unpack(compress.restore(tmp_path / "global"))["a"],
+              np.zeros((16, 16), np.float32))
+
+
+def test_a_sparse_leaf_whose_mask_keeps_fewer_values_is_damaged():
+  sparse = compress.prune(0.5).pack({"w": _kernel(8, 8)})["w"]
+  values = jnp.concatenate([sparse.values, sparse.values])
+  with pytest.raises(ValueError, match="mask keeps 32 of 64 entries"):
+    compress.SparseArray(sparse.mask, values, shape=(8, 8),
+                         dtype=np.float32).unpack()
 
 
 def test_damaged_masks_are_named():
@@ -300,6 +320,17 @@ def test_conv_macs_count_the_products_with_real_inputs(make, groups):
   variables = conv.init(jax.random.key(0), x)
   # Two samples, 8 features out, each reading 4 / groups features in.
   assert compress.macs(conv.apply, variables, x) == 2 * one * 8 * 4 // groups
+
+
+def test_macs_needs_no_other_import():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ("import jax.numpy as jnp; from lsh_gan.compress import macs; "
+          "print(macs(lambda a, b: jnp.tanh(a @ b), jnp.ones((2, 3)), "
+          "jnp.ones((3, 4))))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, check=True, timeout=120)
+  assert out.stdout.split()[-1] == "24"
 
 
 def test_macs_of_dense_layers_scans_and_a_generator():

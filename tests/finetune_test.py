@@ -79,21 +79,42 @@ def test_every_step_keeps_the_transforms_constraints(here, method, spec,
     out = getattr(finetune, method)(NAME, t, steps=3, workdir=tmp_path,
                                     stop_after=1)
     assert out.steps == steps_done
-    for frozen, w, c, s in zip(_kernels(pruned), _kernels(out.weights),
-                               _kernels(out.variables), _kernels(start)):
-      # Pruned weights are zero in the weights and after the transform.
-      np.testing.assert_array_equal(w[frozen], 0)
+    for frozen, w, d, c, s in zip(_kernels(pruned), _kernels(out.weights),
+                                  _kernels(dense), _kernels(out.variables),
+                                  _kernels(start)):
+      # Pruned weights are zero after the transform, and never move.
       np.testing.assert_array_equal(c[frozen], 0)
+      np.testing.assert_array_equal(w[frozen], d[frozen])
       # Two bits: at most four values besides zero.
       assert np.unique(c[c != 0]).size <= 4
       assert not np.array_equal(c, s)  # it did move
     # What it returns is the transform of its weights, which pack stores.
-    for a, b in zip(jax.tree.leaves(t(out.weights)),
+    for a, b in zip(jax.tree.leaves(out.transform(out.weights)),
                     jax.tree.leaves(out.variables)):
       np.testing.assert_array_equal(np.asarray(a), b)
-    packed = compress.unpack(t.pack(out.weights))
+    packed = compress.unpack(out.transform.pack(out.weights))
     for a, b in zip(jax.tree.leaves(packed), jax.tree.leaves(out.variables)):
       np.testing.assert_array_equal(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("spec", [
+    "quantize(bits=2,grid='kmeans')+prune(sparsity=0.5,scope='global')",
+    "quantize(bits=1)+prune(sparsity=0.5)",
+    "prune(sparsity=0.5)+quantize(bits=3,axis=-1)"])
+def test_step_zero_is_the_post_training_generator_bit_for_bit(here, spec):
+  _, dense = pretrained.generator(NAME)
+  out = finetune.quantization_aware(NAME, spec, steps=0)
+  for a, b in zip(jax.tree.leaves(out.variables),
+                  jax.tree.leaves(compress.parse(spec)(dense))):
+    np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_a_prune_inside_a_masked_chain_is_refused(here, tmp_path):
+  with pytest.raises(ValueError, match="fixes each prune step's mask"):
+    finetune.quantization_aware(
+        NAME, "masked(clip(num_std=2.0)+prune(sparsity=0.5),mask='.*')",
+        steps=1, workdir=tmp_path)
+  assert not os.listdir(tmp_path)  # refused before anything was written
 
 
 def test_quantization_aware_brings_the_samples_back_to_the_dense_ones(here):

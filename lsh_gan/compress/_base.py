@@ -188,8 +188,8 @@ class Transform:
   def _run(self, params, pack: bool):
     leaves, paths, treedef = _tree.flatten(params, is_leaf=_packing.is_packed)
     if any(_packing.is_packed(x) for x in leaves):
-      raise ValueError("params: holds PackedArray leaves; call "
-                       "lsh_gan.compress.unpack(params) first")
+      raise ValueError("params: holds stored (PackedArray or SparseArray) "
+                       "leaves; call lsh_gan.compress.unpack(params) first")
     is_array = [_tree.is_array(x) for x in leaves]
     arrays = [x for x, a in zip(leaves, is_array) if a]
     signatures = tuple((tuple(x.shape), np.dtype(x.dtype)) if a else None

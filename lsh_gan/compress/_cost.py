@@ -6,6 +6,7 @@ import math
 from typing import Any, Callable
 
 import jax
+import jax.extend  # pylint: disable=unused-import  # jax.extend.core is not loaded by `import jax`
 import numpy as np
 
 from lsh_gan.compress import _packing

@@ -253,9 +253,11 @@ class PackedArray(_Stored):
             f"dtype={self.dtype.name})")
 
 
-def _check_mask(mask, size: int, count: int, fail) -> None:
+def _check_mask(mask, size: int, count: int, fail,
+                every_code: bool = True) -> None:
   """A mask's dtype and length; where concrete, that it keeps `count` of
-  `size` entries (or all `size` codes are stored) and no padding bit is set."""
+  `size` entries (or, if `every_code`, all `size` codes are stored) and no
+  padding bit is set."""
   if not _tree.is_array(mask) or mask.dtype != jnp.uint32 or (
       mask.size != _words(size, 1)):
     fail(f"mask holds {getattr(mask, 'size', '?')} words of "
@@ -268,7 +270,7 @@ def _check_mask(mask, size: int, count: int, fail) -> None:
   kept = int(bits[:size].sum())
   if bits[size:].any():
     fail("mask has bits set past the last entry")
-  if count not in (size, kept):
+  if count != kept and not (every_code and count == size):
     fail(f"mask keeps {kept} of {size} entries but count={count}")
 
 
@@ -327,7 +329,7 @@ class SparseArray(_Stored):
       fail(f"values must be 1-D {self.dtype.name} of at most {self.size} "
            f"entries, got {getattr(self.values, 'dtype', '?')} of shape "
            f"{getattr(self.values, 'shape', '?')}")
-    _check_mask(self.mask, self.size, self.count, fail)
+    _check_mask(self.mask, self.size, self.count, fail, every_code=False)
 
   def storage(self) -> str:
     return f"{self.dtype.name} sparse{_stored_share(self)}"
@@ -519,11 +521,11 @@ def _to_storable(p) -> dict[str, Any]:
   if isinstance(p, SparseArray):
     return {_SPARSE_MARKER: np.asarray([_DTYPES.index(p.dtype.name),
                                         *p.shape], np.int64),
-            "mask": p.mask, "values": p.values}
+            "mask": p.mask, "values": _storable_array(p.values)}
   layout = [p.bits, int(p.symmetric), -1 if p.axis is None else p.axis,
             _DTYPES.index(p.dtype.name), *p.shape]
-  out = {_MARKER: np.asarray(layout, np.int64), "codes": p.codes,
-         "scale": p.scale}
+  out = {_MARKER: np.asarray(layout, np.int64),
+         "codes": _storable_array(p.codes), "scale": p.scale}
   if p.zero_point is not None:
     out["zero_point"] = p.zero_point
   if p.grid != "uniform":  # checkpoints written before grids had no field
@@ -532,6 +534,22 @@ def _to_storable(p) -> dict[str, Any]:
     out["mask"] = p.mask
     out["count"] = np.asarray([p.count], np.int64)
   return out
+
+
+def _storable_array(x):
+  """Orbax saves no zero-size array: an empty one (a leaf whose every entry
+  is zero stores no code or value) is written as one zero, which
+  `_from_storable` drops again where the mask keeps nothing."""
+  return np.zeros(1, np.asarray(x).dtype) if x.size == 0 else x
+
+
+def _stored_empty(x, mask):
+  """`x` read back, emptied if it is `_storable_array`'s placeholder for a
+  mask that keeps nothing."""
+  x = jnp.asarray(x)
+  if x.size == 1 and mask is not None and not np.asarray(mask).any():
+    return x[:0]
+  return x
 
 
 def _damaged(path: str, what: str) -> ValueError:
@@ -549,7 +567,8 @@ def _from_storable(d: dict[str, Any], path: str):
         not 0 <= layout[0] < len(_DTYPES)):
       raise _damaged(path, f"sparse layout {layout.tolist()} with fields "
                      f"{sorted(d)}")
-    sparse = SparseArray(jnp.asarray(d["mask"]), jnp.asarray(d["values"]),
+    sparse = SparseArray(jnp.asarray(d["mask"]),
+                         _stored_empty(d["values"], d["mask"]),
                          shape=[int(v) for v in layout[1:]],
                          dtype=_DTYPES[int(layout[0])])
     sparse.check(path)
@@ -572,6 +591,7 @@ def _from_storable(d: dict[str, Any], path: str):
   count = None if "count" not in d else int(
       np.asarray(d["count"]).reshape(-1)[0])
   packed = PackedArray(
+      _stored_empty(d["codes"], d.get("mask")) if count == 0 else
       jnp.asarray(d["codes"]), jnp.asarray(d["scale"]),
       None if "zero_point" not in d else jnp.asarray(d["zero_point"]),
       None if "mask" not in d else jnp.asarray(d["mask"]),
