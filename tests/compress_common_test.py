@@ -32,7 +32,7 @@ ALL_TRANSFORMS = (
     "prune(sparsity=0.5)",
     "prune(sparsity=0.3,scope='global')",
     "chain(prune(sparsity=0.2),quantize(bits=6))",
-    "prune(sparsity=0.6)+quantize(bits=2,grid='kmeans')",
+    "prune(sparsity=0.6)+quantize(bits=1,grid='kmeans')",
     "clip(percentile=99)+quantize(bits=4,axis=-1)+prune(sparsity=0.1)",
     "masked(quantize(bits=2),mask='.*kernel')",
     "masked(clip(num_std=1.0)+quantize(bits=3),mask='.*(kernel|w)')",
@@ -44,14 +44,13 @@ ALL_TRANSFORMS = (
 # in `Transform._run` / `_kernel`, shared by every transform, so they run
 # on one transform per way of applying leaves: a leaf map with packing, a
 # global prune, a chain ending in a prune of packed leaves, a masked chain,
-# the k-means grid, and the identity.
+# and the identity.
 KERNEL_CACHE_SPECS = (
     "identity",
     "quantize(bits=4,axis=-1)",
     "prune(sparsity=0.3,scope='global')",
     "clip(percentile=99)+quantize(bits=4,axis=-1)+prune(sparsity=0.1)",
     "masked(clip(num_std=1.0)+quantize(bits=3),mask='.*(kernel|w)')",
-    "prune(sparsity=0.6)+quantize(bits=2,grid='kmeans')",
 )
 
 

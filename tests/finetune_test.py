@@ -63,10 +63,10 @@ def _gap(variables, dense, num=2000):
                               np.asarray(sample_fn(dense, key, num)))))
 
 
-@pytest.mark.parametrize("method", finetune.METHODS)
-@pytest.mark.parametrize("spec", [
-    "prune(sparsity=0.7)+quantize(bits=2)",
-    "quantize(bits=2,grid='kmeans')+prune(sparsity=0.5,scope='global')"])
+@pytest.mark.parametrize("method,spec", [
+    ("quantization_aware", "prune(sparsity=0.7)+quantize(bits=2)"),
+    ("discriminator_supervised",
+     "quantize(bits=2,grid='kmeans')+prune(sparsity=0.5,scope='global')")])
 def test_every_step_keeps_the_transforms_constraints(here, method, spec,
                                                      tmp_path):
   t = compress.parse(spec)
