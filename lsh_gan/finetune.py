@@ -165,7 +165,11 @@ def freeze(transform: compress.Transform, variables):
 def frozen_zeros(transform: compress.Transform, variables) -> Any:
   """Per leaf (a bool tree like `variables`), the entries `freeze` fixes at
   zero."""
-  frozen = freeze(transform, variables)
+  return _fixed_zeros(freeze(transform, variables), variables)
+
+
+def _fixed_zeros(frozen: compress.Transform, variables) -> Any:
+  """`frozen_zeros` of a transform `freeze` returned."""
   steps = (frozen.transforms if isinstance(frozen, _base._Chain)  # pylint: disable=protected-access
            else (frozen,))
   leaves, paths, treedef = _tree.flatten(variables)
@@ -193,8 +197,7 @@ def _identity(method, name, transform, steps, seed, batch_size,
           "batch_size": batch_size, "learning_rate": learning_rate}
 
 
-def _check_args(method, name, transform, steps, seed, batch_size,
-                learning_rate):
+def _check_args(name, transform, steps, seed, batch_size, learning_rate):
   if name not in pretrained.generators():
     raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
                      f"names: {', '.join(pretrained.generators())}")
@@ -214,7 +217,6 @@ def _check_args(method, name, transform, steps, seed, batch_size,
       not isinstance(learning_rate, numbers.Real) or
       not 0 < learning_rate < float("inf")):
     raise ValueError(f"learning_rate={learning_rate!r} must be > 0")
-  del method
   return transform
 
 
@@ -242,7 +244,7 @@ def _workdir(workdir, identity):
 
 def _run(method, name, transform, *, steps, seed, workdir, batch_size,
          learning_rate, data_dir, stop_after) -> FineTuned:
-  transform = _check_args(method, name, transform, steps, seed, batch_size,
+  transform = _check_args(name, transform, steps, seed, batch_size,
                           learning_rate)
   config = ml_collections.ConfigDict(pretrained.info(name)["config"])
   rate = (config.learning_rate if learning_rate is None else
@@ -263,7 +265,7 @@ def _run(method, name, transform, *, steps, seed, workdir, batch_size,
 def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
                batch_size, rate, data_dir, stop_after) -> FineTuned:
   generator, _ = train.gan_models(config)
-  frozen = frozen_zeros(applied, dense)["params"]
+  frozen = _fixed_zeros(applied, dense)["params"]
   start = dense["params"]
   fixed = {k: v for k, v in dense.items() if k != "params"}
   opt = optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))

@@ -197,16 +197,18 @@ class Transform:
     with _tree.x64_scope(arrays):
       mask_values = self._mask_values(leaves, paths)
       ctx = Context(paths, treedef, dict(mask_values))
-      if not any(isinstance(x, jax.core.Tracer) for x in arrays):
-        self._check_finite(
-            [x if a else _tree.STATIC for x, a in zip(leaves, is_array)], ctx)
+      concrete = not any(isinstance(x, jax.core.Tracer) for x in arrays)
+      touched = []
+      if concrete:
+        touched = self._touched(
+            [x if a else _tree.STATIC for x, a in zip(leaves, is_array)], ctx,
+            None)
+        self._check_finite(leaves, touched, ctx)
       fn = self._kernel((pack, treedef, paths, signatures, mask_values))
       new_arrays = iter(fn(arrays))
       out = [next(new_arrays) if a else x for x, a in zip(leaves, is_array)]
-      if pack and not any(isinstance(x, jax.core.Tracer) for x in arrays):
-        for i in self._touched(
-            [x if a else _tree.STATIC for x, a in zip(leaves, is_array)],
-            ctx, None):
+      if pack:  # layouts are chosen on concrete values only
+        for i in touched:
           out[i] = _packing.smallest_layout(out[i])
     return jax.tree_util.tree_unflatten(treedef, out)
 
@@ -216,8 +218,7 @@ class Transform:
     return [i for i, s in enumerate(self._selection(leaves, ctx, selected))
             if s and leaves[i].size]
 
-  def _check_finite(self, leaves, ctx: Context) -> None:
-    touched = self._touched(leaves, ctx, None)
+  def _check_finite(self, leaves, touched: list[int], ctx: Context) -> None:
     if not touched:
       return
     finite = _all_finite([leaves[i] for i in touched])

@@ -63,10 +63,15 @@ def np_bitpack(codes, bits: int) -> np.ndarray:
       np.uint32)
 
 
+def np_bit_stream(words) -> np.ndarray:
+  """The bits of uint32 words on the host, stream order (padding included)."""
+  return np.unpackbits(np.ascontiguousarray(np.asarray(words), "<u4").view(
+      np.uint8), bitorder="little")
+
+
 def np_bitunpack(words, bits: int, size: int) -> np.ndarray:
   """`bitunpack` on the host, in numpy: the first `size` codes as uint32."""
-  stream = np.unpackbits(np.ascontiguousarray(words, "<u4").view(np.uint8),
-                         bitorder="little")[:size * bits]
+  stream = np_bit_stream(words)[:size * bits]
   return (stream.reshape(size, bits).astype(np.uint32) <<
           np.arange(bits, dtype=np.uint32)).sum(axis=1, dtype=np.uint32)
 
@@ -265,8 +270,7 @@ def _check_mask(mask, size: int, count: int, fail,
          f"need {_words(size, 1)} uint32 words")
   if isinstance(mask, jax.core.Tracer):
     return
-  bits = np.unpackbits(np.ascontiguousarray(np.asarray(mask), "<u4").view(
-      np.uint8), bitorder="little")
+  bits = np_bit_stream(mask)
   kept = int(bits[:size].sum())
   if bits[size:].any():
     fail("mask has bits set past the last entry")
@@ -420,8 +424,7 @@ def smallest_layout(x):
     if x.mask is None:
       keep = np.ones(n, bool)
     else:
-      keep = np.unpackbits(np.ascontiguousarray(np.asarray(x.mask), "<u4")
-                           .view(np.uint8), bitorder="little")[:n].astype(bool)
+      keep = np_bit_stream(x.mask)[:n].astype(bool)
     codes = np_bitunpack(np.asarray(x.codes), x.bits, x.count)
     if x.count != n:
       full = np.zeros(n, np.uint32)

@@ -56,6 +56,22 @@ def _broadcast(v, ndim: int, axis: int | None):
 _BLOCK = 256
 
 
+def channel_rows(x, axis: int | None):
+  """x as rows: one row of everything (axis None), or one per index along
+  `axis` (the channel's entries in row-major order of the other axes)."""
+  if axis is None:
+    return x.reshape(1, -1)
+  return jnp.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+
+
+def from_channel_rows(rows, shape, axis: int | None):
+  """Inverse of `channel_rows` for a tensor of `shape`."""
+  if axis is None:
+    return rows.reshape(shape)
+  moved = (shape[axis],) + tuple(s for i, s in enumerate(shape) if i != axis)
+  return jnp.moveaxis(rows.reshape(moved), 0, axis)
+
+
 def accurate_mean(x, axis: int | None = None) -> jax.Array:
   """Mean over all axes but `axis` (shape () or (C,)), summed blockwise.
 
@@ -65,9 +81,7 @@ def accurate_mean(x, axis: int | None = None) -> jax.Array:
   blocks of 256, then blocks of the block sums, keeps the error near
   sqrt(256) * eps per level at any n.
   """
-  x = x.astype(_order.compute_dtype(x.dtype))
-  rows = x.reshape(1, -1) if axis is None else jnp.moveaxis(x, axis, 0).reshape(
-      x.shape[axis], -1)
+  rows = channel_rows(x.astype(_order.compute_dtype(x.dtype)), axis)
   n = rows.shape[1]
   while rows.shape[1] > _BLOCK:
     blocks = -(-rows.shape[1] // _BLOCK)
@@ -150,16 +164,11 @@ def quantize_codes(x, bits: int, symmetric: bool, axis: int | None,
   axes = _reduce_axes(x.ndim, axis)
   zero_point = None
   if grid == "kmeans":
-    rows = (x.reshape(1, -1) if axis is None else
-            jnp.moveaxis(x, axis, 0).reshape(x.shape[axis], -1))
-    codes, codebook = jax.vmap(lambda r: kmeans_codes(r, r != 0, bits))(rows)
-    if axis is None:
-      codes, codebook = codes.reshape(x.shape), codebook[0]
-    else:
-      moved = (x.shape[axis],) + tuple(
-          s for i, s in enumerate(x.shape) if i != axis)
-      codes = jnp.moveaxis(codes.reshape(moved), 0, axis)
-    return codes.astype(jnp.uint32), codebook, None
+    codes, codebook = jax.vmap(lambda r: kmeans_codes(r, r != 0, bits))(
+        channel_rows(x, axis))
+    codes = from_channel_rows(codes, x.shape, axis)
+    return (codes.astype(jnp.uint32),
+            codebook[0] if axis is None else codebook, None)
   if grid == "zero_free":
     half = 2 ** (bits - 1)
     scale = jnp.max(jnp.abs(x), axis=axes, keepdims=True) / (half - 0.5)
@@ -206,11 +215,9 @@ def dequantize(codes, scale, zero_point, bits: int, symmetric: bool,
   if grid == "kmeans":
     if axis is None:
       return scale[codes]
-    rows = jnp.moveaxis(codes, axis, 0).reshape(codes.shape[axis], -1)
-    values = jnp.take_along_axis(scale, rows.astype(jnp.int32), axis=1)
-    moved = (codes.shape[axis],) + tuple(
-        s for i, s in enumerate(codes.shape) if i != axis)
-    return jnp.moveaxis(values.reshape(moved), 0, axis)
+    rows = channel_rows(codes, axis).astype(jnp.int32)
+    return from_channel_rows(jnp.take_along_axis(scale, rows, axis=1),
+                             codes.shape, axis)
   s = _broadcast(scale, ndim, axis)
   if grid == "zero_free":
     # (c - H + 1/2) * s = (2c - 2H + 1) * (s / 2): exact integers, one
