@@ -108,7 +108,8 @@ def _config_problem(argv) -> str:
   path, _, config_arg = spec.partition(":")
   if not os.path.isfile(path):
     known = sorted(os.path.relpath(p) for p in glob.glob(
-        os.path.join(ROOT, "configs", "*.py")))
+        os.path.join(ROOT, "configs", "*.py"))
+                   if not p.endswith("__init__.py"))
     return (f"--config={spec}: no such config file; configs: "
             f"{', '.join(known)}")
   try:
@@ -207,13 +208,25 @@ def _initialize_distributed() -> None:
     jax.distributed.initialize()
 
 
+def _kind(config) -> str:
+  """What a config describes, from its `kind`: "train" (a model to train,
+  configs/train_*.py) or "sweep" (an experiment, configs/sweep_*.py)."""
+  kind = config.get("kind")
+  if kind not in ("train", "sweep"):
+    raise app.UsageError(
+        f"config.kind={kind!r} must be 'train' (a model to train, as in "
+        "configs/train_*.py) or 'sweep' (an experiment, as in "
+        "configs/sweep_*.py)")
+  return kind
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   _initialize_distributed()
   config = _CONFIG.value
   command = "python launch.py " + " ".join(sys.argv[1:])
-  if "steps" in config:  # a training config
+  if _kind(config) == "train":
     from lsh_gan import train  # pylint: disable=g-import-not-at-top
     import jax  # pylint: disable=g-import-not-at-top
     if jax.process_count() > 1:

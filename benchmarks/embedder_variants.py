@@ -70,19 +70,21 @@ def _readout(model, params, readout: str):
 def run(datasets, workdir: str, data_dir: str) -> list[dict]:
   import ml_collections  # pylint: disable=g-import-not-at-top
   from lsh_gan import embedding_checks  # pylint: disable=g-import-not-at-top
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
   from lsh_gan import train  # pylint: disable=g-import-not-at-top
   rows = []
   for dataset in datasets:
     for name, features, embed_dim, shift, steps in VARIANTS[dataset]:
       config = ml_collections.ConfigDict(dict(
-          dataset=dataset, data_dir=data_dir, features=features,
+          architecture="classifier", dataset=dataset, data_dir=data_dir,
+          features=features,
           embed_dim=embed_dim, num_classes=10, batch_size=64, steps=steps,
           augment_shift=shift, learning_rate=1e-3, seed=0, log_every=1000,
           checkpoint_every=steps))
       slug = "".join(c if c.isalnum() else "_" for c in name)
       trained = train.train_classifier(
           config, os.path.join(workdir, f"{dataset}_{slug}"))
-      model = train.classifier_model(config)
+      model = models.build(config)
       for readout in READOUTS:
         result = embedding_checks.run(
             dataset, _readout(model, trained["params"], readout),

@@ -80,8 +80,7 @@ SHOWN = (("knn_precision", "KNN precision"), ("knn_recall", "KNN recall"),
 
 
 def _config(seed: int):
-  sys.path.insert(0, os.path.join(_ROOT, "configs"))
-  import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
+  from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
   config = sweep_dcgan_mnist5k.get_config()
   config.generator = _GENERATOR.value
   config.num_samples = _NUM_SAMPLES.value

@@ -14,13 +14,9 @@ latents, LSH hashes and KID subsets change) and summary.csv holds the mean
 and standard deviation. Run times on the 2-core CPU are in docs/results.md.
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k
 
 BITS = (16, 8, 6, 5, 4, 3, 2, 1)
 CLIP_PERCENTILES = (99.9, 99, 95, 90)

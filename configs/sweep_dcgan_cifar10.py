@@ -12,13 +12,9 @@ in Inception's 2,048 pool3 features, as in the paper and published FIDs:
 project's CIFAR-10 classifier instead (configs/train_embedder_cifar10.py).
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

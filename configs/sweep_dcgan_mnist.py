@@ -6,13 +6,9 @@ configs/train_dcgan_mnist.py and configs/train_embedder_mnist.py), then
   python launch.py --config=configs/sweep_dcgan_mnist.py --workdir=/tmp/sweep_mnist
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

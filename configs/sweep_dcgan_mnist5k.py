@@ -29,6 +29,7 @@ POINTS = (
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.kind = "sweep"  # launch.py runs it (lsh_gan.pipeline)
   config.generator = "dcgan_mnist5k"  # a name of lsh_gan.pretrained
   # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
   config.data_dir = config_dict.placeholder(str)

@@ -8,13 +8,9 @@ The exact mode coverage of any point's samples (which of the 96 modes a
 compressed generator still makes) comes from `lsh_gan.train.mode_coverage`.
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -3,13 +3,9 @@
   python launch.py --config=configs/sweep_mlp_gan_ring8.py --workdir=/tmp/sweep_mlp_gan_ring8
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

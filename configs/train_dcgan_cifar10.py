@@ -7,13 +7,9 @@ Not run for this repository (no network here). Then sweep it with
 configs/sweep_dcgan_cifar10.py (after exporting embedder_cifar10 too).
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -13,13 +13,9 @@ digits embedding: precision 0.45, recall 0.89, FID 0.0019. For scale, the
       --workdir=/tmp/dcgan_digits --export=dcgan_digits
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -10,13 +10,9 @@ the factor classifier `embedder_shapes` (train that first):
       --workdir=/tmp/dcgan_shapes --export=dcgan_shapes
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -7,13 +7,9 @@ Not run for this repository (no network here); the sweep configs of cifar10
 need this embedder and the GAN of configs/train_dcgan_cifar10.py exported first.
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_embedder_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_embedder_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -13,6 +13,8 @@ from ml_collections import config_dict
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.kind = "train"  # launch.py trains it
+  config.architecture = "classifier"  # lsh_gan.models.build
   config.dataset = "digits"
   # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
   config.data_dir = config_dict.placeholder(str)

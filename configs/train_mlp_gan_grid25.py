@@ -13,13 +13,9 @@ converged: more steps would sharpen it.
       --workdir=/tmp/mlp_gan_grid25 --export=mlp_gan_grid25
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_mlp_gan_ring8
 
 
 def get_config() -> ml_collections.ConfigDict:

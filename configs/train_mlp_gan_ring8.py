@@ -18,6 +18,7 @@ from ml_collections import config_dict
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.kind = "train"  # launch.py trains it
   config.dataset = "ring8"
   # A folder (str); None: $LSH_GAN_DATA_DIR or ~/tensorflow_datasets.
   config.data_dir = config_dict.placeholder(str)

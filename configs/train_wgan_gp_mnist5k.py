@@ -15,13 +15,9 @@ precision target. For scale, the 1,000 held-out real digits read precision
       --workdir=/tmp/wgan_gp_mnist5k --export=wgan_gp_mnist5k
 """
 
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import train_dcgan_mnist5k
 
 
 def get_config() -> ml_collections.ConfigDict:

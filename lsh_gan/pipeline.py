@@ -50,6 +50,7 @@ from lsh_gan import _data_parallel
 from lsh_gan import _files
 from lsh_gan import compress
 from lsh_gan import data
+from lsh_gan import finetune
 from lsh_gan import metrics
 from lsh_gan import pretrained
 from lsh_gan import report
@@ -60,15 +61,18 @@ METRICS = ("knn_precision", "knn_recall", "density", "coverage",
            "lsh_precision", "lsh_recall", "lsh_knn_precision",
            "lsh_knn_recall", "fid", "kid")
 COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
-           *METRICS, "compress_s", "generate_s", "embed_s", "score_s",
-           "notes")
+           "macs", "params", *METRICS, "finetune_s", "compress_s",
+           "generate_s", "generate_1000_s", "embed_s", "score_s", "notes")
+# Columns added after rows were first saved: a resumed sweep's older rows
+# may lack them (blank in results.csv).
+LATER_COLUMNS = ("notes", "macs", "params", "finetune_s", "generate_1000_s")
 # Fields that only choose sweep points: changing them keeps the results.
 POINT_FIELDS = ("points", "add_points")
 # Fields that decide no number: a workdir's results stay valid when they
 # change (the Inception weights' path: their content's fingerprint is in
 # the experiment instead; the mesh: one device or many give the same
-# numbers).
-DISPLAY_FIELDS = ("grid_samples", "inception_weights", "mesh")
+# numbers; the config's kind, which only tells the launcher what it is).
+DISPLAY_FIELDS = ("grid_samples", "inception_weights", "mesh", "kind")
 EMBED_BATCH = 500
 
 # Progress lines; the launcher prints them plainly, library users see them
@@ -82,24 +86,28 @@ def split_points(text: str) -> list[str]:
 
 
 def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
-  """[(point name, transform)]: the baseline, then the config's points in
-  canonical string form, without repeats."""
+  """[(point name, transform or recipe)]: the baseline, then the config's
+  points in canonical string form, without repeats. A point is a transform
+  string (post-training) or a fine-tuned one (`lsh_gan.finetune.Recipe`:
+  "prune(sparsity=0.8) >> discriminator_supervised(steps=2000)",
+  "distill(width=16, steps=3000)")."""
   out = [(BASELINE, compress.identity())]
   seen = {BASELINE}
   for field in POINT_FIELDS:
     for spec in split_points(config.get(field, "")):
       try:
-        transform = compress.parse(spec)
+        point = finetune.parse_recipe(spec) or compress.parse(spec)
       except ValueError as err:
         raise ValueError(f"config.{field}: {err}") from None
-      if not transform.representable():
+      if not isinstance(point, finetune.Recipe) and (
+          not point.representable()):
         # Rows are keyed by the string: it must tell points apart.
-        raise ValueError(f"config.{field}: {spec!r} gives {transform}, "
+        raise ValueError(f"config.{field}: {spec!r} gives {point}, "
                          "which has no string form to name its row by")
-      name = str(transform)
+      name = str(point)
       if name not in seen:
         seen.add(name)
-        out.append((name, transform))
+        out.append((name, point))
   return out
 
 
@@ -169,7 +177,12 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
         f"config.num_samples={config.num_samples} must be a multiple of the "
         f"{mesh.devices.size} devices of the mesh (config.mesh.devices), so "
         "that every device makes as many samples")
-  sweep(config)
+  for name, point in sweep(config):
+    if isinstance(point, finetune.Recipe):
+      try:
+        point.check(config.generator)
+      except ValueError as err:
+        raise ValueError(f"config.points: {name}: {err}") from None
   if workdir is not None:
     _check_workdir(workdir, config)
 
@@ -218,7 +231,7 @@ def _embedder_fingerprint(config: ml_collections.ConfigDict) -> str:
     return "inception_v3:" + pretrained.inception_fingerprint(
         config.get("inception_weights"))
   dataset = pretrained.info(config.generator)["dataset"]
-  if dataset in pretrained.MIXTURES:
+  if dataset in data.MIXTURES:
     return "identity"
   return pretrained.fingerprint(f"embedder_{dataset}")
 
@@ -236,9 +249,8 @@ def experiment(config: ml_collections.ConfigDict) -> dict:
   return dict(sorted(fields.items()))
 
 
-# What a saved row must hold to be reused ("notes" came later; it may be
-# missing).
-_ROW_KEYS = tuple(c for c in COLUMNS if c != "notes")
+# What a saved row must hold to be reused.
+_ROW_KEYS = tuple(c for c in COLUMNS if c not in LATER_COLUMNS)
 
 
 def load_results(workdir: str, config: ml_collections.ConfigDict) -> list:
@@ -301,8 +313,10 @@ class Stages:
   """The stages of one experiment, with everything shared across points:
   the generator, its latents' key, the embedder and the real reference."""
 
-  def __init__(self, config: ml_collections.ConfigDict):
+  def __init__(self, config: ml_collections.ConfigDict,
+               workdir: str | None = None):
     self.config = config
+    self.workdir = workdir
     self.dataset = pretrained.info(config.generator)["dataset"]
     self.sample_fn, self.variables = pretrained.generator(config.generator)
     self.key = jax.random.key(config.seed)
@@ -345,15 +359,31 @@ class Stages:
     return pretrained.embed_all(self.embed_fn, self.embed_params, samples,
                                 self.embed_batch)
 
-  def generate(self, variables):
-    """The point's samples: numpy, or on a mesh a global array sharded by
-    rows (the same latents, so the same samples)."""
+  def generate(self, variables, sample_fn=None):
+    """The point's samples (of `sample_fn`, default the generator's):
+    numpy, or on a mesh a global array sharded by rows (the same latents,
+    so the same samples)."""
+    sample_fn = sample_fn or self.sample_fn
     if self.mesh is not None:
       return jax.block_until_ready(_data_parallel.sample(
-          self.sample_fn, variables, self.key, self.config.num_samples,
+          sample_fn, variables, self.key, self.config.num_samples,
           self.mesh))
     return np.asarray(jax.block_until_ready(
-        self.sample_fn(variables, self.key, self.config.num_samples)))
+        sample_fn(variables, self.key, self.config.num_samples)))
+
+  @staticmethod
+  def generate_1000_s(sample_fn, variables) -> float:
+    """Seconds to generate 1,000 samples on one device, compiled (the
+    second of two calls)."""
+    key = jax.random.key(0)
+    jax.block_until_ready(sample_fn(variables, key, 1000))
+    start = time.perf_counter()
+    jax.block_until_ready(sample_fn(variables, key, 1000))
+    return time.perf_counter() - start
+
+  @functools.cached_property
+  def dense_macs(self) -> int:
+    return _macs(self.sample_fn, self.variables)
 
   def score(self, fake: np.ndarray) -> dict[str, float]:
     c, ref = self.config, self.reference
@@ -393,20 +423,51 @@ class Stages:
             "fid": ref.frechet_distance(fake)["fid"], "kid": kid["kid"],
             "notes": notes}
 
-  def compressed(self, transform):
-    """(packed, variables): the transform's real storage and the variables
-    the generator runs on, unpacked from it."""
-    packed = transform.pack(self.variables)
-    return packed, compress.unpack(packed)
+  def compressed(self, point) -> dict:
+    """What a point's generator is: "variables" it runs on, its
+    "sample_fn", "stored" (its real storage: the transform's packed tree, or
+    a slimmer generator's variables), "macs", "params", "finetune_s" (0
+    for post-training) and "slim" (a slimmer generator). A fine-tuned point is trained, or read back from
+    workdir/finetune/ when trained before."""
+    if not isinstance(point, finetune.Recipe):
+      packed = point.pack(self.variables)
+      return dict(variables=compress.unpack(packed), stored=packed,
+                  sample_fn=self.sample_fn, macs=self.dense_macs,
+                  params=compress.num_params(self.variables["params"]),
+                  finetune_s=0.0, slim=False)
+    if self.workdir is None:
+      raise ValueError(f"{point}: a fine-tuned point needs a workdir")
+    folder = os.path.join(self.workdir, "finetune", _slug(str(point)))
+    out = point.run(self.config.generator, folder,
+                    data_dir=self.config.get("data_dir"))
+    if isinstance(out, finetune.FineTuned):
+      packed = out.transform.pack(out.weights)
+      return dict(variables=compress.unpack(packed), stored=packed,
+                  sample_fn=self.sample_fn, macs=self.dense_macs,
+                  params=compress.num_params(self.variables["params"]),
+                  finetune_s=out.seconds, slim=False)
+    return dict(variables=out.variables, stored=out.variables,
+                sample_fn=out.sample_fn, macs=out.macs, params=out.params,
+                finetune_s=out.seconds, slim=True)
 
   def point(self, name: str, transform) -> tuple[dict, np.ndarray]:
     """One sweep point's row, and its samples."""
     timer = time.perf_counter()
-    packed, variables = self.compressed(transform)
-    size_report = compress.report(self.variables, packed)
-    size = size_report.total
+    made = self.compressed(transform)
+    variables = made["variables"]
+    if made["slim"]:
+      # A slimmer generator: its float32 variables are its storage.
+      size_report = compress.report(made["stored"], made["stored"])
+      original = compress.report(self.variables, self.variables).total
+      stored_bytes = size_report.total.stored_bytes
+      ratio = original.original_bytes / stored_bytes
+    else:
+      size_report = compress.report(self.variables, made["stored"])
+      stored_bytes = size_report.total.stored_bytes
+      ratio = size_report.total.compression_ratio
+    # Fine-tuned points: the training (or reading back) of this call too.
     compress_s, timer = time.perf_counter() - timer, time.perf_counter()
-    samples = self.generate(variables)
+    samples = self.generate(variables, made["sample_fn"])
     generate_s, timer = time.perf_counter() - timer, time.perf_counter()
     fake = self.embed(samples)
     embed_s, timer = time.perf_counter() - timer, time.perf_counter()
@@ -419,17 +480,30 @@ class Stages:
     score_s = time.perf_counter() - timer
     row = {"point": name, "transform": str(transform),
            "bits": size_report.fewest_bits or 32,
-           "stored_bytes": int(size.stored_bytes),
-           "compression_ratio": float(size.compression_ratio),
+           "stored_bytes": int(stored_bytes),
+           "compression_ratio": float(ratio),
+           "macs": int(made["macs"]), "params": int(made["params"]),
            **{k: v if k == "notes" else float(v) for k, v in scores.items()},
-           "compress_s": compress_s, "generate_s": generate_s,
+           "finetune_s": float(made["finetune_s"]), "compress_s": compress_s,
+           "generate_s": generate_s,
+           "generate_1000_s": self.generate_1000_s(made["sample_fn"],
+                                                   variables),
            "embed_s": embed_s, "score_s": score_s}
     return row, samples
 
 
+def _macs(sample_fn, variables) -> int:
+  """Multiply-accumulates per sample of a generator (`compress.macs`)."""
+  return compress.macs(lambda v, k: sample_fn.jitted(v, k, 1), variables,
+                       jax.random.key(0))
+
+
+def _slug(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9.=-]+", "_", name).strip("_")
+
+
 def _grid_path(workdir: str, index: int, name: str) -> str:
-  slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", name).strip("_")
-  return os.path.join(workdir, "samples", f"{index:02d}_{slug}.png")
+  return os.path.join(workdir, "samples", f"{index:02d}_{_slug(name)}.png")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
@@ -485,7 +559,7 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
             [r for p, r in done.items() if p not in names])
 
   if todo or missing_grids:
-    stages = Stages(config)
+    stages = Stages(config, workdir)
     modes = (data.mixture_modes(stages.dataset)
              if stages.dataset in data.MIXTURES else None)
 
@@ -499,8 +573,9 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
 
     for name, transform in missing_grids:
       # The row is saved but the run stopped before its grid: redraw it from
-      # the same latents, without scoring again.
-      draw(name, stages.generate(stages.compressed(transform)[1]))
+      # the same latents, without scoring (or fine-tuning) again.
+      made = stages.compressed(transform)
+      draw(name, stages.generate(made["variables"], made["sample_fn"]))
       log.info("restored the missing sample grid of %s", name)
     for i, (name, transform) in enumerate(todo):
       row, samples = stages.point(name, transform)
@@ -512,7 +587,8 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
                "FID %.1f (%.1f s)", i + 1, len(todo), name,
                row["knn_precision"], row["knn_recall"], row["lsh_precision"],
                row["lsh_recall"], row["fid"],
-               sum(row[k] for k in COLUMNS if k.endswith("_s")))
+               sum(row[k] for k in ("compress_s", "generate_s", "embed_s",
+                                    "score_s")))
   _write(save_results, workdir, config, saved_rows())
   rows = [done[p] for p in names if p in done]
   _write(report.sweep_plots, rows, workdir, title=config.generator)

@@ -100,13 +100,6 @@ def diff_augment(key, images, policy: str):
   return images
 
 
-def classifier_model(config: ml_collections.ConfigDict) -> models.Classifier:
-  return models.Classifier(features=tuple(config.features),
-                           embed_dim=config.embed_dim,
-                           num_classes=config.num_classes,
-                           embedding=config.get("embedding", "penultimate"))
-
-
 def _checkpoint_manager(workdir: str, keep: int = 2):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   return ocp.CheckpointManager(
@@ -196,7 +189,7 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
   """
   train = data.load(config.dataset, "train", data_dir=config.get("data_dir"))
   test = data.load(config.dataset, "test", data_dir=config.get("data_dir"))
-  model = classifier_model(config)
+  model = models.build(config)
   params = model.init(jax.random.key(config.seed), train["image"][:1])
   optimizer = optax.adam(config.learning_rate)
   state = {"params": params, "opt_state": optimizer.init(params),
@@ -247,18 +240,9 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
 LOSSES = ("nonsaturating", "wgan_gp")
 
 
-def gan_models(config: ml_collections.ConfigDict):
-  """(generator, discriminator) of a GAN config (see `models.gan`)."""
-  return models.gan(config.architecture,
-                    sample_shape=data.sample_shape(config.dataset),
-                    width=config.get("width", 64),
-                    hidden=config.get("hidden", (128, 128, 128)))
-
-
 def mixture_quality(points: np.ndarray, dataset: str) -> dict:
   """The 2-D mixture scores: samples within 3 std of a mode, modes hit."""
-  from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
-  centres, std = _tfds.mixture_modes(dataset)
+  centres, std = data.mixture(dataset)
   dist = np.linalg.norm(points[:, None, :] - centres[None], axis=-1)
   near = dist.min(axis=1) <= 3 * std
   hits = np.bincount(dist.argmin(axis=1)[near], minlength=len(centres))
@@ -295,7 +279,7 @@ def mode_coverage(samples: np.ndarray, *, confidence: float = 0.9,
                      f"{samples.shape}")
   config = ml_collections.ConfigDict(pretrained.info("embedder_shapes")[
       "config"])
-  model = classifier_model(config)
+  model = models.build(config)
   params = pretrained.params("embedder_shapes")
   probabilities = jax.jit(lambda p, x: jax.nn.softmax(model.apply(p, x)))
   probs = pretrained.embed_all(probabilities, params, samples, batch)
@@ -317,16 +301,13 @@ def mode_coverage(samples: np.ndarray, *, confidence: float = 0.9,
   return out
 
 
-def generator_quality(samples: np.ndarray, dataset: str, *,
-                      data_dir: str | None = None, seed: int = 0) -> dict:
-  """How a generator's samples compare with its training set.
-
-  KNN precision and recall (k = 3) and the Frechet distance, in the
-  dataset's pre-trained embedding ("space": "embedding"; flattened pixels,
-  "space": "pixels", for datasets without one), against the training split
-  (at most 5,000 of its samples); the mixture scores for ring8 and grid25,
-  `mode_coverage` for shapes.
-  """
+def quality_reference(dataset: str, *, data_dir: str | None = None,
+                      seed: int = 0):
+  """(reference, embed, space) that `generator_quality` scores against: a
+  `lsh_gan.metrics.Reference` of at most 5,000 training samples (chosen by
+  `seed`) in the dataset's pre-trained embedding ("space": "embedding"; the
+  flattened samples, "pixels", for a dataset without one), and the function
+  that embeds samples for it."""
   from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
   from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
   real = data.images(dataset, "train", data_dir=data_dir)
@@ -339,7 +320,21 @@ def generator_quality(samples: np.ndarray, dataset: str, *,
   except ValueError:  # no pre-trained embedder for this dataset
     space = "pixels"
     embed = lambda x: x.reshape(x.shape[0], -1)
-  ref = lsh_metrics.Reference(embed(real))
+  return lsh_metrics.Reference(embed(real)), embed, space
+
+
+def generator_quality(samples: np.ndarray, dataset: str, *,
+                      data_dir: str | None = None, seed: int = 0) -> dict:
+  """How a generator's samples compare with its training set.
+
+  KNN precision and recall (k = 3) and the Frechet distance, in the
+  dataset's pre-trained embedding ("space": "embedding"; flattened pixels,
+  "space": "pixels", for datasets without one), against the training split
+  (at most 5,000 of its samples); the mixture scores for ring8 and grid25,
+  `mode_coverage` for shapes.
+  """
+  ref, embed, space = quality_reference(dataset, data_dir=data_dir,
+                                        seed=seed)
   fake = embed(np.asarray(samples))
   out = {**ref.knn_precision_recall(fake, k=3),
          **ref.frechet_distance(fake), "space": space}
@@ -446,7 +441,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   diff_augment(jax.random.key(0), jnp.zeros((1, 8, 8, 1)),
                config.get("diffaugment", ""))
   train = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
-  generator, discriminator = gan_models(config)
+  generator, discriminator = models.build(config)
   critic_steps = config.get("critic_steps", 1)
   key_g, key_d = jax.random.split(jax.random.key(config.seed))
   g_vars = dict(generator.init(key_g, jnp.zeros((2, config.latent_dim))))
@@ -510,6 +505,100 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   return {**out, "variables": variables, "discriminator": state["d"]}
 
 
+def train_discriminator(name: str, workdir: str, *, steps: int,
+                        seed: int = 0, stop_after: int | None = None) -> dict:
+  """Trains (or resumes) a discriminator for a committed generator that was
+  exported without one, the generator held fixed.
+
+  The discriminator starts from a fresh initialisation (`seed`) and takes
+  `steps` steps of the GAN's own loss (`critic_losses`: its config's loss,
+  learning rate, betas and augmentation) on a real batch and a batch of the
+  committed generator's samples, drawn as users draw them (`sample_fn`, not
+  the training-mode generator). It is the discriminator of the generator as
+  committed, not the one that trained it: the committed generators are
+  not retrained, so their figures stay as they are.
+
+  Returns:
+    {"step", "seconds", "auc"} (auc: the chance that a real sample of the
+    test split scores above a fresh generated one, over up to 2,000 of
+    each, each set scored as one batch as in training: 0.5 is a
+    discriminator that cannot tell them apart) and
+    "discriminator" (its params).
+  """
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  sample_fn, variables = pretrained.generator(name)
+  config = ml_collections.ConfigDict(pretrained.info(name)["config"])
+  real = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
+  _, discriminator = models.build(config)
+  d_params = discriminator.init(jax.random.key(seed),
+                                jnp.asarray(real[:2]))["params"]
+  d_opt = optax.adam(config.get("d_learning_rate", config.learning_rate),
+                     b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+  state = {"d": d_params, "d_opt": d_opt.init(d_params),
+           "step": jnp.zeros((), jnp.int32)}
+  manager = _checkpoint_manager(workdir)
+  state = _restore(manager, state)
+  d_loss, _ = critic_losses(config, discriminator)
+  sample = sample_fn.jitted  # traceable, num static
+
+  @jax.jit
+  def step_fn(state, reals):
+    key = jax.random.fold_in(jax.random.key(seed + 1), state["step"])
+    fake = sample(variables, jax.random.fold_in(key, 0), reals.shape[0])
+    value, grads = jax.value_and_grad(d_loss)(state["d"], reals, fake,
+                                              jax.random.fold_in(key, 1))
+    updates, opt_state = d_opt.update(grads, state["d_opt"], state["d"])
+    return {"d": optax.apply_updates(state["d"], updates), "d_opt": opt_state,
+            "step": state["step"] + 1}, value
+
+  def batch(step):
+    return (real[_batch_indices(real.shape[0], config.batch_size, seed,
+                                step)],)
+
+  run_config = ml_collections.ConfigDict(dict(
+      steps=steps, log_every=max(1, min(config.get("log_every", 200), steps)),
+      checkpoint_every=max(1, min(config.get("checkpoint_every", 500),
+                                  steps))))
+  state, seconds = _run(run_config, manager, state, step_fn, batch,
+                        lambda v: f"d loss {float(v[0]):.4f}", stop_after)
+  held_out = data.images(config.dataset, "test",
+                         data_dir=config.get("data_dir"))
+  held_out = held_out[np.random.default_rng(seed).permutation(
+      len(held_out))[:2000]]
+  fake = np.asarray(sample_fn(variables, jax.random.key(seed + 2),
+                              len(held_out)))
+  logits_of = jax.jit(lambda d, x: jnp.ravel(discriminator.apply(
+      {"params": d}, x, mutable=["batch_stats"])[0]))
+  real_logits = np.asarray(logits_of(state["d"], held_out))
+  fake_logits = np.asarray(logits_of(state["d"], fake))
+  # The chance that a real sample scores above a generated one (ties
+  # count half): a WGAN critic's values have no threshold, so no accuracy.
+  above = (real_logits[:, None] > fake_logits[None, :]).mean()
+  ties = (real_logits[:, None] == fake_logits[None, :]).mean()
+  out = {"step": int(state["step"]), "seconds": seconds,
+         "auc": float(above + ties / 2)}
+  _write_metrics(workdir, out)
+  return {**out, "discriminator": state["d"]}
+
+
+def add_discriminator(name: str, workdir: str, *, steps: int) -> dict:
+  """`train_discriminator` for a committed generator, then the result added
+  to its checkpoint (`pretrained.add_part`), with what info.json records of
+  it under "discriminator" (steps, seconds, auc, how it was trained, the
+  command), which is returned."""
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  with _files.locked(workdir, on_wait=logging.warning), \
+      _logging.quiet_orbax():
+    out = train_discriminator(name, workdir, steps=steps)
+  record = {"steps": out["step"], "seconds": round(out["seconds"], 1),
+            "auc": round(out["auc"], 4),
+            "trained": "afresh, against the committed generator held fixed",
+            "command": pretrained.part_command(name) + f" --steps={steps}"}
+  pretrained.add_part(name, "discriminator", out["discriminator"],
+                      {"discriminator": record})
+  return record
+
+
 def _with_batch_stats(generator, params, trained, config, batches: int = 50):
   """Generator variables for averaged `params`: batch-norm running averages
   are re-estimated for them (training-mode passes over `batches` batches of
@@ -530,10 +619,6 @@ def _with_batch_stats(generator, params, trained, config, batches: int = 50):
   return variables
 
 
-def is_gan(config: ml_collections.ConfigDict) -> bool:
-  return "architecture" in config
-
-
 def run(config: ml_collections.ConfigDict, workdir: str,
         export: str | None = None, command: str | None = None) -> dict:
   """Trains (or resumes) the model of a training config; maybe exports it.
@@ -550,7 +635,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   Returns:
     The metrics (without parameters), plus "exported_to" when exported.
   """
-  gan = is_gan(config)
+  gan = models.is_gan(config)
   # Two trainings in one checkpoint folder would interleave their saves:
   # a second run waits for the first, then resumes from its last step.
   with _files.locked(workdir, on_wait=logging.warning), \
@@ -572,7 +657,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         "metrics": {k: float(f"{v:.4g}") if isinstance(v, float) else v
                     for k, v in metrics.items() if k != "step"},
         **({} if gan else {
-            "embedding_size": classifier_model(config).embedding_size}),
+            "embedding_size": models.build(config).embedding_size}),
         **known_truth,
     }, parts=parts)
   return metrics
@@ -585,7 +670,7 @@ def _embedder_checks(config, params) -> dict:
   from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
   if config.dataset not in embedding_checks.HELDOUT_MIN:
     return {}
-  model = classifier_model(config)
+  model = models.build(config)
   embed_fn = jax.jit(lambda p, x: model.apply(p, x, method=model.embed))
   result = embedding_checks.run(
       config.dataset, lambda x: pretrained.embed_all(embed_fn, params, x),

@@ -15,7 +15,6 @@ from sklearn import cluster
 
 from lsh_gan import compress
 from lsh_gan.compress import _packing
-from lsh_gan.compress import _quantize
 
 
 def _kernel(*shape, seed=0):

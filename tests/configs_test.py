@@ -14,11 +14,10 @@ from lsh_gan import data
 from lsh_gan import models
 from lsh_gan import pipeline
 from lsh_gan import pretrained
-from lsh_gan import train
 
-CONFIGS = sorted(glob.glob(os.path.join(
+CONFIGS = sorted(p for p in glob.glob(os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-    "*.py")))
+    "*.py")) if not p.endswith("__init__.py"))
 
 
 def _load(path):
@@ -35,10 +34,11 @@ def test_config_builds(path):
   config = module.get_config()
   name = os.path.splitext(os.path.basename(path))[0]
   assert f"configs/{name}.py" in module.__doc__  # the docstring's command
+  assert config.kind == ("train" if name.startswith("train_") else "sweep")
   if name.startswith("train_"):
     shape = data.sample_shape(config.dataset)
-    if train.is_gan(config):
-      generator, discriminator = train.gan_models(config)
+    if models.is_gan(config):
+      generator, discriminator = models.build(config)
       variables = generator.init(jax.random.key(0),
                                  jnp.zeros((2, config.latent_dim)))
       out = generator.apply(variables, jnp.zeros((2, config.latent_dim)))
@@ -46,7 +46,7 @@ def test_config_builds(path):
       discriminator.init(jax.random.key(1), out)
       assert name == f"train_{config.architecture}_{config.dataset}"
     else:
-      classifier = train.classifier_model(config)
+      classifier = models.build(config)
       classifier.init(jax.random.key(0), jnp.zeros((1, *shape)))
       assert name == f"train_embedder_{config.dataset}"
   elif name == "results":  # one config, any generator: results.py:<name>

@@ -56,6 +56,45 @@ def compute_once(tmp_path_factory, worker_id):
                                              name, compute)
 
 
+TINY_GAN = "mlp_gan_tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_gan(compute_once):
+  """A checkpoint folder holding a small ring8 GAN (hidden (32, 32),
+  latent 4, 150 steps) named TINY_GAN, with its discriminator: trained once
+  per test run, for the fine-tuning tests (the committed models are not
+  touched)."""
+  def compute(folder):
+    from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+    from lsh_gan import train  # pylint: disable=g-import-not-at-top
+    from configs import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top
+    config = train_mlp_gan_ring8.get_config()
+    config.data_dir = str(folder / "tfds")
+    config.hidden = (32, 32)
+    config.latent_dim = 4
+    config.steps = 150
+    config.log_every = 50
+    config.checkpoint_every = 150
+    config.eval_samples = 500
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setattr(pretrained, "CHECKPOINTS", str(folder / "models"))
+      train.run(config, str(folder / "run"), export=TINY_GAN)
+    pretrained._clear_caches()  # pylint: disable=protected-access
+    return str(folder / "models")
+  return compute_once("tiny_gan", compute)
+
+
+@pytest.fixture
+def with_tiny_gan(tiny_gan, monkeypatch):
+  """The committed models replaced by `tiny_gan`'s folder for one test."""
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pretrained, "CHECKPOINTS", tiny_gan)
+  pretrained._clear_caches()  # pylint: disable=protected-access
+  yield
+  pretrained._clear_caches()  # pylint: disable=protected-access
+
+
 class _LinenNet(nn.Module):
   """Every kernel kind: dense, conv, conv-transpose; batch and layer norm."""
 

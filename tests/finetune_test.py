@@ -1,13 +1,12 @@
 """lsh_gan.finetune: constraints kept at every step, objectives met,
 resumable bit for bit, runs kept apart.
 
-A small ring8 GAN is trained here and exported with its discriminator to a
-temporary checkpoint folder (the committed models are not touched).
+On a small ring8 GAN trained for the tests (conftest's `tiny_gan`; the
+committed models are not touched).
 """
 
 import json
 import os
-import sys
 
 import jax
 import numpy as np
@@ -16,38 +15,15 @@ import pytest
 from lsh_gan import compress
 from lsh_gan import finetune
 from lsh_gan import pretrained
-from lsh_gan import train
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top,wrong-import-position
+import conftest
 
-NAME = "mlp_gan_tiny"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-  """A checkpoint folder holding a small ring8 GAN and its discriminator."""
-  folder = tmp_path_factory.mktemp("models")
-  config = train_mlp_gan_ring8.get_config()
-  config.data_dir = str(tmp_path_factory.mktemp("tfds"))
-  config.hidden = (32, 32)
-  config.latent_dim = 4
-  config.steps = 150
-  config.log_every = 50
-  config.checkpoint_every = 150
-  config.eval_samples = 500
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(pretrained, "CHECKPOINTS", str(folder))
-    train.run(config, str(tmp_path_factory.mktemp("run")), export=NAME)
-  pretrained._params.cache_clear()  # pylint: disable=protected-access
-  return str(folder)
+NAME = conftest.TINY_GAN
 
 
 @pytest.fixture
-def here(models, monkeypatch):
-  monkeypatch.setattr(pretrained, "CHECKPOINTS", models)
-  yield
-  pretrained._params.cache_clear()  # pylint: disable=protected-access
+def here(with_tiny_gan):
+  del with_tiny_gan
 
 
 def _kernels(variables):

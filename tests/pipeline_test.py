@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import sys
 
 import jax
 import numpy as np
@@ -13,8 +12,7 @@ from lsh_gan import metrics
 from lsh_gan import pipeline
 from lsh_gan import pretrained
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,11 @@ def _sets(rng, n, m, d, scale=1.0):
 def tiny_sweep(data_dir: str, **fields):
   """A small sweep config on the digits DCGAN (shared with the tests)."""
   import os  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
-      __file__)), "..", "configs"))
-  import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
+  # The repository root, for the configs package (a child process starts
+  # with only this script's folder on its path).
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
   config = sweep_dcgan_mnist5k.get_config()
   config.generator = "dcgan_digits"
   config.data_dir = data_dir

@@ -134,8 +134,14 @@ def images(name: str, split: str = "train", *, data_dir: str | None = None,
 
 def mixture_modes(name: str) -> np.ndarray:
   """The (k, 2) mode centres of a 2-D mixture (ring8, grid25)."""
+  return mixture(name)[0]
+
+
+def mixture(name: str) -> tuple[np.ndarray, float]:
+  """(mode centres (k, 2), each mode's standard deviation) of a 2-D mixture
+  (ring8, grid25)."""
   if name not in MIXTURES:
     raise ValueError(f"name={name!r} is not a 2-D mixture; mixtures: "
                      f"{', '.join(MIXTURES)}")
   from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
-  return _tfds.mixture_modes(name)[0]
+  return _tfds.mixture_modes(name)

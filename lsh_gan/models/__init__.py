@@ -26,6 +26,8 @@ from lsh_gan.models.mlp_gan import MLPDiscriminator
 from lsh_gan.models.mlp_gan import MLPGenerator
 
 ARCHITECTURES = ("dcgan", "wgan_gp", "mlp_gan")
+# Every model a config can name in its `architecture` (see `build`).
+MODELS = ARCHITECTURES + ("classifier",)
 
 
 def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
@@ -60,6 +62,42 @@ def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
                                else "none"))
   raise ValueError(f"architecture={architecture!r} is not a GAN "
                    f"architecture; valid ones: {', '.join(ARCHITECTURES)}")
+
+
+def build(config):
+  """The modules a model's config describes, by its `architecture` (one
+  registry for training, the committed models and fine-tuning):
+  (generator, discriminator) for a GAN (`gan`; `width` default 64,
+  `hidden` (128, 128, 128)), the `Classifier` of an embedder for
+  "classifier" (`features`, `embed_dim`, `num_classes`, `embedding`
+  default "penultimate").
+
+  Args:
+    config: a training config (configs/train_*.py) or the one a committed
+      model's info.json records (a ConfigDict or a dict); a GAN's also
+      needs `dataset` (its sample shape).
+
+  Raises:
+    ValueError: an architecture not in MODELS (the valid ones are listed).
+  """
+  architecture = config.get("architecture")
+  if architecture == "classifier":
+    return Classifier(features=tuple(config["features"]),
+                      embed_dim=config["embed_dim"],
+                      num_classes=config["num_classes"],
+                      embedding=config.get("embedding", "penultimate"))
+  if architecture not in ARCHITECTURES:
+    raise ValueError(f"config.architecture={architecture!r} is not a model; "
+                     f"valid ones: {', '.join(MODELS)}")
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  return gan(architecture, sample_shape=data.sample_shape(config["dataset"]),
+             width=config.get("width", 64),
+             hidden=config.get("hidden", (128, 128, 128)))
+
+
+def is_gan(config) -> bool:
+  """Whether a model's config describes a GAN (else an embedder)."""
+  return config.get("architecture") in ARCHITECTURES
 
 
 def sampler(generator, latent_dim: int):
@@ -98,6 +136,6 @@ def sampler(generator, latent_dim: int):
   return checked
 
 
-__all__ = ("ARCHITECTURES", "Classifier", "DCGANDiscriminator",
+__all__ = ("ARCHITECTURES", "MODELS", "Classifier", "DCGANDiscriminator",
            "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan",
-           "gan", "mlp_gan", "sampler")
+           "build", "gan", "is_gan", "mlp_gan", "sampler")

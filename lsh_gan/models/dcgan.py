@@ -56,31 +56,52 @@ class Generator(nn.Module):
   (train=False) is a pure function of them, so compressed variables generate
   directly.
 
+  Each hidden layer's output (after its activation) is sown into the
+  "intermediates" collection as "features" (a no-op unless that collection
+  is mutable): distillation (`lsh_gan.finetune.distill`) matches them.
+
   Attributes:
     width: channels of the last hidden layer (64 at 28x28 gives 2.3M
       parameters, 32 gives 0.84M).
     image_shape: (H, W, C) with H == W.
+    channels: the hidden layers' channels, first to last (one per hidden
+      layer: `hidden_channels(width, image_shape)` has as many), instead of
+      those `width` sets; the slimmer generators of distillation and width
+      search. Parameter names are the same at any channels.
   """
   width: int = 64
   image_shape: Sequence[int] = (28, 28, 1)
+  channels: Sequence[int] | None = None
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
-    side, _, channels = self.image_shape
+    side, _, out_channels = self.image_shape
     steps = upsamplings(side)
     start = side // 2 ** steps
+    hidden = (hidden_channels(self.width, self.image_shape)
+              if self.channels is None else tuple(self.channels))
+    if len(hidden) != steps + 1 or min(hidden) < 1:
+      raise ValueError(f"channels={self.channels!r} must be {steps + 1} "
+                       f"positive channel counts for {side}x{side} images")
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9)
-    features = self.width * 2 ** steps
-    x = nn.Dense(start * start * features, use_bias=False)(z)
+    x = nn.Dense(start * start * hidden[0], use_bias=False)(z)
     x = nn.leaky_relu(norm()(x), 0.2)
-    x = x.reshape((z.shape[0], start, start, features))
-    for stride in [1] + [2] * (steps - 1):
-      features //= 2
+    x = x.reshape((z.shape[0], start, start, hidden[0]))
+    self.sow("intermediates", "features", x)
+    for stride, features in zip([1] + [2] * (steps - 1), hidden[1:]):
       x = nn.ConvTranspose(features, (5, 5), strides=(stride, stride),
                            use_bias=False)(x)
       x = nn.leaky_relu(norm()(x), 0.2)
-    x = nn.ConvTranspose(channels, (5, 5), strides=(2, 2))(x)
+      self.sow("intermediates", "features", x)
+    x = nn.ConvTranspose(out_channels, (5, 5), strides=(2, 2))(x)
     return jnp.tanh(x)
+
+
+def hidden_channels(width: int, image_shape: Sequence[int]) -> tuple[int, ...]:
+  """The generator's hidden channels at `width`, first to last: width *
+  2**n, then halved n times (n stride-2 steps), e.g. (4w, 2w, w) at 28x28."""
+  steps = upsamplings(image_shape[0])
+  return tuple(width * 2 ** (steps - i) for i in range(steps + 1))
 
 
 class Discriminator(nn.Module):

@@ -23,6 +23,9 @@ class MLPGenerator(nn.Module):
     x = z
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
+      # Each hidden layer's output, for distillation (a no-op unless the
+      # "intermediates" collection is mutable).
+      self.sow("intermediates", "features", x)
     return nn.Dense(self.out_dim)(x)
 
 

@@ -29,7 +29,6 @@ import numpy as np
 
 CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "checkpoints")
-MIXTURES = ("ring8", "grid25")
 
 
 def names() -> tuple[str, ...]:
@@ -51,6 +50,14 @@ def recreate_command(name: str) -> str:
   """The command that trains `name` again and writes its checkpoint."""
   return (f"python launch.py --config=configs/train_{name}.py "
           f"--workdir=/tmp/{name} --export={name}")
+
+
+def part_command(name: str, part: str = "discriminator") -> str:
+  """The command that trains a committed generator's discriminator (the
+  only part besides params) and adds it to its checkpoint."""
+  del part
+  return (f"python -m lsh_gan.pretrained --train_discriminator={name} "
+          f"--workdir=/tmp/discriminator_{name}")
 
 
 def _check(name: str) -> str:
@@ -85,9 +92,8 @@ def _params(name: str, part: str = "params"):
   path = os.path.join(_check(name), part)
   if part != "params" and not os.path.exists(path):
     raise CheckpointError(
-        f"{name} has no committed {part} (models exported before "
-        f"discriminators were kept have none); train it again with: "
-        f"{info(name).get('command') or recreate_command(name)}")
+        f"{name} has no committed {part}; train one for the committed "
+        f"generator with: {part_command(name, part)}")
   try:
     with _logging.quiet_orbax():
       checkpointer = ocp.StandardCheckpointer()
@@ -145,13 +151,8 @@ def generators() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=None)
 def _gan_modules(name: str):
   """(generator, discriminator) modules of a committed GAN, from its config."""
-  from lsh_gan import data  # pylint: disable=g-import-not-at-top
   from lsh_gan import models  # pylint: disable=g-import-not-at-top
-  config = info(name)["config"]
-  return models.gan(config["architecture"],
-                    sample_shape=data.sample_shape(config["dataset"]),
-                    width=config.get("width", 64),
-                    hidden=config.get("hidden", (128, 128, 128)))
+  return models.build(info(name)["config"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -230,7 +231,8 @@ def embedder(dataset: str):
     ValueError: for a dataset without a pre-trained embedder (the message
       lists the ones there are).
   """
-  if dataset in MIXTURES:
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  if dataset in data.MIXTURES:
     return _checked_embed_fn(
         lambda params, points: jax.numpy.asarray(points, jax.numpy.float32),
         dataset, (2,)), None
@@ -238,14 +240,9 @@ def embedder(dataset: str):
   if name not in names():
     have = [n[len("embedder_"):] for n in names() if n.startswith("embedder_")]
     raise ValueError(f"dataset={dataset!r} has no pre-trained embedder; "
-                     f"embedders exist for: {', '.join(have + list(MIXTURES))}")
-  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+                     f"embedders exist for: {', '.join(have + list(data.MIXTURES))}")
   from lsh_gan import models  # pylint: disable=g-import-not-at-top
-  config = info(name)["config"]
-  model = models.Classifier(features=tuple(config["features"]),
-                            embed_dim=config["embed_dim"],
-                            num_classes=config["num_classes"],
-                            embedding=config.get("embedding", "penultimate"))
+  model = models.build(info(name)["config"])
   def embed(params, images):
     return model.apply(params, images, method=model.embed)
 
@@ -459,9 +456,51 @@ def export(name: str, params_tree, metadata: dict,
     raise
   if old is not None:
     shutil.rmtree(old, ignore_errors=True)
+  _clear_caches()
+  return path
+
+
+def add_part(name: str, part: str, tree, metadata: dict,
+             directory: str | None = None) -> str:
+  """Adds (or replaces) one further part of a committed model, e.g. the
+  "discriminator" of a generator, and merges `metadata` into its
+  info.json; its params are left as they are (its fingerprint with them).
+  Written in a temporary folder, then swapped in."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
+  if part in ("params", "info.json") or not part.isidentifier():
+    raise ValueError(f"part={part!r} must be a name other than params")
+  folder = os.path.join(
+      os.path.abspath(CHECKPOINTS if directory is None else directory), name)
+  if not os.path.exists(os.path.join(folder, "info.json")):
+    raise ValueError(f"name={name!r} is not a model in {os.path.dirname(folder)}")
+  with open(os.path.join(folder, "info.json")) as f:
+    merged = {**json.load(f), **metadata}
+  staging = tempfile.mkdtemp(prefix=f".{part}.", dir=folder)
+  try:
+    with _logging.quiet_orbax():
+      checkpointer = ocp.StandardCheckpointer()
+      checkpointer.save(os.path.join(staging, part), tree)
+      checkpointer.wait_until_finished()
+    os.chmod(os.path.join(staging, part), 0o755)
+    path = os.path.join(folder, part)
+    if os.path.exists(path):
+      os.replace(path, os.path.join(staging, "old"))
+    os.replace(os.path.join(staging, part), path)
+    _files.write_json(os.path.join(folder, "info.json"), merged,
+                      sort_keys=True)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  _clear_caches()
+  return path
+
+
+def _clear_caches():
   _params.cache_clear()
   _fingerprint.cache_clear()
   _sampler.cache_clear()
   _critic.cache_clear()
   _gan_modules.cache_clear()
-  return path

@@ -2,9 +2,16 @@ r"""Lists the pre-trained models and draws their sample grids.
 
   python -m lsh_gan.pretrained                 # the table, as markdown
   python -m lsh_gan.pretrained --grids=docs/samples   # grids; their paths on stderr
+  python -m lsh_gan.pretrained --train_discriminator=dcgan_digits \
+      --workdir=/tmp/discriminator_dcgan_digits [--steps=2000]
 
 Each generator's grid shows 64 samples (key 0) of its committed variables;
 the 2-D mixtures show 2,000 points with the mixture's modes.
+
+--train_discriminator trains a discriminator for a committed generator that
+has none (`lsh_gan.train.train_discriminator`: the generator held fixed,
+resumable in --workdir) and adds it to the generator's checkpoint
+(`lsh_gan.train.add_discriminator`).
 """
 
 import os
@@ -20,6 +27,14 @@ from lsh_gan import report
 
 _GRIDS = flags.DEFINE_string("grids", None,
                              "Write <name>.png sample grids to this folder.")
+_TRAIN_DISCRIMINATOR = flags.DEFINE_string(
+    "train_discriminator", None,
+    "Train a discriminator for this committed generator and add it to its "
+    "checkpoint.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Checkpoints of --train_discriminator (resumable).")
+_STEPS = flags.DEFINE_integer(
+    "steps", 2000, "Steps of --train_discriminator.", lower_bound=1)
 
 
 def table() -> str:
@@ -65,6 +80,17 @@ training data (real_<dataset>.png); returns the paths."""
 
 def main(argv):
   del argv
+  if _TRAIN_DISCRIMINATOR.value:
+    if not _WORKDIR.value:
+      raise app.UsageError("--train_discriminator needs --workdir")
+    from lsh_gan import train  # pylint: disable=g-import-not-at-top
+    name = _TRAIN_DISCRIMINATOR.value
+    if name not in pretrained.generators():
+      raise app.UsageError(f"--train_discriminator={name!r} is not a "
+                           f"committed generator; valid names: "
+                           f"{', '.join(pretrained.generators())}")
+    print(train.add_discriminator(name, _WORKDIR.value, steps=_STEPS.value))
+    return
   print(table())
   if _GRIDS.value:
     # On stderr, so that stdout is the markdown table alone.

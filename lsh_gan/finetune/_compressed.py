@@ -1,41 +1,9 @@
-"""Fine-tuning a compressed generator: what post-training compression is
-weighed against.
-
-The paper this project reimplements compresses after training, with no
-fine-tuning. The methods here fine-tune the compressed generator of a
-committed GAN under the same transform, so that one sweep compares them at
-equal size:
-
-  from lsh_gan import compress, finetune
-  t = compress.parse("prune(sparsity=0.8)+quantize(bits=4)")
-  out = finetune.discriminator_supervised("dcgan_digits", t, steps=500,
-                                          workdir="/tmp/ft")
-  samples = sample_fn(out.variables, key, 1000)   # t's constraints hold
-  stored = out.transform.pack(out.weights)        # its real storage
-
-- `quantization_aware`: the compressed generator is trained to reproduce
-  the dense generator's samples on the same latents (mean absolute error),
-  with straight-through gradients through the transform.
-- `discriminator_supervised`: our reading of Yu & Pool (NeurIPS 2020,
-  "Self-Supervised GAN Compression"): the committed generator's own trained
-  discriminator supervises the compressed generator (see docs/finetune.md).
-
-The transform's constraints hold after every step: the forward pass uses
-``transform(weights)`` exactly (its gradient passed straight through to the
-float weights), with each prune step's mask fixed where it fell on the
-dense weights (`freeze`; those entries' gradient is masked), so a pruned
-weight stays pruned, a quantized one on its grid and a clipped one inside
-its bound; step 0 is the post-training generator, bit for bit. Runs are resumable (Orbax checkpoints in `workdir`), seeded and
-logged like training.
-"""
+"""Fine-tuning under a transform's constraints: `quantization_aware` and
+`discriminator_supervised` (see the package's docstring)."""
 
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import os
-import shutil
-import tempfile
 from typing import Any
 
 import jax
@@ -44,8 +12,6 @@ import ml_collections
 import numpy as np
 import optax
 
-from lsh_gan import _files
-from lsh_gan import _logging
 from lsh_gan import compress
 from lsh_gan import data
 from lsh_gan import models
@@ -54,6 +20,7 @@ from lsh_gan import train
 from lsh_gan.compress import _base
 from lsh_gan.compress import _packing
 from lsh_gan.compress import _tree
+from lsh_gan.finetune import _common
 
 METHODS = ("quantization_aware", "discriminator_supervised")
 # Yu & Pool weigh the discriminator's loss gap by this against the
@@ -198,85 +165,52 @@ def _identity(method, name, transform, steps, seed, batch_size,
 
 
 def _check_args(name, transform, steps, seed, batch_size, learning_rate):
-  if name not in pretrained.generators():
-    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
-                     f"names: {', '.join(pretrained.generators())}")
+  _common.check_run(name, steps, seed, batch_size, learning_rate)
   transform = compress.parse(transform)
   if not transform.representable():
     raise ValueError(f"transform={transform}: fine-tuning records the "
                      "transform's string; use one that parse() reads back "
                      "(a regex mask, not a callable or pytree)")
-  for arg, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
-        value < low):
-      raise ValueError(f"{arg}={value!r} must be an integer >= {low}")
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-    raise ValueError(f"seed={seed!r} must be an integer")
-  if learning_rate is not None and (
-      isinstance(learning_rate, bool) or
-      not isinstance(learning_rate, numbers.Real) or
-      not 0 < learning_rate < float("inf")):
-    raise ValueError(f"learning_rate={learning_rate!r} must be > 0")
   return transform
 
 
-def _workdir(workdir, identity):
-  """The run's folder, holding its identity (a folder of another run is
-  refused, not resumed); a temporary one (removed after) when None."""
-  if workdir is None:
-    return tempfile.mkdtemp(prefix="lsh_gan-finetune-"), True
-  workdir = os.path.abspath(os.fspath(workdir))
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "finetune.json")
-  if os.path.exists(path):
-    old = _files.read_json(path, "the fine-tuning run's settings",
-                           "remove the folder to start again")
-    if old != identity:
-      differ = sorted(k for k in set(old) | set(identity)
-                      if old.get(k) != identity.get(k))
-      raise ValueError(
-          f"workdir={workdir!r} holds another fine-tuning run (it differs "
-          f"in {', '.join(differ)}); use a new folder")
-  else:
-    _files.write_json(path, identity)
-  return workdir, False
-
-
-def _run(method, name, transform, *, steps, seed, workdir, batch_size,
-         learning_rate, data_dir, stop_after) -> FineTuned:
+def _plan(name, transform, steps, seed, batch_size, learning_rate):
+  """The arguments checked: (transform, config, rate, dense variables, the
+  transform with its prune masks fixed on them)."""
   transform = _check_args(name, transform, steps, seed, batch_size,
                           learning_rate)
   config = ml_collections.ConfigDict(pretrained.info(name)["config"])
   rate = (config.learning_rate if learning_rate is None else
           float(learning_rate))
   _, dense = pretrained.generator(name)
-  applied = freeze(transform, dense)  # refused here, before any folder
+  return transform, config, rate, dense, freeze(transform, dense)
+
+
+def _run(method, name, transform, *, steps, seed, workdir, batch_size,
+         learning_rate, data_dir, stop_after) -> FineTuned:
+  # Refused here, before any folder.
+  transform, config, rate, dense, applied = _plan(
+      name, transform, steps, seed, batch_size, learning_rate)
   identity = _identity(method, name, transform, steps, seed, batch_size, rate)
-  folder, temporary = _workdir(workdir, identity)
-  try:
-    with _files.locked(folder), _logging.quiet_orbax():
-      return _fine_tune(method, name, dense, applied, config, steps, seed,
-                        folder, batch_size, rate, data_dir, stop_after)
-  finally:
-    if temporary:
-      shutil.rmtree(folder, ignore_errors=True)
+  with _common.run_folder(workdir, identity) as folder:
+    return _fine_tune(method, name, dense, applied, config, steps, seed,
+                      folder, batch_size, rate, data_dir, stop_after)
 
 
 def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
                batch_size, rate, data_dir, stop_after) -> FineTuned:
-  generator, _ = train.gan_models(config)
+  generator, _ = models.build(config)
   frozen = _fixed_zeros(applied, dense)["params"]
   start = dense["params"]
   fixed = {k: v for k, v in dense.items() if k != "params"}
-  opt = optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+  opt = _common.adam(config, rate)
   state = {"params": start, "opt": opt.init(start),
            "step": jnp.zeros((), jnp.int32)}
   supervised = method == "discriminator_supervised"
   if supervised:
-    _, critic = train.gan_models(config)
+    _, critic = models.build(config)
     _, d_params = pretrained.discriminator(name)
-    d_opt = optax.adam(config.get("d_learning_rate", rate),
-                       b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+    d_opt = _common.adam(config, config.get("d_learning_rate", rate))
     state.update(d=d_params, d_opt=d_opt.init(d_params))
     d_loss, g_loss = train.critic_losses(config, critic)
     real = data.images(config.dataset, "train", data_dir=data_dir)
@@ -337,11 +271,8 @@ def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
       return (jnp.zeros((0,)),)
     return (real[train._batch_indices(real.shape[0], batch_size, seed, step)],)  # pylint: disable=protected-access
 
-  run_config = ml_collections.ConfigDict(dict(
-      steps=steps, log_every=max(1, min(100, steps)),
-      checkpoint_every=max(1, min(500, steps))))
   state, seconds = train._run(  # pylint: disable=protected-access
-      run_config, manager, state, step_fn, batch,
+      _common.run_config(steps), manager, state, step_fn, batch,
       lambda v: f"loss {float(v[0]):.4f}" + (
           f"  d loss {float(v[1]):.4f}" if supervised else ""),
       stop_after)

@@ -1,0 +1,86 @@
+"""What every fine-tuning method shares: argument checks, the run's folder
+(its identity recorded, resumable, locked) and the optimiser."""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import shutil
+import tempfile
+
+import optax
+
+from lsh_gan import _files
+from lsh_gan import _logging
+from lsh_gan import pretrained
+
+
+def check_run(name, steps, seed, batch_size, learning_rate) -> None:
+  """ValueError naming the argument for a generator that is not committed,
+  or bad steps / seed / batch_size / learning_rate."""
+  if name not in pretrained.generators():
+    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
+                     f"names: {', '.join(pretrained.generators())}")
+  for arg, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
+    check_int(arg, value, low)
+  if isinstance(seed, bool) or not isinstance(seed, (int, numbers.Integral)):
+    raise ValueError(f"seed={seed!r} must be an integer")
+  if learning_rate is not None and (
+      isinstance(learning_rate, bool) or
+      not isinstance(learning_rate, numbers.Real) or
+      not 0 < learning_rate < float("inf")):
+    raise ValueError(f"learning_rate={learning_rate!r} must be > 0")
+
+
+def check_int(arg: str, value, low: int) -> None:
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
+      value < low):
+    raise ValueError(f"{arg}={value!r} must be an integer >= {low}")
+
+
+def _folder(workdir, identity):
+  """The run's folder, holding its identity (a folder of another run is
+  refused, not resumed); a temporary one (removed after) when None."""
+  if workdir is None:
+    return tempfile.mkdtemp(prefix="lsh_gan-finetune-"), True
+  workdir = os.path.abspath(os.fspath(workdir))
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "finetune.json")
+  if os.path.exists(path):
+    old = _files.read_json(path, "the fine-tuning run's settings",
+                           "remove the folder to start again")
+    if old != identity:
+      differ = sorted(k for k in set(old) | set(identity)
+                      if old.get(k) != identity.get(k))
+      raise ValueError(
+          f"workdir={workdir!r} holds another fine-tuning run (it differs "
+          f"in {', '.join(differ)}); use a new folder")
+  else:
+    _files.write_json(path, identity)
+  return workdir, False
+
+
+@contextlib.contextmanager
+def run_folder(workdir, identity):
+  """The run's folder (`workdir`, or a temporary one removed after), locked
+  against a second run, with Orbax quiet."""
+  folder, temporary = _folder(workdir, identity)
+  try:
+    with _files.locked(folder), _logging.quiet_orbax():
+      yield folder
+  finally:
+    if temporary:
+      shutil.rmtree(folder, ignore_errors=True)
+
+
+def adam(config, rate: float):
+  """Adam at `rate` with the GAN's own betas."""
+  return optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+
+
+def run_config(steps: int):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  return ml_collections.ConfigDict(dict(
+      steps=steps, log_every=max(1, min(100, steps)),
+      checkpoint_every=max(1, min(500, steps))))

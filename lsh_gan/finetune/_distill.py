@@ -1,0 +1,545 @@
+"""Slimmer generators: `distill` trains one with fewer channels from the
+committed generator, as GAN Compression does, and `search` finds the best
+per-layer widths under a MACs budget with a once-for-all supernet, then
+fine-tunes that sub-network the same way (see the package's docstring and
+docs/finetune.md for our reading of the paper)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+from typing import Any, Callable, Sequence
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from lsh_gan import _files
+from lsh_gan import compress
+from lsh_gan import data
+from lsh_gan import models
+from lsh_gan import pretrained
+from lsh_gan import train
+from lsh_gan.compress import _tree
+from lsh_gan.finetune import _common
+from lsh_gan.models import dcgan
+
+# The objective's weights: output reconstruction (mean absolute error to the
+# teacher's samples), intermediate features (mean squared error through the
+# 1x1 adaptors, summed over the hidden layers) and the GAN's own generator
+# loss under its discriminator. GAN Compression weighs reconstruction 10
+# against the GAN loss; the feature weight 1 is ours.
+RECONSTRUCTION_WEIGHT = 10.0
+FEATURE_WEIGHT = 1.0
+GAN_WEIGHT = 1.0
+# Width choices of the supernet's layers, as shares of the teacher's.
+CHOICES = (0.25, 0.5, 0.75, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Distilled:
+  """A slimmer generator, trained by distillation.
+
+  ``sample_fn, variables = distilled`` unpacks it: `sample_fn(variables,
+  key, num)` samples it as `lsh_gan.pretrained.generator`'s does.
+
+  Attributes:
+    sample_fn: the slim generator's sampler.
+    variables: its variables (batch-norm averages re-estimated for them).
+    channels: its hidden layers' channels, first to last (the teacher's:
+      `teacher_channels`).
+    macs: multiply-accumulates per sample (`compress.macs`).
+    params: parameter count (`compress.num_params` of its params).
+    steps: distillation steps of this generator (for `search`, after the
+      supernet).
+    seconds: training time, summed over interruptions (for `search`,
+      supernet, search and fine-tuning together).
+    candidates: for `search`, every sub-network scored: dicts of
+      "channels", "macs" and "fid" (best first); empty for `distill`.
+  """
+  sample_fn: Callable
+  variables: Any
+  channels: tuple[int, ...]
+  macs: int
+  params: int
+  steps: int
+  seconds: float
+  candidates: tuple = ()
+
+  def __iter__(self):
+    return iter((self.sample_fn, self.variables))
+
+
+def _config(name: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(pretrained.info(name)["config"])
+
+
+def teacher_channels(name: str) -> tuple[int, ...]:
+  """The committed generator's hidden channels (units, for an MLP), first
+  to last."""
+  return _hidden(_config(name))
+
+
+def _hidden(config) -> tuple[int, ...]:
+  if config.architecture == "mlp_gan":
+    return tuple(config.hidden)
+  return dcgan.hidden_channels(config.width,
+                               data.sample_shape(config.dataset))
+
+
+def _module(config, channels):
+  shape = data.sample_shape(config.dataset)
+  if config.architecture == "mlp_gan":
+    return models.MLPGenerator(hidden=tuple(channels), out_dim=shape[0])
+  return models.DCGANGenerator(width=config.width, image_shape=shape,
+                               channels=tuple(channels))
+
+
+def _channel_axes(config) -> dict[str, tuple]:
+  """Per leaf name ("Dense_0/kernel", "BatchNorm_1/mean", ...), its channel
+  axes: (axis, hidden layer, group), the axis of size group x channels with
+  the channel index fastest (group 1 but for the DCGAN's first map, whose
+  dense output holds start x start positions of each channel)."""
+  n = len(_hidden(config))
+  if config.architecture == "mlp_gan":
+    axes = {}
+    for i in range(n + 1):
+      kernel = ((0, i - 1, 1),) if i else ()
+      if i < n:
+        kernel += ((1, i, 1),)
+        axes[f"Dense_{i}/bias"] = ((0, i, 1),)
+      axes[f"Dense_{i}/kernel"] = kernel
+    return axes
+  side = data.sample_shape(config.dataset)[0]
+  cells = (side // 2 ** dcgan.upsamplings(side)) ** 2
+  axes = {"Dense_0/kernel": ((1, 0, cells),)}
+  for stat in ("scale", "bias", "mean", "var"):
+    axes[f"BatchNorm_0/{stat}"] = ((0, 0, cells),)
+    for i in range(1, n):
+      axes[f"BatchNorm_{i}/{stat}"] = ((0, i, 1),)
+  for i in range(n):
+    axes[f"ConvTranspose_{i}/kernel"] = (
+        (2, i, 1),) + (((3, i + 1, 1),) if i + 1 < n else ())
+  return axes
+
+
+def _per_leaf(tree, config, fn):
+  """fn(leaf, axes) over a generator's variables or params (leaves named by
+  their last two keys)."""
+  axes = _channel_axes(config)
+
+  def one(path, leaf):
+    key = "/".join(_tree.path_str(path).split("/")[-2:])
+    return fn(leaf, axes.get(key, ()))
+  return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def slice_channels(tree, config, channels: Sequence[int]):
+  """A generator's variables (or params) cut to its leading `channels` of
+  each hidden layer: the sub-network the once-for-all supernet shares
+  weights with."""
+  hidden = _hidden(config)
+  if len(channels) != len(hidden) or not all(
+      1 <= int(c) <= h for c, h in zip(channels, hidden)):
+    raise ValueError(f"channels={tuple(channels)} must be {len(hidden)} "
+                     f"counts from 1 to the full network's {hidden}")
+
+  def cut(leaf, axes):
+    leaf = jnp.asarray(leaf)
+    for axis, layer, group in axes:
+      shape = leaf.shape
+      split = shape[:axis] + (group, shape[axis] // group) + shape[axis + 1:]
+      index = [slice(None)] * len(split)
+      index[axis + 1] = slice(0, int(channels[layer]))
+      kept = leaf.reshape(split)[tuple(index)]
+      leaf = kept.reshape(shape[:axis] + (-1,) + shape[axis + 1:])
+    return leaf
+  return _per_leaf(tree, config, cut)
+
+
+def mask_channels(tree, config, channels):
+  """A generator's variables (or params) with all but the leading
+  `channels` of each hidden layer zeroed (`channels` may be traced): the
+  full-width network then computes exactly what `slice_channels`' slim one
+  does, the other channels being zeros (their batch norm's scale and bias
+  are zero too)."""
+  hidden = _hidden(config)
+
+  def zero(leaf, axes):
+    leaf = jnp.asarray(leaf)
+    for axis, layer, group in axes:
+      keep = jnp.arange(hidden[layer]) < channels[layer]
+      keep = jnp.tile(keep, group)
+      shape = [1] * leaf.ndim
+      shape[axis] = keep.shape[0]
+      leaf = leaf * keep.reshape(shape).astype(leaf.dtype)
+    return leaf
+  return _per_leaf(tree, config, zero)
+
+
+def _macs(config, channels) -> int:
+  module = _module(config, channels)
+  z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
+  shapes = jax.eval_shape(module.init, jax.random.key(0), z)
+  return compress.macs(lambda v, x: module.apply(v, x), shapes, z)
+
+
+def _features(module, variables, z, train_mode):
+  """(samples, hidden features, batch-norm updates) of a generator."""
+  mutable = ["intermediates"] + (["batch_stats"] if train_mode else [])
+  out, state = module.apply(variables, z, train=train_mode, mutable=mutable)
+  state = dict(state)
+  feats = state.pop("intermediates")["features"]
+  return out, feats, state
+
+
+class _Distiller:
+  """One distillation objective and step, jitted once, for a student of the
+  teacher's architecture at given channels; with a `supernet`, the student
+  is the full-width network masked to channels drawn at random every step
+  from `choices` (weight sharing)."""
+
+  def __init__(self, name, config, student_channels, batch_size, rate, seed,
+               real, choices=None):
+    self.config = config
+    self.teacher = _module(config, _hidden(config))
+    self.student = _module(config, student_channels)
+    self.dense = pretrained.params(name)
+    d_loss, g_loss = train.critic_losses(config, models.build(config)[1])
+    self.opt = _common.adam(config, rate)
+    self.d_opt = _common.adam(config, config.get("d_learning_rate", rate))
+    self.batch_size, self.seed, self.real = batch_size, seed, real
+    self.choices = choices  # (layers, choices) channel counts, or None
+
+    teacher, student, dense = self.teacher, self.student, self.dense
+
+    def channels_of(step):
+      if choices is None:
+        return None
+      picks = jax.random.randint(
+          jax.random.fold_in(jax.random.key(seed + 7), step),
+          (choices.shape[0],), 0, choices.shape[1])
+      return choices[jnp.arange(choices.shape[0]), picks]
+
+    def loss(trainable, fixed, d, z, key, channels):
+      params = trainable["params"]
+      if channels is not None:
+        params = mask_channels(params, config, channels)
+      t_out, t_feats, _ = _features(teacher, dense, z, False)
+      t_out = jax.lax.stop_gradient(t_out)
+      out, feats, updates = _features(student, {**fixed, "params": params},
+                                      z, True)
+      recon = jnp.mean(jnp.abs(out - t_out))
+      feature = sum(
+          jnp.mean((jnp.einsum("...c,cd->...d", f, a,
+                               precision=jax.lax.Precision.HIGHEST) -
+                    jax.lax.stop_gradient(t)) ** 2)
+          for f, a, t in zip(feats, trainable["adaptors"], t_feats))
+      gan = g_loss(d, out, key)
+      total = (RECONSTRUCTION_WEIGHT * recon + FEATURE_WEIGHT * feature +
+               GAN_WEIGHT * gan)
+      return total, (updates, jax.lax.stop_gradient(out),
+                     jnp.stack([recon, feature, gan]))
+
+    def step_fn(state, reals):
+      key = jax.random.fold_in(jax.random.key(seed + 3), state["step"])
+      z = jax.random.normal(jax.random.fold_in(key, 0),
+                            (batch_size, config.latent_dim))
+      channels = channels_of(state["step"])
+      trainable = {"params": state["params"], "adaptors": state["adaptors"]}
+      fixed = {k: v for k, v in state["fixed"].items()}
+      (_, (updates, fake, parts)), grads = jax.value_and_grad(
+          loss, has_aux=True)(trainable, fixed, state["d"], z,
+                              jax.random.fold_in(key, 1), channels)
+      steps, opt_state = self.opt.update(grads, state["opt"], trainable)
+      trainable = optax.apply_updates(trainable, steps)
+      d_value, d_grads = jax.value_and_grad(d_loss)(
+          state["d"], reals, fake, jax.random.fold_in(key, 2))
+      d_steps, d_opt_state = self.d_opt.update(d_grads, state["d_opt"],
+                                               state["d"])
+      new = {**state, **trainable, "fixed": {**fixed, **updates},
+             "opt": opt_state, "d": optax.apply_updates(state["d"], d_steps),
+             "d_opt": d_opt_state, "step": state["step"] + 1}
+      return new, parts, d_value
+
+    self.step_fn = jax.jit(step_fn)
+
+  def init(self, params, fixed, adaptors, d):
+    trainable = {"params": params, "adaptors": adaptors}
+    return {"params": params, "adaptors": adaptors, "fixed": fixed,
+            "opt": self.opt.init(trainable), "d": d,
+            "d_opt": self.d_opt.init(d), "step": jnp.zeros((), jnp.int32)}
+
+  def train(self, state, folder, steps, stop_after):
+    manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
+    state = train._restore(manager, state)  # pylint: disable=protected-access
+
+    def batch(step):
+      return (self.real[train._batch_indices(  # pylint: disable=protected-access
+          self.real.shape[0], self.batch_size, self.seed, step)],)
+
+    return train._run(  # pylint: disable=protected-access
+        _common.run_config(steps), manager, state, self.step_fn, batch,
+        lambda v: (f"reconstruction {float(v[0][0]):.4f}  features "
+                   f"{float(v[0][1]):.4f}  gan {float(v[0][2]):.4f}  "
+                   f"d loss {float(v[1]):.4f}"), stop_after)
+
+
+def _adaptors(student_channels, teacher):
+  """1x1 adaptors (a channels x teacher-channels matrix per hidden layer),
+  started as the identity on the leading channels."""
+  return [jnp.eye(s, t, dtype=jnp.float32)
+          for s, t in zip(student_channels, teacher)]
+
+
+def _finish(config, channels, weights, seed) -> dict:
+  """The slim generator's variables, its batch-norm averages re-estimated
+  for its weights; its sampler, MACs and parameters."""
+  module = _module(config, channels)
+  variables = jax.tree.map(np.asarray, train._with_batch_stats(  # pylint: disable=protected-access
+      module, weights["params"], weights,
+      ml_collections.ConfigDict({"batch_size": 64,
+                                 "latent_dim": config.latent_dim,
+                                 "seed": seed})))
+  return dict(sample_fn=models.sampler(module, config.latent_dim),
+              variables=variables, channels=tuple(int(c) for c in channels),
+              macs=_macs(config, channels),
+              params=compress.num_params(variables["params"]))
+
+
+def _check(name, steps, seed, batch_size, learning_rate):
+  _common.check_run(name, steps, seed, batch_size, learning_rate)
+  config = _config(name)
+  return config, (config.learning_rate if learning_rate is None
+                  else float(learning_rate))
+
+
+def _distill_plan(name, width, steps, seed, batch_size, learning_rate):
+  """`distill`'s arguments checked: (config, rate, teacher's channels,
+  student's channels)."""
+  config, rate = _check(name, steps, seed, batch_size, learning_rate)
+  teacher = _hidden(config)
+  _common.check_int("width", width, 1)
+  if width > teacher[-1]:
+    raise ValueError(f"width={width} must be at most the teacher's "
+                     f"{teacher[-1]}")
+  channels = (tuple(width for _ in teacher) if config.architecture ==
+              "mlp_gan" else dcgan.hidden_channels(
+                  width, data.sample_shape(config.dataset)))
+  return config, rate, teacher, channels
+
+
+def _search_plan(name, budget_macs, supernet_steps, steps, seed, choices,
+                 search_samples, batch_size, learning_rate):
+  """`search`'s arguments checked: (config, rate, teacher's channels,
+  shares, each layer's channel options, every combination's MACs, those
+  within the budget)."""
+  config, rate = _check(name, steps, seed, batch_size, learning_rate)
+  _common.check_int("supernet_steps", supernet_steps, 0)
+  _common.check_int("search_samples", search_samples, 2)
+  _common.check_int("budget_macs", budget_macs, 1)
+  teacher = _hidden(config)
+  try:
+    shares = sorted({float(c) for c in choices})
+  except (TypeError, ValueError):
+    shares = []
+  if not shares or not all(0 < c <= 1 for c in shares):
+    raise ValueError(f"choices={choices!r} must be shares in (0, 1]")
+  options = [sorted({max(1, int(round(c * t))) for c in shares})
+             for t in teacher]
+  grid = [tuple(c) for c in itertools.product(*options)]
+  costs = {c: _macs(config, c) for c in grid}
+  allowed = [c for c in grid if costs[c] <= budget_macs]
+  if not allowed:
+    raise ValueError(
+        f"budget_macs={budget_macs:,} is below every sub-network's MACs "
+        f"(the smallest takes {min(costs.values()):,})")
+  return config, rate, teacher, shares, options, costs, allowed
+
+
+def distill(name: str, *, width: int, steps: int, seed: int = 0,
+            workdir=None, batch_size: int = 64,
+            learning_rate: float | None = None,
+            data_dir: str | None = None,
+            stop_after: int | None = None) -> Distilled:
+  """Distils a committed generator into one with fewer channels, as GAN
+  Compression does.
+
+  The student has the teacher's architecture at `width` (the DCGAN's last
+  hidden layer's channels, the others scaled as the teacher's: (4w, 2w, w)
+  at 28x28; every hidden layer's units for the MLP GAN), starts from the
+  teacher's leading channels, and minimises on each step's latents
+
+    10 |G_s(z) - G_t(z)|_1 + sum_l |A_l f_s,l(z) - f_t,l(z)|^2 + l_G(D, G_s(z))
+
+  (means over entries): reconstruction of the teacher's samples, each
+  hidden layer's features through a learned 1x1 adaptor A_l, and the GAN's
+  own generator loss under the committed discriminator, which goes on
+  training against the student (one step of its loss per step, as in
+  training). Adam at the GAN's rate and betas; batch norm on batch
+  statistics, its averages re-estimated at the end.
+
+  Args:
+    name: a committed generator (`lsh_gan.pretrained.generators()`).
+    width: the student's width, 1 to the teacher's (`teacher_channels`'s
+      last).
+    steps: distillation steps (0: the teacher's leading channels as they
+      are).
+    seed, workdir, batch_size, learning_rate, data_dir, stop_after: as
+      `quantization_aware`.
+
+  Returns:
+    A `Distilled` (``sample_fn, variables = distill(...)`` unpacks it).
+
+  Raises:
+    ValueError: an unknown generator, a bad width / steps / seed /
+      batch_size / learning_rate, or a workdir of another run.
+    lsh_gan.pretrained.CheckpointError: a generator committed without its
+      discriminator.
+  """
+  config, rate, teacher, channels = _distill_plan(
+      name, width, steps, seed, batch_size, learning_rate)
+  identity = {"method": "distill", "generator": name,
+              "fingerprint": pretrained.fingerprint(name), "width": width,
+              "steps": steps, "seed": seed, "batch_size": batch_size,
+              "learning_rate": rate}
+  _, d_params = pretrained.discriminator(name)
+  real = data.images(config.dataset, "train", data_dir=data_dir)
+  with _common.run_folder(workdir, identity) as folder:
+    distiller = _Distiller(name, config, channels, batch_size, rate, seed,
+                           real)
+    start = slice_channels(distiller.dense, config, channels)
+    state = distiller.init(start["params"],
+                           {k: v for k, v in start.items() if k != "params"},
+                           _adaptors(channels, teacher), d_params)
+    state, seconds = distiller.train(state, folder, steps, stop_after)
+  weights = {**state["fixed"], "params": state["params"]}
+  return Distilled(**_finish(config, channels, weights, seed),
+                   steps=int(state["step"]), seconds=float(seconds))
+
+
+def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
+           seed: int = 0, choices: Sequence[float] = CHOICES,
+           search_samples: int = 1000, workdir=None, batch_size: int = 64,
+           learning_rate: float | None = None,
+           data_dir: str | None = None,
+           stop_after: int | None = None) -> Distilled:
+  """GAN Compression's width search: a once-for-all supernet, the best
+  sub-network under a MACs budget, then fine-tuned by distillation.
+
+  1. The supernet is the teacher's architecture started from its weights;
+     each of `supernet_steps` steps draws every hidden layer's channels at
+     random from `choices` (shares of the teacher's) and takes a `distill`
+     step of that sub-network (its leading channels: weights are shared).
+  2. Every combination of choices with at most `budget_macs`
+     multiply-accumulates per sample is cut from the supernet, its batch-norm
+     averages re-estimated, and scored by the Frechet distance of
+     `search_samples` samples to the training data in the dataset's
+     embedding (`lsh_gan.train.generator_quality`'s space); the lowest wins
+     (fewer MACs on a tie).
+  3. The winner takes `steps` more distillation steps on its own.
+
+  Stages are resumable in `workdir` (supernet/, search.json, finetune/).
+
+  Args:
+    name: a committed generator.
+    budget_macs: the most multiply-accumulates per sample allowed.
+    supernet_steps, steps: steps of stages 1 and 3.
+    choices: the width shares each layer may take, in (0, 1].
+    search_samples: samples per scored sub-network.
+    seed, workdir, batch_size, learning_rate, data_dir, stop_after: as
+      `distill` (stop_after counts steps of both training stages).
+
+  Returns:
+    A `Distilled`, its `candidates` every sub-network scored; None when
+    `stop_after` stopped it before the search.
+
+  Raises:
+    ValueError: an unknown generator, bad choices or numbers, a budget no
+      sub-network meets (the smallest's MACs are given), or a workdir of
+      another run.
+  """
+  config, rate, teacher, shares, options, costs, allowed = _search_plan(
+      name, budget_macs, supernet_steps, steps, seed, choices,
+      search_samples, batch_size, learning_rate)
+  identity = {"method": "search", "generator": name,
+              "fingerprint": pretrained.fingerprint(name),
+              "budget_macs": budget_macs, "supernet_steps": supernet_steps,
+              "steps": steps, "seed": seed, "choices": shares,
+              "search_samples": search_samples, "batch_size": batch_size,
+              "learning_rate": rate}
+  _, d_params = pretrained.discriminator(name)
+  real = data.images(config.dataset, "train", data_dir=data_dir)
+  # One row of channel counts per layer; a layer whose shares round to
+  # fewer distinct counts repeats its widest (drawn more often).
+  width = max(len(o) for o in options)
+  table = jnp.asarray([o + [o[-1]] * (width - len(o)) for o in options])
+  with _common.run_folder(workdir, identity) as folder:
+    supernet = _Distiller(name, config, teacher, batch_size, rate, seed,
+                          real, choices=table)
+    dense = supernet.dense
+    state = supernet.init(dense["params"],
+                          {k: v for k, v in dense.items() if k != "params"},
+                          _adaptors(teacher, teacher), d_params)
+    state, seconds = supernet.train(state, os.path.join(folder, "supernet"),
+                                    supernet_steps, stop_after)
+    done = int(state["step"])
+    if done < supernet_steps:  # stopped (stop_after): resumable
+      return None
+    scored_path = os.path.join(folder, "search.json")
+    if os.path.exists(scored_path):
+      scored = _files.read_json(scored_path, "the width search's scores",
+                                "remove it to search again")
+    else:
+      begin = time.perf_counter()
+      scored = _score(config, state, allowed, costs, search_samples, seed,
+                      data_dir)
+      scored = {"candidates": scored,
+                "seconds": time.perf_counter() - begin}
+      _files.write_json(scored_path, scored)
+    seconds += scored["seconds"]
+    best = tuple(scored["candidates"][0]["channels"])
+    cut = slice_channels({**state["fixed"], "params": state["params"]},
+                         config, best)
+    tune = _Distiller(name, config, best, batch_size, rate, seed, real)
+    left = None if stop_after is None else max(stop_after - done, 0)
+    adaptors = [a[:c] for a, c in zip(state["adaptors"], best)]
+    tuned = tune.init(cut["params"],
+                      {k: v for k, v in cut.items() if k != "params"},
+                      adaptors, state["d"])
+    tuned, tune_seconds = tune.train(tuned, os.path.join(folder, "finetune"),
+                                     steps, left)
+  weights = {**tuned["fixed"], "params": tuned["params"]}
+  return Distilled(**_finish(config, best, weights, seed),
+                   steps=int(tuned["step"]),
+                   seconds=float(seconds + tune_seconds),
+                   candidates=tuple(scored["candidates"]))
+
+
+def _score(config, state, allowed, costs, num, seed, data_dir) -> list:
+  """Each allowed sub-network's Frechet distance to the training data in
+  the dataset's embedding, best first."""
+  reference, embed, _ = train.quality_reference(config.dataset,
+                                                data_dir=data_dir, seed=seed)
+  full = _module(config, _hidden(config))
+  sample = models.sampler(full, config.latent_dim)
+  weights = {**state["fixed"], "params": state["params"]}
+  stats_config = ml_collections.ConfigDict(
+      {"batch_size": 64, "latent_dim": config.latent_dim, "seed": seed})
+  out = []
+  for channels in allowed:
+    masked = mask_channels(weights, config, jnp.asarray(channels))
+    variables = train._with_batch_stats(  # pylint: disable=protected-access
+        full, masked["params"], masked, stats_config)
+    fake = np.asarray(sample(variables, jax.random.key(seed + 11), num))
+    fid = reference.frechet_distance(embed(fake))["fid"]
+    out.append({"channels": list(channels), "macs": costs[channels],
+                "fid": float(fid)})
+    logging.info("width search: channels %s  MACs %s  FID %.4g", channels,
+                 f"{costs[channels]:,}", fid)
+  return sorted(out, key=lambda c: (c["fid"], c["macs"]))
