@@ -314,9 +314,9 @@ class Stages:
   the generator, its latents' key, the embedder and the real reference."""
 
   def __init__(self, config: ml_collections.ConfigDict,
-               workdir: str | None = None):
+               finetune_dir: str | None = None):
     self.config = config
-    self.workdir = workdir
+    self.finetune_dir = finetune_dir
     self.dataset = pretrained.info(config.generator)["dataset"]
     self.sample_fn, self.variables = pretrained.generator(config.generator)
     self.key = jax.random.key(config.seed)
@@ -428,16 +428,16 @@ class Stages:
     "sample_fn", "stored" (its real storage: the transform's packed tree, or
     a slimmer generator's variables), "macs", "params", "finetune_s" (0
     for post-training) and "slim" (a slimmer generator). A fine-tuned point is trained, or read back from
-    workdir/finetune/ when trained before."""
+    its folder in `finetune_dir` when trained before."""
     if not isinstance(point, finetune.Recipe):
       packed = point.pack(self.variables)
       return dict(variables=compress.unpack(packed), stored=packed,
                   sample_fn=self.sample_fn, macs=self.dense_macs,
                   params=compress.num_params(self.variables["params"]),
                   finetune_s=0.0, slim=False)
-    if self.workdir is None:
-      raise ValueError(f"{point}: a fine-tuned point needs a workdir")
-    folder = os.path.join(self.workdir, "finetune", _slug(str(point)))
+    if self.finetune_dir is None:
+      raise ValueError(f"{point}: a fine-tuned point needs a finetune_dir")
+    folder = os.path.join(self.finetune_dir, _slug(str(point)))
     out = point.run(self.config.generator, folder,
                     data_dir=self.config.get("data_dir"))
     if isinstance(out, finetune.FineTuned):
@@ -506,8 +506,12 @@ def _grid_path(workdir: str, index: int, name: str) -> str:
   return os.path.join(workdir, "samples", f"{index:02d}_{_slug(name)}.png")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        finetune_dir: str | None = None) -> list[dict]:
   """Runs (or resumes) an experiment; returns its rows in sweep order.
+
+  Fine-tuned points are trained in `finetune_dir` (default
+  workdir/finetune), one folder each, and read back when there.
 
   Raises:
     ValueError: a bad config field or workdir, a workdir holding another
@@ -516,7 +520,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """
   check(config, workdir)
   with _main_locked(workdir):
-    return _run_locked(config, workdir)
+    return _run_locked(config, workdir, finetune_dir or os.path.join(
+        workdir, "finetune"))
 
 
 def _main_locked(workdir: str):
@@ -533,7 +538,8 @@ def _write(fn, *args, **kwargs) -> None:
     fn(*args, **kwargs)
 
 
-def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
+def _run_locked(config: ml_collections.ConfigDict, workdir: str,
+                finetune_dir: str) -> list:
   points = sweep(config)
   # Process 0 (the lock's holder) reads the workdir, for every process.
   done = {row["point"]: row for row in _data_parallel.call_on_main(
@@ -559,7 +565,7 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str) -> list:
             [r for p, r in done.items() if p not in names])
 
   if todo or missing_grids:
-    stages = Stages(config, workdir)
+    stages = Stages(config, finetune_dir)
     modes = (data.mixture_modes(stages.dataset)
              if stages.dataset in data.MIXTURES else None)
 
@@ -605,7 +611,7 @@ def run_seeds(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     The summary rows: point, transform, bits, stored_bytes,
-    compression_ratio, num_seeds,
+    compression_ratio, macs, params, finetune_s, num_seeds,
     and <metric>_mean, <metric>_std for each metric.
   """
   if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or (
@@ -625,11 +631,16 @@ def _run_seeds_locked(config, workdir, num_seeds):
     if seed != config.seed:  # grids of other latents show nothing new
       seeded.grid_samples = 0
     log.info("seed %d (%d of %d)", seed, seed - config.seed + 1, num_seeds)
-    runs.append(run(seeded, os.path.join(workdir, f"seed_{seed}")))
+    # The seed moves the latents, not the fine-tuned generators: one
+    # folder of them for every seed.
+    runs.append(run(seeded, os.path.join(workdir, f"seed_{seed}"),
+                    os.path.join(workdir, "finetune")))
   summary = []
   for i, first in enumerate(runs[0]):
     row = {k: first[k] for k in ("point", "transform", "bits",
                                  "stored_bytes", "compression_ratio")}
+    row.update({k: first[k] for k in ("macs", "params", "finetune_s")
+                if k in first})  # rows saved before these lack them
     row["num_seeds"] = num_seeds
     for metric in METRICS:
       values = np.array([r[i][metric] for r in runs], np.float64)

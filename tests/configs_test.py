@@ -59,6 +59,15 @@ def test_config_builds(path):
       assert {pipeline.bits_of(t, probe) for _, t in pipeline.sweep(config)} == {
           32, 16, 8, 6, 5, 4, 3, 2, 1}
       assert sum(",axis=-1)" in p for p in points) == 8
+  elif name == "finetune":  # one config, any image generator
+    for generator in ("dcgan_digits", "wgan_gp_mnist5k"):
+      config = module.get_config(generator)
+      pipeline.check(config)  # every fine-tuned point's arguments too
+      points = [p for p, _ in pipeline.sweep(config)]
+      assert len(points) == 9 and sum(">>" in p for p in points) == 4
+      distilled, searched = points[-2:]
+      assert distilled.startswith("distill(") and searched.startswith(
+          "search(")
   else:
     assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
     assert len(pipeline.sweep(config)) == 16

@@ -77,6 +77,44 @@ def test_the_slim_network_computes_what_the_masked_full_one_does(
         k_full.reshape(6, cells, -1)[..., :channels[0]])
 
 
+@pytest.mark.parametrize("dataset,architecture", [
+    ("mnist5k", "dcgan"), ("ring8", "mlp_gan")])
+def test_the_strongest_channels_are_those_of_largest_weights(dataset,
+                                                            architecture):
+  config = ml_collections.ConfigDict(dict(
+      architecture=architecture, dataset=dataset, width=4, latent_dim=3,
+      hidden=(6, 5)))
+  hidden = _distill._hidden(config)  # pylint: disable=protected-access
+  full = _distill._module(config, hidden)  # pylint: disable=protected-access
+  params = full.init(jax.random.key(0), jnp.zeros((2, 3)))["params"]
+  # Every kernel entry 1, then each layer's channel c made by weights c + 1
+  # times as large in a layer-dependent order: known norms.
+  rng = np.random.default_rng(0)
+  wanted = [rng.permutation(h) for h in hidden]
+  scale = [np.empty(h) for h in hidden]
+  for layer, order in enumerate(wanted):
+    scale[layer][order] = np.arange(len(order), 0, -1)
+
+  def weigh(path, leaf):
+    name = "/".join(str(getattr(k, "key", k)) for k in path[-2:])
+    if not name.endswith("kernel"):
+      return leaf
+    for axis, layer, group in _distill._channel_axes(config).get(name, ()):  # pylint: disable=protected-access
+      if axis == leaf.ndim - 1:
+        return jnp.ones_like(leaf) * jnp.tile(scale[layer], group)
+    return jnp.ones_like(leaf)
+  params = jax.tree_util.tree_map_with_path(weigh, params)
+  got = _distill.strongest_channels(params, config)
+  for g, w in zip(got, wanted):
+    np.testing.assert_array_equal(g, w)
+  # The cut keeps those channels, strongest first.
+  cut = _distill.slice_channels(params, config, (2, 3) if architecture ==
+                                "mlp_gan" else (2, 3, 1), got)
+  kernel = np.asarray(cut["Dense_0"]["kernel"])
+  assert kernel.reshape(3, -1, 2)[0, 0].tolist() == [hidden[0],
+                                                      hidden[0] - 1]
+
+
 def _gap(sample_fn, variables, num=2000):
   """Mean distance of samples to the teacher's on the same latents."""
   teacher_fn, teacher = pretrained.generator(NAME)

@@ -65,7 +65,8 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   # The row's generator is the method's own, run directly.
   direct = finetune.quantization_aware(conftest.TINY_GAN, "quantize(bits=2)",
                                        steps=30)
-  stages = pipeline.Stages(_config(tmp_path), workdir)
+  stages = pipeline.Stages(_config(tmp_path),
+                           os.path.join(workdir, "finetune"))
   made = stages.compressed(finetune.parse_recipe(qat["point"]))
   np.testing.assert_array_equal(stages.generate(made["variables"]),
                                 stages.generate(direct.variables))
@@ -86,25 +87,34 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   assert [numbers(r) for r in again] == [numbers(r) for r in rows]
 
 
-def test_rows_saved_before_the_cost_columns_are_kept(with_tiny_gan,
-                                                     tmp_path):
+def test_seeds_share_the_fine_tuned_generators_and_old_rows_are_kept(
+    with_tiny_gan, tmp_path):
   del with_tiny_gan
-  workdir = str(tmp_path / "sweep")
-  config = _config(tmp_path, points="quantize(bits=4)")
-  rows = pipeline.run(config, workdir)
-  path = os.path.join(workdir, "results.json")
-  with open(path) as f:
-    saved = json.load(f)
-  for row in saved["rows"]:  # as an older version wrote them
+  workdir = tmp_path / "sweep"
+  config = _config(tmp_path, points="distill(width=8, steps=10)")
+  summary = pipeline.run_seeds(config, str(workdir), 2)
+  # Trained once, beside the seeds' folders, and used by both.
+  assert os.listdir(workdir / "finetune") == ["distill_width=8_steps=10"]
+  assert not os.path.exists(workdir / "seed_1" / "finetune")
+  rows = [json.load(open(workdir / f"seed_{s}" / "results.json"))["rows"]
+          for s in (0, 1)]
+  assert rows[0][1]["finetune_s"] == rows[1][1]["finetune_s"] > 0
+  assert summary[1]["macs"] == 4 * 8 + 8 * 8 + 8 * 2
+  # Rows saved by a version without the cost columns are kept as they are
+  # when points are added.
+  path = workdir / "seed_0" / "results.json"
+  saved = json.load(open(path))
+  for row in saved["rows"]:
     for column in ("macs", "params", "finetune_s", "generate_1000_s"):
       del row[column]
   with open(path, "w") as f:
     json.dump(saved, f)
   config.add_points = "quantize(bits=3)"
-  again = pipeline.run(config, workdir)
-  assert [r["point"] for r in again] == [r["point"] for r in rows] + [
+  again = pipeline.run(config, str(workdir / "seed_0"),
+                       str(workdir / "finetune"))
+  assert [r["point"] for r in again] == [r["point"] for r in rows[0]] + [
       "quantize(bits=3)"]
-  assert "macs" not in again[0] and again[2]["macs"] == rows[0]["macs"]
+  assert "macs" not in again[0] and again[2]["macs"] == 1216
 
 
 @pytest.mark.parametrize("points,message", [

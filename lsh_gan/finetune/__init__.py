@@ -54,6 +54,7 @@ from lsh_gan.finetune._compressed import METHODS
 from lsh_gan.finetune._compressed import quantization_aware
 from lsh_gan.finetune._distill import CHOICES
 from lsh_gan.finetune._distill import distill
+from lsh_gan.finetune._distill import macs_of
 from lsh_gan.finetune._distill import Distilled
 from lsh_gan.finetune._distill import search
 from lsh_gan.finetune._distill import teacher_channels
@@ -62,5 +63,5 @@ from lsh_gan.finetune._recipe import Recipe
 
 __all__ = ("CHOICES", "DISCRIMINATOR_WEIGHT", "Distilled", "FineTuned",
            "METHODS", "discriminator_supervised", "distill", "freeze",
-           "frozen_zeros", "parse_recipe", "quantization_aware", "Recipe",
+           "frozen_zeros", "macs_of", "parse_recipe", "quantization_aware", "Recipe",
            "search", "teacher_channels")

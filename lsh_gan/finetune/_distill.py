@@ -85,6 +85,20 @@ def teacher_channels(name: str) -> tuple[int, ...]:
   return _hidden(_config(name))
 
 
+def macs_of(name: str, width: int | None = None) -> int:
+  """Multiply-accumulates per sample of a committed generator, or of its
+  slimmer version at `width` (as `distill` makes it)."""
+  config = _config(name)
+  return _macs(config, _hidden(config) if width is None else
+               _student_channels(config, width))
+
+
+def _student_channels(config, width: int) -> tuple[int, ...]:
+  if config.architecture == "mlp_gan":
+    return tuple(width for _ in config.hidden)
+  return dcgan.hidden_channels(width, data.sample_shape(config.dataset))
+
+
 def _hidden(config) -> tuple[int, ...]:
   if config.architecture == "mlp_gan":
     return tuple(config.hidden)
@@ -139,27 +153,51 @@ def _per_leaf(tree, config, fn):
   return jax.tree_util.tree_map_with_path(one, tree)
 
 
-def slice_channels(tree, config, channels: Sequence[int]):
-  """A generator's variables (or params) cut to its leading `channels` of
-  each hidden layer: the sub-network the once-for-all supernet shares
-  weights with."""
+def slice_channels(tree, config, channels: Sequence[int], order=None):
+  """A generator's variables (or params) cut to `channels` of each hidden
+  layer: its leading ones (the sub-network the once-for-all supernet shares
+  weights with), or the first of each layer's `order` (a permutation of its
+  channels, e.g. `strongest_channels`)."""
   hidden = _hidden(config)
   if len(channels) != len(hidden) or not all(
       1 <= int(c) <= h for c, h in zip(channels, hidden)):
     raise ValueError(f"channels={tuple(channels)} must be {len(hidden)} "
                      f"counts from 1 to the full network's {hidden}")
+  kept = [np.arange(int(c)) if order is None else
+          np.asarray(order[i])[:int(c)] for i, c in enumerate(channels)]
 
   def cut(leaf, axes):
     leaf = jnp.asarray(leaf)
     for axis, layer, group in axes:
       shape = leaf.shape
       split = shape[:axis] + (group, shape[axis] // group) + shape[axis + 1:]
-      index = [slice(None)] * len(split)
-      index[axis + 1] = slice(0, int(channels[layer]))
-      kept = leaf.reshape(split)[tuple(index)]
-      leaf = kept.reshape(shape[:axis] + (-1,) + shape[axis + 1:])
+      taken = jnp.take(leaf.reshape(split), kept[layer], axis=axis + 1)
+      leaf = taken.reshape(shape[:axis] + (-1,) + shape[axis + 1:])
     return leaf
   return _per_leaf(tree, config, cut)
+
+
+def strongest_channels(params, config) -> list[np.ndarray]:
+  """Per hidden layer, its channels by the L1 norm of the weights that make
+  each (the layer's kernel column), largest first: the channels GAN
+  Compression keeps when it starts a student from its teacher."""
+  hidden = _hidden(config)
+  norms = [np.zeros(h) for h in hidden]
+
+  def add(path, leaf):
+    name = "/".join(_tree.path_str(path).split("/")[-2:])
+    if not name.endswith("/kernel"):
+      return
+    for axis, layer, group in _channel_axes(config).get(name, ()):
+      # The axis that makes the layer's channels: the kernel's last.
+      if axis != leaf.ndim - 1:
+        continue
+      values = np.abs(np.asarray(leaf, np.float64)).reshape(
+          leaf.shape[:-1] + (group, hidden[layer]))
+      norms[layer] += values.reshape(-1, hidden[layer]).sum(axis=0)
+  jax.tree_util.tree_map_with_path(add, params)
+  # Stable: equal norms keep their order.
+  return [np.argsort(-n, kind="stable") for n in norms]
 
 
 def mask_channels(tree, config, channels):
@@ -290,11 +328,17 @@ class _Distiller:
                    f"d loss {float(v[1]):.4f}"), stop_after)
 
 
-def _adaptors(student_channels, teacher):
+def _adaptors(student_channels, teacher, order=None):
   """1x1 adaptors (a channels x teacher-channels matrix per hidden layer),
-  started as the identity on the leading channels."""
-  return [jnp.eye(s, t, dtype=jnp.float32)
-          for s, t in zip(student_channels, teacher)]
+  started as each student channel's copy onto the teacher channel it was
+  cut from (its leading channels, or the first of `order`)."""
+  out = []
+  for i, (s, t) in enumerate(zip(student_channels, teacher)):
+    source = np.arange(s) if order is None else np.asarray(order[i])[:s]
+    start = np.zeros((s, t), np.float32)
+    start[np.arange(s), source] = 1.0
+    out.append(jnp.asarray(start))
+  return out
 
 
 def _finish(config, channels, weights, seed) -> dict:
@@ -328,10 +372,7 @@ def _distill_plan(name, width, steps, seed, batch_size, learning_rate):
   if width > teacher[-1]:
     raise ValueError(f"width={width} must be at most the teacher's "
                      f"{teacher[-1]}")
-  channels = (tuple(width for _ in teacher) if config.architecture ==
-              "mlp_gan" else dcgan.hidden_channels(
-                  width, data.sample_shape(config.dataset)))
-  return config, rate, teacher, channels
+  return config, rate, teacher, _student_channels(config, width)
 
 
 def _search_plan(name, budget_macs, supernet_steps, steps, seed, choices,
@@ -373,7 +414,9 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
   The student has the teacher's architecture at `width` (the DCGAN's last
   hidden layer's channels, the others scaled as the teacher's: (4w, 2w, w)
   at 28x28; every hidden layer's units for the MLP GAN), starts from the
-  teacher's leading channels, and minimises on each step's latents
+  teacher's channels of largest weight L1 norm (`strongest_channels`, as
+  GAN Compression starts its students), and minimises on each step's
+  latents
 
     10 |G_s(z) - G_t(z)|_1 + sum_l |A_l f_s,l(z) - f_t,l(z)|^2 + l_G(D, G_s(z))
 
@@ -388,7 +431,7 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
     name: a committed generator (`lsh_gan.pretrained.generators()`).
     width: the student's width, 1 to the teacher's (`teacher_channels`'s
       last).
-    steps: distillation steps (0: the teacher's leading channels as they
+    steps: distillation steps (0: the teacher's strongest channels as they
       are).
     seed, workdir, batch_size, learning_rate, data_dir, stop_after: as
       `quantization_aware`.
@@ -413,10 +456,11 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
   with _common.run_folder(workdir, identity) as folder:
     distiller = _Distiller(name, config, channels, batch_size, rate, seed,
                            real)
-    start = slice_channels(distiller.dense, config, channels)
+    order = strongest_channels(distiller.dense["params"], config)
+    start = slice_channels(distiller.dense, config, channels, order)
     state = distiller.init(start["params"],
                            {k: v for k, v in start.items() if k != "params"},
-                           _adaptors(channels, teacher), d_params)
+                           _adaptors(channels, teacher, order), d_params)
     state, seconds = distiller.train(state, folder, steps, stop_after)
   weights = {**state["fixed"], "params": state["params"]}
   return Distilled(**_finish(config, channels, weights, seed),
