@@ -6,22 +6,28 @@
 
 The argument after ':' names the generator (default dcgan_digits). Every
 other field is the default sweep's (configs/sweep_dcgan_mnist5k.py). The
-points, about 16x smaller than the float32 generator each:
-- 2-bit k-means codebooks (16x), post-training, quantization-aware and
-  discriminator-supervised;
-- 90% sparse with 4-bit codes (about 22x), the same three;
-- a distilled generator of a quarter of the teacher's channels (about 16x
-  fewer parameters), and the best sub-network of a width search within the
-  distilled one's MACs.
-Fine-tuning under a transform takes a tenth of the GAN's training steps
-(Yu & Pool fine-tune for 1-10% of training); the slimmer generators, which
-are trained anew, as many as the GAN's training. Each is trained once in
-the workdir and reused by every seed.
+points:
+- 2-bit k-means codebooks, post-training, quantization-aware and
+  discriminator-supervised (9-13x smaller than float32 on the committed
+  GANs: scales, codebooks and batch-norm averages stay float32);
+- 90% sparse with 4-bit codes, the same three (11-16x);
+- a distilled generator whose float32 variables are as near as a width
+  allows to the 2-bit point's size, and the best sub-network of a width
+  search within the distilled one's MACs (its width among the choices).
+The sizes are measured, not assumed: every row of results.csv has its
+stored_bytes, compression_ratio, macs and params. Fine-tuning under a
+transform takes a tenth of the GAN's training steps (Yu & Pool fine-tune
+for 1-10% of training); the slimmer generators, trained anew, as many as
+the GAN's training. Each is trained once in the workdir and reused by every
+seed.
 """
+
+import math
 
 import ml_collections
 
 from configs import sweep_dcgan_mnist5k
+from lsh_gan import compress
 from lsh_gan import finetune
 from lsh_gan import pretrained
 
@@ -30,21 +36,33 @@ TRANSFORMS = ("quantize(bits=2,grid='kmeans')",
 METHODS = ("quantization_aware", "discriminator_supervised")
 
 
+def matched_width(generator: str, transform: str = TRANSFORMS[0]) -> int:
+  """The distilled width whose stored size is nearest (in ratio) to the
+  transform's on the committed generator."""
+  _, dense = pretrained.generator(generator)
+  target = compress.report(dense, compress.parse(transform).pack(
+      dense)).total.stored_bytes
+  widths = range(1, finetune.teacher_channels(generator)[-1] + 1)
+  return min(widths, key=lambda w: abs(math.log(
+      finetune.stored_bytes_of(generator, w) / target)))
+
+
 def points(generator: str) -> tuple[str, ...]:
   """The sweep points for a committed generator."""
-  info = pretrained.info(generator)
-  steps = info["steps"]
+  steps = pretrained.info(generator)["steps"]
   tune = max(steps // 10, 1)
-  teacher = finetune.teacher_channels(generator)
-  width = max(teacher[-1] // 4, 1)
+  width = matched_width(generator)
   budget = finetune.macs_of(generator, width)
+  # The search may pick the distilled shape itself, among others.
+  share = width / finetune.teacher_channels(generator)[-1]
+  choices = tuple(sorted({round(share, 4), 0.25, 0.5, 0.75, 1.0}))
   out = []
   for transform in TRANSFORMS:
     out.append(transform)
     out += [f"{transform} >> {m}(steps={tune})" for m in METHODS]
   out.append(f"distill(width={width}, steps={steps})")
   out.append(f"search(budget_macs={budget}, supernet_steps={steps}, "
-             f"steps={tune})")
+             f"steps={tune}, choices={choices})")
   return tuple(out)
 
 

@@ -106,6 +106,30 @@ def write_csv(path: str, rows: Sequence[dict], fieldnames: Sequence[str]):
   write_text(path, buf.getvalue())
 
 
+def claim(folder: str, filename: str, identity: dict, what: str) -> None:
+  """Records in folder/filename the settings of the run that owns
+  `folder`, or checks them: a folder of another run (any setting differs)
+  is refused with a ValueError naming the settings that differ, so that it
+  is never resumed as this one.
+
+  Args:
+    what: the run's kind, for the message ("fine-tuning run").
+  """
+  path = os.path.join(folder, filename)
+  identity = json.loads(json.dumps(identity))  # as it reads back
+  if os.path.exists(path):
+    old = read_json(path, f"the {what}'s settings",
+                    "remove the folder to start again")
+    if old != identity:
+      differ = sorted(k for k in set(old) | set(identity)
+                      if old.get(k) != identity.get(k))
+      raise ValueError(
+          f"workdir={folder!r} holds another {what} (it differs in "
+          f"{', '.join(differ)}); use a new folder")
+  else:
+    write_json(path, identity)
+
+
 class DamagedFileError(ValueError):
   """A results file that cannot be read as what it should be."""
 

@@ -31,6 +31,7 @@ point being computed (see docs/reliability.md).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -437,7 +438,13 @@ class Stages:
                   finetune_s=0.0, slim=False)
     if self.finetune_dir is None:
       raise ValueError(f"{point}: a fine-tuned point needs a finetune_dir")
-    folder = os.path.join(self.finetune_dir, _slug(str(point)))
+    # Readable, and unique: two points whose names differ only in
+    # punctuation get folders of their own, and so does a point trained
+    # against another discriminator.
+    key = json.dumps([str(point), point.depends_on(self.config.generator)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    folder = os.path.join(self.finetune_dir,
+                          f"{_slug(str(point))[:80]}-{digest}")
     out = point.run(self.config.generator, folder,
                     data_dir=self.config.get("data_dir"))
     if isinstance(out, finetune.FineTuned):
@@ -489,6 +496,8 @@ class Stages:
            "generate_1000_s": self.generate_1000_s(made["sample_fn"],
                                                    variables),
            "embed_s": embed_s, "score_s": score_s}
+    if isinstance(transform, finetune.Recipe):
+      row.update(transform.depends_on(self.config.generator))
     return row, samples
 
 
@@ -549,6 +558,15 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str,
   names = [p for p, _ in points]
   grids = {name: _grid_path(workdir, i, name) for i, name in enumerate(names)
            } if config.grid_samples else {}
+  # A fine-tuned point's row is stale when what it was trained against
+  # changed (a retrained discriminator): computed again.
+  for name, point in points:
+    if isinstance(point, finetune.Recipe) and name in done and any(
+        done[name].get(k) != v
+        for k, v in point.depends_on(config.generator).items()):
+      log.info("%s: trained against another discriminator; computed again",
+               name)
+      del done[name]
   # What to compute is process 0's reading of the workdir, for all.
   is_done, has_grid = _data_parallel.from_main(np.array(
       [[p in done for p in names],

@@ -524,10 +524,21 @@ def train_discriminator(name: str, workdir: str, *, steps: int,
     each, each set scored as one batch as in training: 0.5 is a
     discriminator that cannot tell them apart) and
     "discriminator" (its params).
+
+  Raises:
+    ValueError: a workdir holding another discriminator's training (of
+      another generator, steps or seed).
   """
   from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
   sample_fn, variables = pretrained.generator(name)
   config = ml_collections.ConfigDict(pretrained.info(name)["config"])
+  # A folder of another run (generator, steps or seed) is refused, never
+  # resumed as this one.
+  os.makedirs(workdir, exist_ok=True)
+  _files.claim(workdir, "discriminator.json",
+               {"generator": name, "fingerprint": pretrained.fingerprint(name),
+                "steps": int(steps), "seed": int(seed)},
+               "discriminator training")
   real = data.images(config.dataset, "train", data_dir=config.get("data_dir"))
   _, discriminator = models.build(config)
   d_params = discriminator.init(jax.random.key(seed),
@@ -542,18 +553,20 @@ def train_discriminator(name: str, workdir: str, *, steps: int,
   sample = sample_fn.jitted  # traceable, num static
 
   @jax.jit
-  def step_fn(state, reals):
+  def step_fn(state, reals, generator):  # the generator passed, not captured
     key = jax.random.fold_in(jax.random.key(seed + 1), state["step"])
-    fake = sample(variables, jax.random.fold_in(key, 0), reals.shape[0])
+    fake = sample(generator, jax.random.fold_in(key, 0), reals.shape[0])
     value, grads = jax.value_and_grad(d_loss)(state["d"], reals, fake,
                                               jax.random.fold_in(key, 1))
     updates, opt_state = d_opt.update(grads, state["d_opt"], state["d"])
     return {"d": optax.apply_updates(state["d"], updates), "d_opt": opt_state,
             "step": state["step"] + 1}, value
 
+  on_device = jax.device_put(variables)
+
   def batch(step):
     return (real[_batch_indices(real.shape[0], config.batch_size, seed,
-                                step)],)
+                                step)], on_device)
 
   run_config = ml_collections.ConfigDict(dict(
       steps=steps, log_every=max(1, min(config.get("log_every", 200), steps)),

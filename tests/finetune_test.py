@@ -51,8 +51,8 @@ def test_every_step_keeps_the_transforms_constraints(here, method, spec,
   start = t(dense)
   frozen_share = np.mean(np.concatenate([f.ravel() for f in _kernels(pruned)]))
   assert frozen_share > 0.45
-  for steps_done in (1, 2, 3):
-    out = getattr(finetune, method)(NAME, t, steps=3, workdir=tmp_path,
+  for steps_done in (1, 2):
+    out = getattr(finetune, method)(NAME, t, steps=2, workdir=tmp_path,
                                     stop_after=1)
     assert out.steps == steps_done
     for frozen, w, d, c, s in zip(_kernels(pruned), _kernels(out.weights),

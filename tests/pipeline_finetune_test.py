@@ -40,7 +40,8 @@ def _mtimes(folder):
 
 
 def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
-                                                          tmp_path):
+                                                          tmp_path,
+                                                          monkeypatch):
   del with_tiny_gan
   workdir = str(tmp_path / "sweep")
   rows = pipeline.run(_config(tmp_path), workdir)
@@ -85,6 +86,15 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   numbers = lambda r: {k: r[k] for k in pipeline.METRICS + (
       "stored_bytes", "macs", "params", "finetune_s")}
   assert [numbers(r) for r in again] == [numbers(r) for r in rows]
+  # A retrained discriminator makes the distilled row stale (trained
+  # against it): it is trained again, in a folder of its own; the
+  # quantization-aware one (no discriminator) is kept.
+  fingerprint = pretrained.fingerprint
+  monkeypatch.setattr(pretrained, "fingerprint", lambda name, part="params": (
+      "retrained" if part == "discriminator" else fingerprint(name, part)))
+  pipeline.run(_config(tmp_path), workdir)
+  assert len(os.listdir(os.path.join(workdir, "finetune"))) == 3
+  assert _mtimes(os.path.join(workdir, "finetune")).items() >= before.items()
 
 
 def test_seeds_share_the_fine_tuned_generators_and_old_rows_are_kept(
@@ -94,7 +104,8 @@ def test_seeds_share_the_fine_tuned_generators_and_old_rows_are_kept(
   config = _config(tmp_path, points="distill(width=8, steps=10)")
   summary = pipeline.run_seeds(config, str(workdir), 2)
   # Trained once, beside the seeds' folders, and used by both.
-  assert os.listdir(workdir / "finetune") == ["distill_width=8_steps=10"]
+  [folder] = os.listdir(workdir / "finetune")
+  assert folder.startswith("distill_width=8_steps=10-")
   assert not os.path.exists(workdir / "seed_1" / "finetune")
   rows = [json.load(open(workdir / f"seed_{s}" / "results.json"))["rows"]
           for s in (0, 1)]

@@ -127,6 +127,9 @@ def test_an_exported_gan_keeps_its_discriminator(data_dir, tmp_path,
   # ... and that command trains one against it, the generator untouched.
   before = pretrained.fingerprint("old_gan")
   record = train.add_discriminator("old_gan", str(tmp_path / "d"), steps=200)
+  with pytest.raises(ValueError, match="another discriminator training.*"
+                     "steps"):  # its folder is not resumed as another run
+    train.add_discriminator("old_gan", str(tmp_path / "d"), steps=300)
   assert pretrained.fingerprint("old_gan") == before
   assert pretrained.info("old_gan")["discriminator"] == record
   # Trained, it tells the 20-step generator's points from real ones (0.90

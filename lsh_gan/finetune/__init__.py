@@ -57,6 +57,7 @@ from lsh_gan.finetune._distill import distill
 from lsh_gan.finetune._distill import macs_of
 from lsh_gan.finetune._distill import Distilled
 from lsh_gan.finetune._distill import search
+from lsh_gan.finetune._distill import stored_bytes_of
 from lsh_gan.finetune._distill import teacher_channels
 from lsh_gan.finetune._recipe import parse_recipe
 from lsh_gan.finetune._recipe import Recipe
@@ -64,4 +65,4 @@ from lsh_gan.finetune._recipe import Recipe
 __all__ = ("CHOICES", "DISCRIMINATOR_WEIGHT", "Distilled", "FineTuned",
            "METHODS", "discriminator_supervised", "distill", "freeze",
            "frozen_zeros", "macs_of", "parse_recipe", "quantization_aware", "Recipe",
-           "search", "teacher_channels")
+           "search", "stored_bytes_of", "teacher_channels")

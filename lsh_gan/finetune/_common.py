@@ -16,6 +16,31 @@ from lsh_gan import _logging
 from lsh_gan import pretrained
 
 
+# Raised whenever a change makes the same settings train another generator
+# (a workdir of an older version is then refused, not resumed).
+VERSION = 1
+
+
+def identity(method: str, name: str, uses_discriminator: bool,
+             **settings) -> dict:
+  """What a run's result depends on: the method, the code's VERSION, the
+  generator's fingerprint (and its discriminator's, for a method trained
+  against it) and the settings (numpy numbers as Python ones)."""
+  out = {"method": method, "version": VERSION, "generator": name,
+         "fingerprint": pretrained.fingerprint(name)}
+  if uses_discriminator:
+    out["discriminator"] = pretrained.fingerprint(name, "discriminator")
+  for key, value in settings.items():
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+      value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+      value = float(value)
+    elif isinstance(value, (list, tuple)):
+      value = [float(v) for v in value]
+    out[key] = value
+  return out
+
+
 def check_run(name, steps, seed, batch_size, learning_rate) -> None:
   """ValueError naming the argument for a generator that is not committed,
   or bad steps / seed / batch_size / learning_rate."""
@@ -46,18 +71,7 @@ def _folder(workdir, identity):
     return tempfile.mkdtemp(prefix="lsh_gan-finetune-"), True
   workdir = os.path.abspath(os.fspath(workdir))
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "finetune.json")
-  if os.path.exists(path):
-    old = _files.read_json(path, "the fine-tuning run's settings",
-                           "remove the folder to start again")
-    if old != identity:
-      differ = sorted(k for k in set(old) | set(identity)
-                      if old.get(k) != identity.get(k))
-      raise ValueError(
-          f"workdir={workdir!r} holds another fine-tuning run (it differs "
-          f"in {', '.join(differ)}); use a new folder")
-  else:
-    _files.write_json(path, identity)
+  _files.claim(workdir, "finetune.json", identity, "fine-tuning run")
   return workdir, False
 
 

@@ -158,10 +158,10 @@ def _straight_through(transform, variables):
 
 def _identity(method, name, transform, steps, seed, batch_size,
               learning_rate) -> dict:
-  return {"method": method, "generator": name,
-          "fingerprint": pretrained.fingerprint(name),
-          "transform": str(transform), "steps": steps, "seed": seed,
-          "batch_size": batch_size, "learning_rate": learning_rate}
+  return _common.identity(
+      method, name, method == "discriminator_supervised",
+      transform=str(transform), steps=steps, seed=seed,
+      batch_size=batch_size, learning_rate=learning_rate)
 
 
 def _check_args(name, transform, steps, seed, batch_size, learning_rate):
@@ -221,18 +221,18 @@ def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
   def samples(variables, z):
     return generator.apply(variables, z)
 
-  def student(params):
-    return _straight_through(applied, {**fixed, "params": params})
+  def student(params, dense):
+    return _straight_through(applied, {**dense, "params": params})
 
   def gap(dense_value, value):
     dense_value = jax.lax.stop_gradient(dense_value)
     return jnp.abs(dense_value - value) / jnp.maximum(jnp.abs(dense_value),
                                                       1e-8)
 
-  def loss(params, d, reals, key):
+  def loss(params, d, reals, key, dense):
     z = jax.random.normal(jax.random.fold_in(key, 0), (batch_size, latent_dim))
     teacher = jax.lax.stop_gradient(samples(dense, z))
-    fake = samples(student(params), z)
+    fake = samples(student(params, dense), z)
     if not supervised:
       return jnp.mean(jnp.abs(fake - teacher))
     # Yu & Pool: the gaps between the dense and the compressed generator's
@@ -242,13 +242,17 @@ def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
             DISCRIMINATOR_WEIGHT * gap(d_loss(d, reals, teacher, k),
                                        d_loss(d, reals, fake, k)))
 
-  keep = jax.tree.map(lambda f: jnp.asarray(~f), frozen)
+  # Passed in, not captured: the dense variables and the entries that may
+  # move (the frozen transform's fixed zeros are its own).
+  keep = jax.device_put(jax.tree.map(lambda f: ~f, frozen))
+  on_device = jax.device_put(dense)
 
   @jax.jit
-  def step_fn(state, reals):
+  def step_fn(state, reals, dense, keep):
     key = jax.random.fold_in(jax.random.key(seed), state["step"])
     d = state.get("d")
-    value, grads = jax.value_and_grad(loss)(state["params"], d, reals, key)
+    value, grads = jax.value_and_grad(loss)(state["params"], d, reals, key,
+                                            dense)
     grads = jax.tree.map(lambda g, k: jnp.where(k, g, 0), grads, keep)
     updates, opt_state = opt.update(grads, state["opt"], state["params"])
     new = {**state, "params": optax.apply_updates(state["params"], updates),
@@ -258,7 +262,7 @@ def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
       # with its own loss, as in Yu & Pool's Table 1 (not fixed).
       z = jax.random.normal(jax.random.fold_in(key, 2),
                             (batch_size, latent_dim))
-      fake = jax.lax.stop_gradient(samples(student(new["params"]), z))
+      fake = jax.lax.stop_gradient(samples(student(new["params"], dense), z))
       d_value, d_grads = jax.value_and_grad(d_loss)(
           d, reals, fake, jax.random.fold_in(key, 3))
       d_updates, d_opt_state = d_opt.update(d_grads, state["d_opt"], d)
@@ -268,8 +272,9 @@ def _fine_tune(method, name, dense, applied, config, steps, seed, folder,
 
   def batch(step):
     if not supervised:
-      return (jnp.zeros((0,)),)
-    return (real[train._batch_indices(real.shape[0], batch_size, seed, step)],)  # pylint: disable=protected-access
+      return jnp.zeros((0,)), on_device, keep
+    return (real[train._batch_indices(real.shape[0], batch_size, seed, step)],  # pylint: disable=protected-access
+            on_device, keep)
 
   state, seconds = train._run(  # pylint: disable=protected-access
       _common.run_config(steps), manager, state, step_fn, batch,

@@ -82,18 +82,45 @@ def _config(name: str) -> ml_collections.ConfigDict:
 def teacher_channels(name: str) -> tuple[int, ...]:
   """The committed generator's hidden channels (units, for an MLP), first
   to last."""
-  return _hidden(_config(name))
+  return _hidden(_generator_config(name))
+
+
+def _generator_config(name: str):
+  if name not in pretrained.generators():
+    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
+                     f"names: {', '.join(pretrained.generators())}")
+  return _config(name)
 
 
 def macs_of(name: str, width: int | None = None) -> int:
   """Multiply-accumulates per sample of a committed generator, or of its
   slimmer version at `width` (as `distill` makes it)."""
-  config = _config(name)
-  return _macs(config, _hidden(config) if width is None else
-               _student_channels(config, width))
+  config = _generator_config(name)
+  if width is None:
+    return _macs(config, _hidden(config))
+  return _macs(config, _student_channels(config, width))
+
+
+def stored_bytes_of(name: str, width: int | None = None) -> int:
+  """Bytes of a committed generator's float32 variables (parameters and
+  batch-norm averages), or of its slimmer version's at `width`: what a
+  distilled generator stores."""
+  config = _generator_config(name)
+  channels = (_hidden(config) if width is None else
+              _student_channels(config, width))
+  module = _module(config, channels)
+  shapes = jax.eval_shape(module.init, jax.random.key(0),
+                          jnp.zeros((1, config.latent_dim)))
+  return 4 * sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
 
 
 def _student_channels(config, width: int) -> tuple[int, ...]:
+  """The student's hidden channels at `width` (ValueError for a width
+  that is not 1 to the teacher's)."""
+  _common.check_int("width", width, 1)
+  if width > _hidden(config)[-1]:
+    raise ValueError(f"width={width} must be at most the teacher's "
+                     f"{_hidden(config)[-1]}")
   if config.architecture == "mlp_gan":
     return tuple(width for _ in config.hidden)
   return dcgan.hidden_channels(width, data.sample_shape(config.dataset))
@@ -247,16 +274,16 @@ class _Distiller:
     self.config = config
     self.teacher = _module(config, _hidden(config))
     self.student = _module(config, student_channels)
-    self.dense = pretrained.params(name)
+    self.dense = jax.device_put(pretrained.params(name))
     d_loss, g_loss = train.critic_losses(config, models.build(config)[1])
     self.opt = _common.adam(config, rate)
     self.d_opt = _common.adam(config, config.get("d_learning_rate", rate))
     self.batch_size, self.seed, self.real = batch_size, seed, real
     self.choices = choices  # (layers, choices) channel counts, or None
 
-    teacher, student, dense = self.teacher, self.student, self.dense
+    teacher, student = self.teacher, self.student
 
-    def channels_of(step):
+    def channels_of(step, choices):
       if choices is None:
         return None
       picks = jax.random.randint(
@@ -264,7 +291,7 @@ class _Distiller:
           (choices.shape[0],), 0, choices.shape[1])
       return choices[jnp.arange(choices.shape[0]), picks]
 
-    def loss(trainable, fixed, d, z, key, channels):
+    def loss(trainable, fixed, d, z, key, channels, dense):
       params = trainable["params"]
       if channels is not None:
         params = mask_channels(params, config, channels)
@@ -284,16 +311,17 @@ class _Distiller:
       return total, (updates, jax.lax.stop_gradient(out),
                      jnp.stack([recon, feature, gan]))
 
-    def step_fn(state, reals):
+    def step_fn(state, reals, dense, choices):
+      # The teacher and the choices are arguments, not captured constants.
       key = jax.random.fold_in(jax.random.key(seed + 3), state["step"])
       z = jax.random.normal(jax.random.fold_in(key, 0),
                             (batch_size, config.latent_dim))
-      channels = channels_of(state["step"])
+      channels = channels_of(state["step"], choices)
       trainable = {"params": state["params"], "adaptors": state["adaptors"]}
       fixed = {k: v for k, v in state["fixed"].items()}
       (_, (updates, fake, parts)), grads = jax.value_and_grad(
           loss, has_aux=True)(trainable, fixed, state["d"], z,
-                              jax.random.fold_in(key, 1), channels)
+                              jax.random.fold_in(key, 1), channels, dense)
       steps, opt_state = self.opt.update(grads, state["opt"], trainable)
       trainable = optax.apply_updates(trainable, steps)
       d_value, d_grads = jax.value_and_grad(d_loss)(
@@ -314,18 +342,22 @@ class _Distiller:
             "d_opt": self.d_opt.init(d), "step": jnp.zeros((), jnp.int32)}
 
   def train(self, state, folder, steps, stop_after):
+    """(state, seconds, steps taken by this call)."""
     manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
     state = train._restore(manager, state)  # pylint: disable=protected-access
+    begin = int(state["step"])
 
     def batch(step):
       return (self.real[train._batch_indices(  # pylint: disable=protected-access
-          self.real.shape[0], self.batch_size, self.seed, step)],)
+          self.real.shape[0], self.batch_size, self.seed, step)],
+              self.dense, self.choices)
 
-    return train._run(  # pylint: disable=protected-access
+    state, seconds = train._run(  # pylint: disable=protected-access
         _common.run_config(steps), manager, state, self.step_fn, batch,
         lambda v: (f"reconstruction {float(v[0][0]):.4f}  features "
                    f"{float(v[0][1]):.4f}  gan {float(v[0][2]):.4f}  "
                    f"d loss {float(v[1]):.4f}"), stop_after)
+    return state, seconds, int(state["step"]) - begin
 
 
 def _adaptors(student_channels, teacher, order=None):
@@ -367,12 +399,7 @@ def _distill_plan(name, width, steps, seed, batch_size, learning_rate):
   """`distill`'s arguments checked: (config, rate, teacher's channels,
   student's channels)."""
   config, rate = _check(name, steps, seed, batch_size, learning_rate)
-  teacher = _hidden(config)
-  _common.check_int("width", width, 1)
-  if width > teacher[-1]:
-    raise ValueError(f"width={width} must be at most the teacher's "
-                     f"{teacher[-1]}")
-  return config, rate, teacher, _student_channels(config, width)
+  return config, rate, _hidden(config), _student_channels(config, width)
 
 
 def _search_plan(name, budget_macs, supernet_steps, steps, seed, choices,
@@ -382,7 +409,7 @@ def _search_plan(name, budget_macs, supernet_steps, steps, seed, choices,
   within the budget)."""
   config, rate = _check(name, steps, seed, batch_size, learning_rate)
   _common.check_int("supernet_steps", supernet_steps, 0)
-  _common.check_int("search_samples", search_samples, 2)
+  _common.check_int("search_samples", search_samples, 100)
   _common.check_int("budget_macs", budget_macs, 1)
   teacher = _hidden(config)
   try:
@@ -447,10 +474,9 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
   """
   config, rate, teacher, channels = _distill_plan(
       name, width, steps, seed, batch_size, learning_rate)
-  identity = {"method": "distill", "generator": name,
-              "fingerprint": pretrained.fingerprint(name), "width": width,
-              "steps": steps, "seed": seed, "batch_size": batch_size,
-              "learning_rate": rate}
+  identity = _common.identity("distill", name, True, width=width,
+                              steps=steps, seed=seed, batch_size=batch_size,
+                              learning_rate=rate)
   _, d_params = pretrained.discriminator(name)
   real = data.images(config.dataset, "train", data_dir=data_dir)
   with _common.run_folder(workdir, identity) as folder:
@@ -461,7 +487,7 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
     state = distiller.init(start["params"],
                            {k: v for k, v in start.items() if k != "params"},
                            _adaptors(channels, teacher, order), d_params)
-    state, seconds = distiller.train(state, folder, steps, stop_after)
+    state, seconds, _ = distiller.train(state, folder, steps, stop_after)
   weights = {**state["fixed"], "params": state["params"]}
   return Distilled(**_finish(config, channels, weights, seed),
                    steps=int(state["step"]), seconds=float(seconds))
@@ -497,11 +523,12 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     choices: the width shares each layer may take, in (0, 1].
     search_samples: samples per scored sub-network.
     seed, workdir, batch_size, learning_rate, data_dir, stop_after: as
-      `distill` (stop_after counts steps of both training stages).
+      `distill` (stop_after counts this call's steps of both training
+      stages together).
 
   Returns:
     A `Distilled`, its `candidates` every sub-network scored; None when
-    `stop_after` stopped it before the search.
+    `stop_after` stopped it before the end (a rerun goes on from there).
 
   Raises:
     ValueError: an unknown generator, bad choices or numbers, a budget no
@@ -511,12 +538,11 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
   config, rate, teacher, shares, options, costs, allowed = _search_plan(
       name, budget_macs, supernet_steps, steps, seed, choices,
       search_samples, batch_size, learning_rate)
-  identity = {"method": "search", "generator": name,
-              "fingerprint": pretrained.fingerprint(name),
-              "budget_macs": budget_macs, "supernet_steps": supernet_steps,
-              "steps": steps, "seed": seed, "choices": shares,
-              "search_samples": search_samples, "batch_size": batch_size,
-              "learning_rate": rate}
+  identity = _common.identity(
+      "search", name, True, budget_macs=budget_macs,
+      supernet_steps=supernet_steps, steps=steps, seed=seed, choices=shares,
+      search_samples=search_samples, batch_size=batch_size,
+      learning_rate=rate)
   _, d_params = pretrained.discriminator(name)
   real = data.images(config.dataset, "train", data_dir=data_dir)
   # One row of channel counts per layer; a layer whose shares round to
@@ -530,10 +556,9 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     state = supernet.init(dense["params"],
                           {k: v for k, v in dense.items() if k != "params"},
                           _adaptors(teacher, teacher), d_params)
-    state, seconds = supernet.train(state, os.path.join(folder, "supernet"),
-                                    supernet_steps, stop_after)
-    done = int(state["step"])
-    if done < supernet_steps:  # stopped (stop_after): resumable
+    state, seconds, taken = supernet.train(
+        state, os.path.join(folder, "supernet"), supernet_steps, stop_after)
+    if int(state["step"]) < supernet_steps:  # stopped (stop_after)
       return None
     scored_path = os.path.join(folder, "search.json")
     if os.path.exists(scored_path):
@@ -551,13 +576,15 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     cut = slice_channels({**state["fixed"], "params": state["params"]},
                          config, best)
     tune = _Distiller(name, config, best, batch_size, rate, seed, real)
-    left = None if stop_after is None else max(stop_after - done, 0)
+    left = None if stop_after is None else max(stop_after - taken, 0)
     adaptors = [a[:c] for a, c in zip(state["adaptors"], best)]
     tuned = tune.init(cut["params"],
                       {k: v for k, v in cut.items() if k != "params"},
                       adaptors, state["d"])
-    tuned, tune_seconds = tune.train(tuned, os.path.join(folder, "finetune"),
-                                     steps, left)
+    tuned, tune_seconds, _ = tune.train(
+        tuned, os.path.join(folder, "finetune"), steps, left)
+    if int(tuned["step"]) < steps:  # stopped (stop_after)
+      return None
   weights = {**tuned["fixed"], "params": tuned["params"]}
   return Distilled(**_finish(config, best, weights, seed),
                    steps=int(tuned["step"]),
@@ -573,17 +600,33 @@ def _score(config, state, allowed, costs, num, seed, data_dir) -> list:
   full = _module(config, _hidden(config))
   sample = models.sampler(full, config.latent_dim)
   weights = {**state["fixed"], "params": state["params"]}
-  stats_config = ml_collections.ConfigDict(
-      {"batch_size": 64, "latent_dim": config.latent_dim, "seed": seed})
+
+  @jax.jit
+  def recalibrated(weights, channels):
+    # Each candidate's batch-norm averages, as `train._with_batch_stats`
+    # re-estimates them (50 training-mode passes of 64 latents); one
+    # compiled function for every candidate.
+    variables = mask_channels(weights, config, channels)
+    if "batch_stats" not in variables:
+      return variables
+
+    def one_pass(i, variables):
+      z = jax.random.normal(jax.random.key(seed + 3 + i),
+                            (64, config.latent_dim))
+      _, stats = full.apply(variables, z, train=True,
+                            mutable=["batch_stats"])
+      return {**variables, **stats}
+    return jax.lax.fori_loop(0, 50, one_pass, variables)
+
   out = []
   for channels in allowed:
-    masked = mask_channels(weights, config, jnp.asarray(channels))
-    variables = train._with_batch_stats(  # pylint: disable=protected-access
-        full, masked["params"], masked, stats_config)
+    variables = recalibrated(weights, jnp.asarray(channels))
     fake = np.asarray(sample(variables, jax.random.key(seed + 11), num))
     fid = reference.frechet_distance(embed(fake))["fid"]
     out.append({"channels": list(channels), "macs": costs[channels],
                 "fid": float(fid)})
     logging.info("width search: channels %s  MACs %s  FID %.4g", channels,
                  f"{costs[channels]:,}", fid)
-  return sorted(out, key=lambda c: (c["fid"], c["macs"]))
+  # A non-finite score (a broken sub-network) ranks last.
+  return sorted(out, key=lambda c: (not np.isfinite(c["fid"]), c["fid"],
+                                    c["macs"]))

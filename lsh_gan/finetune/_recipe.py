@@ -65,6 +65,15 @@ class Recipe:
           full["seed"], full["choices"], full["search_samples"],
           full["batch_size"], full["learning_rate"])
 
+  def depends_on(self, name: str) -> dict:
+    """What else than the generator the result depends on, for a sweep to
+    tell a saved row from a stale one: the discriminator's fingerprint for
+    a method trained against it ({} otherwise)."""
+    if self.method == "quantization_aware":
+      return {}
+    return {"discriminator_fingerprint": pretrained.fingerprint(
+        name, "discriminator")}
+
   def run(self, name: str, workdir: str, data_dir: str | None = None):
     """Runs (or resumes; at once when done) the method on `name` in
     `workdir`: a `FineTuned` under a transform, else a `Distilled`."""

@@ -123,10 +123,10 @@ def params(name: str):
 
 
 @functools.lru_cache(maxsize=None)
-def _fingerprint(name: str) -> str:
+def _fingerprint(name: str, part: str = "params") -> str:
   import hashlib  # pylint: disable=g-import-not-at-top
   digest = hashlib.sha256()
-  leaves = jax.tree_util.tree_flatten_with_path(_params(name))[0]
+  leaves = jax.tree_util.tree_flatten_with_path(_params(name, part))[0]
   for path, leaf in leaves:
     leaf = np.ascontiguousarray(leaf)
     digest.update(f"{jax.tree_util.keystr(path)}:{leaf.dtype}:{leaf.shape};"
@@ -135,12 +135,17 @@ def _fingerprint(name: str) -> str:
   return digest.hexdigest()[:16]
 
 
-def fingerprint(name: str) -> str:
+def fingerprint(name: str, part: str = "params") -> str:
   """16 hex digits of the SHA-256 of a model's parameters (names, dtypes,
-  shapes and values): results computed with a model are kept apart from
-  those of a retrained one of the same name."""
+  shapes and values), or of another part of it ("discriminator"): results
+  computed with a model are kept apart from those of a retrained one of the
+  same name.
+
+  Raises:
+    CheckpointError: a part the model was committed without.
+  """
   _check(name)
-  return _fingerprint(name)
+  return _fingerprint(name, part)
 
 
 def generators() -> tuple[str, ...]:
