@@ -292,3 +292,16 @@ def test_the_shapes_factor_classifier_reads_real_modes_exactly(data_dir):
   with pytest.raises(ValueError, match=r"samples: shapes images are \(n, "
                      r"32, 32, 3\), got shape \(2, 28, 28, 1\)"):
     train.mode_coverage(np.zeros((2, 28, 28, 1), np.float32))
+
+
+def test_parameters_are_restored_once_per_process():
+  # A second restore of the same checkpoint is a collective in a
+  # multi-process run: a fingerprint taken by process 0 alone (to save its
+  # results) must find the parameters already restored, or it waits for a
+  # process that never comes (the two-process sweep hung on exactly this).
+  pretrained._clear_caches()  # pylint: disable=protected-access
+  pretrained.generator("dcgan_digits")
+  restored = pretrained._params.cache_info().misses  # pylint: disable=protected-access
+  pretrained.fingerprint("dcgan_digits")
+  pretrained.params("dcgan_digits")
+  assert pretrained._params.cache_info().misses == restored  # pylint: disable=protected-access

@@ -86,7 +86,7 @@ def info(name: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _params(name: str, part: str = "params"):
+def _params(name: str, part: str):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from lsh_gan import _logging  # pylint: disable=g-import-not-at-top
   path = os.path.join(_check(name), part)
@@ -119,11 +119,14 @@ def _params(name: str, part: str = "params"):
 
 def params(name: str):
   """The model's parameters (a fresh copy of the restored pytree)."""
-  return jax.tree.map(np.array, _params(name))
+  # Always (name, part): the cache keys `_params(name)` and
+  # `_params(name, "params")` apart, and a second restore is a collective
+  # in a multi-process run, which one process alone would wait on forever.
+  return jax.tree.map(np.array, _params(name, "params"))
 
 
 @functools.lru_cache(maxsize=None)
-def _fingerprint(name: str, part: str = "params") -> str:
+def _fingerprint(name: str, part: str) -> str:
   import hashlib  # pylint: disable=g-import-not-at-top
   digest = hashlib.sha256()
   leaves = jax.tree_util.tree_flatten_with_path(_params(name, part))[0]
