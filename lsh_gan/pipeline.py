@@ -428,14 +428,25 @@ class Stages:
     """What a point's generator is: "variables" it runs on, its
     "sample_fn", "stored" (its real storage: the transform's packed tree, or
     a slimmer generator's variables), "macs", "params", "finetune_s" (0
-    for post-training) and "slim" (a slimmer generator). A fine-tuned point is trained, or read back from
-    its folder in `finetune_dir` when trained before."""
-    if not isinstance(point, finetune.Recipe):
-      packed = point.pack(self.variables)
-      return dict(variables=compress.unpack(packed), stored=packed,
-                  sample_fn=self.sample_fn, macs=self.dense_macs,
-                  params=compress.num_params(self.variables["params"]),
-                  finetune_s=0.0, slim=False)
+    for post-training) and "slim" (a slimmer generator). A fine-tuned
+    point is trained, or read back from its folder in `finetune_dir`."""
+    if isinstance(point, finetune.Recipe):
+      out = self._fine_tuned(point)
+      if isinstance(out, finetune.Distilled):
+        return dict(variables=out.variables, stored=out.variables,
+                    sample_fn=out.sample_fn, macs=out.macs,
+                    params=out.params, finetune_s=out.seconds, slim=True)
+      packed, seconds = out.transform.pack(out.weights), out.seconds
+    else:
+      packed, seconds = point.pack(self.variables), 0.0
+    return dict(variables=compress.unpack(packed), stored=packed,
+                sample_fn=self.sample_fn, macs=self.dense_macs,
+                params=compress.num_params(self.variables["params"]),
+                finetune_s=seconds, slim=False)
+
+  def _fine_tuned(self, point):
+    """A fine-tuned point's `FineTuned` or `Distilled`, trained in its
+    folder of `finetune_dir` or read back from it."""
     if self.finetune_dir is None:
       raise ValueError(f"{point}: a fine-tuned point needs a finetune_dir")
     # Readable, and unique: two points whose names differ only in
@@ -445,17 +456,13 @@ class Stages:
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     folder = os.path.join(self.finetune_dir,
                           f"{_slug(str(point))[:80]}-{digest}")
-    out = point.run(self.config.generator, folder,
-                    data_dir=self.config.get("data_dir"))
-    if isinstance(out, finetune.FineTuned):
-      packed = out.transform.pack(out.weights)
-      return dict(variables=compress.unpack(packed), stored=packed,
-                  sample_fn=self.sample_fn, macs=self.dense_macs,
-                  params=compress.num_params(self.variables["params"]),
-                  finetune_s=out.seconds, slim=False)
-    return dict(variables=out.variables, stored=out.variables,
-                sample_fn=out.sample_fn, macs=out.macs, params=out.params,
-                finetune_s=out.seconds, slim=True)
+    return point.run(self.config.generator, folder,
+                     data_dir=self.config.get("data_dir"))
+
+  @functools.cached_property
+  def dense_bytes(self) -> int:
+    """Bytes of the uncompressed generator's variables."""
+    return compress.report(self.variables, self.variables).total.original_bytes
 
   def point(self, name: str, transform) -> tuple[dict, np.ndarray]:
     """One sweep point's row, and its samples."""
@@ -465,9 +472,8 @@ class Stages:
     if made["slim"]:
       # A slimmer generator: its float32 variables are its storage.
       size_report = compress.report(made["stored"], made["stored"])
-      original = compress.report(self.variables, self.variables).total
       stored_bytes = size_report.total.stored_bytes
-      ratio = original.original_bytes / stored_bytes
+      ratio = self.dense_bytes / stored_bytes
     else:
       size_report = compress.report(self.variables, made["stored"])
       stored_bytes = size_report.total.stored_bytes
