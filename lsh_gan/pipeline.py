@@ -614,7 +614,7 @@ def _run_locked(config: ml_collections.ConfigDict, workdir: str,
       if name in grids:
         draw(name, samples)
       log.info("[%d/%d] %s: KNN P/R %.3f/%.3f, LSH P/R %.3f/%.3f, "
-               "FID %.1f (%.1f s)", i + 1, len(todo), name,
+               "FID %.3g (%.1f s)", i + 1, len(todo), name,
                row["knn_precision"], row["knn_recall"], row["lsh_precision"],
                row["lsh_recall"], row["fid"],
                sum(row[k] for k in ("compress_s", "generate_s", "embed_s",
