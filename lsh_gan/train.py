@@ -17,6 +17,7 @@ config and can export the result to `lsh_gan.pretrained`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -164,13 +165,53 @@ def _write_metrics(workdir: str, metrics: dict) -> None:
 
 
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
-  """Fraction of correct argmax predictions."""
-  predict = jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), axis=-1))
+  """Fraction of correct argmax predictions (fixed batches, the last one
+  padded, so one compiled program serves every set)."""
+  predict = _predict(model)
+  batch = min(batch, images.shape[0])
   correct = 0
   for start in range(0, images.shape[0], batch):
-    correct += int(np.sum(np.asarray(predict(
-        params, images[start:start + batch])) == labels[start:start + batch]))
+    chunk = images[start:start + batch]
+    n = chunk.shape[0]
+    if n < batch:
+      chunk = np.concatenate([chunk, np.zeros((batch - n,) + chunk.shape[1:],
+                                              chunk.dtype)])
+    correct += int(np.sum(np.asarray(predict(params, chunk))[:n] ==
+                          labels[start:start + n]))
   return correct / images.shape[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _predict(model):
+  """predict(params, images) -> argmax labels; jitted, once per model."""
+  return jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), axis=-1))
+
+
+@functools.lru_cache(maxsize=8)
+def _classifier_step(config: ml_collections.FrozenConfigDict):
+  """The jitted training step of an embedder config, built once per config:
+  step_fn(state, images, labels) -> (state, loss, batch accuracy)."""
+  model = models.build(config)
+  optimizer = optax.adam(config.learning_rate)
+  shift = config.get("augment_shift", 0)
+
+  @jax.jit
+  def step_fn(state, images, labels):
+    key = jax.random.fold_in(jax.random.key(config.seed), state["step"])
+    images = random_shift(key, images, shift)
+
+    def loss_fn(params):
+      logits = model.apply(params, images)
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits,
+                                                             labels).mean()
+      return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state["params"])
+    updates, opt_state = optimizer.update(grads, state["opt_state"],
+                                          state["params"])
+    return {"params": optax.apply_updates(state["params"], updates),
+            "opt_state": opt_state, "step": state["step"] + 1}, loss, acc
+  return step_fn
 
 
 def train_classifier(config: ml_collections.ConfigDict, workdir: str,
@@ -191,30 +232,12 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str,
   test = data.load(config.dataset, "test", data_dir=config.get("data_dir"))
   model = models.build(config)
   params = model.init(jax.random.key(config.seed), train["image"][:1])
-  optimizer = optax.adam(config.learning_rate)
-  state = {"params": params, "opt_state": optimizer.init(params),
+  state = {"params": params,
+           "opt_state": optax.adam(config.learning_rate).init(params),
            "step": jnp.zeros((), jnp.int32)}
   manager = _checkpoint_manager(workdir)
   state = _restore(manager, state)
-
-  shift = config.get("augment_shift", 0)
-
-  @jax.jit
-  def step_fn(state, images, labels):
-    key = jax.random.fold_in(jax.random.key(config.seed), state["step"])
-    images = random_shift(key, images, shift)
-
-    def loss_fn(params):
-      logits = model.apply(params, images)
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits,
-                                                             labels).mean()
-      return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
-    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"])
-    updates, opt_state = optimizer.update(grads, state["opt_state"],
-                                          state["params"])
-    return {"params": optax.apply_updates(state["params"], updates),
-            "opt_state": opt_state, "step": state["step"] + 1}, loss, acc
+  step_fn = _classifier_step(_key(config))
 
   images, labels = train["image"], train["label"]
 
@@ -415,6 +438,57 @@ def _gan_losses(config, generator, discriminator):
   return d_loss, g_loss
 
 
+def _key(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
+  """The whole config as a hashable cache key for the step functions built
+  from it: a step is built once per config, and never reused for a config
+  that differs in any field."""
+  return ml_collections.FrozenConfigDict(config)
+
+
+def _gan_optimizers(config):
+  """(generator's, discriminator's) Adam of a GAN config."""
+  make = lambda rate: optax.adam(rate, b1=config.get("b1", 0.5),
+                                 b2=config.get("b2", 0.999))
+  return (make(config.learning_rate),
+          make(config.get("d_learning_rate", config.learning_rate)))
+
+
+@functools.lru_cache(maxsize=8)
+def _gan_step(config: ml_collections.FrozenConfigDict):
+  """The jitted training step of a GAN config, built once per config:
+  step_fn(state, reals) -> (state, d_loss, g_loss), reals of shape
+  (critic_steps, batch, ...)."""
+  generator, discriminator = models.build(config)
+  critic_steps = config.get("critic_steps", 1)
+  g_opt, d_opt = _gan_optimizers(config)
+  ema = config.get("ema_decay", 0.0)
+  d_loss, g_loss = _gan_losses(config, generator, discriminator)
+
+  @jax.jit
+  def step_fn(state, reals):
+    key = jax.random.fold_in(jax.random.key(config.seed + 1), state["step"])
+    d, d_opt_state = state["d"], state["d_opt"]
+    for i in range(critic_steps):
+      d_value, grads = jax.value_and_grad(d_loss)(
+          d, state["g"], reals[i], jax.random.fold_in(key, i))
+      updates, d_opt_state = d_opt.update(grads, d_opt_state, d)
+      d = optax.apply_updates(d, updates)
+    (g_value, stats), grads = jax.value_and_grad(g_loss, has_aux=True)(
+        state["g"]["params"], state["g"], d,
+        jax.random.fold_in(key, critic_steps), reals.shape[1])
+    updates, g_opt_state = g_opt.update(grads, state["g_opt"],
+                                        state["g"]["params"])
+    g_new = {**state["g"], **stats,
+             "params": optax.apply_updates(state["g"]["params"], updates)}
+    new = {"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
+           "step": state["step"] + 1}
+    if ema:
+      new["g_ema"] = optax.incremental_update(g_new["params"],
+                                              state["g_ema"], 1.0 - ema)
+    return new, d_value, g_value
+  return step_fn
+
+
 def train_gan(config: ml_collections.ConfigDict, workdir: str,
               stop_after: int | None = None) -> dict:
   """Trains (or resumes) a GAN; returns its quality and generator.
@@ -446,10 +520,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
   key_g, key_d = jax.random.split(jax.random.key(config.seed))
   g_vars = dict(generator.init(key_g, jnp.zeros((2, config.latent_dim))))
   d_params = discriminator.init(key_d, jnp.asarray(train[:2]))["params"]
-  make_opt = lambda rate: optax.adam(rate, b1=config.get("b1", 0.5),
-                                     b2=config.get("b2", 0.999))
-  g_opt = make_opt(config.learning_rate)
-  d_opt = make_opt(config.get("d_learning_rate", config.learning_rate))
+  g_opt, d_opt = _gan_optimizers(config)
   state = {"g": g_vars, "d": d_params, "g_opt": g_opt.init(g_vars["params"]),
            "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
   ema = config.get("ema_decay", 0.0)
@@ -457,30 +528,7 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
     state["g_ema"] = g_vars["params"]
   manager = _checkpoint_manager(workdir)
   state = _restore(manager, state)
-  d_loss, g_loss = _gan_losses(config, generator, discriminator)
-
-  @jax.jit
-  def step_fn(state, reals):
-    key = jax.random.fold_in(jax.random.key(config.seed + 1), state["step"])
-    d, d_opt_state = state["d"], state["d_opt"]
-    for i in range(critic_steps):
-      d_value, grads = jax.value_and_grad(d_loss)(
-          d, state["g"], reals[i], jax.random.fold_in(key, i))
-      updates, d_opt_state = d_opt.update(grads, d_opt_state, d)
-      d = optax.apply_updates(d, updates)
-    (g_value, stats), grads = jax.value_and_grad(g_loss, has_aux=True)(
-        state["g"]["params"], state["g"], d,
-        jax.random.fold_in(key, critic_steps), reals.shape[1])
-    updates, g_opt_state = g_opt.update(grads, state["g_opt"],
-                                        state["g"]["params"])
-    g_new = {**state["g"], **stats,
-             "params": optax.apply_updates(state["g"]["params"], updates)}
-    new = {"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
-           "step": state["step"] + 1}
-    if ema:
-      new["g_ema"] = optax.incremental_update(g_new["params"],
-                                              state["g_ema"], 1.0 - ema)
-    return new, d_value, g_value
+  step_fn = _gan_step(_key(config))
 
   def batch(step):
     return (np.stack([
@@ -620,16 +668,25 @@ def _with_batch_stats(generator, params, trained, config, batches: int = 50):
   variables = {**trained, "params": params}
   if "batch_stats" not in trained:
     return variables
-
-  @jax.jit
-  def update(variables, key):
-    z = jax.random.normal(key, (config.batch_size, config.latent_dim))
-    _, stats = generator.apply(variables, z, train=True,
-                               mutable=["batch_stats"])
-    return {**variables, **stats}
+  update = _stats_update(generator, config.batch_size, config.latent_dim)
   for i in range(batches):
     variables = update(variables, jax.random.key(config.seed + 3 + i))
   return variables
+
+
+@functools.lru_cache(maxsize=16)
+def _stats_update(generator, batch_size: int, latent_dim: int):
+  """update(variables, key) -> variables after one training-mode pass over
+  a batch of fresh latents; jitted, built once per generator module (equal
+  modules, equal fields)."""
+
+  @jax.jit
+  def update(variables, key):
+    z = jax.random.normal(key, (batch_size, latent_dim))
+    _, stats = generator.apply(variables, z, train=True,
+                               mutable=["batch_stats"])
+    return {**variables, **stats}
+  return update
 
 
 def run(config: ml_collections.ConfigDict, workdir: str,

@@ -16,6 +16,9 @@ from sklearn import cluster
 from lsh_gan import compress
 from lsh_gan.compress import _packing
 
+# Every test of this module on one worker (conftest.py, "Workers").
+pytestmark = pytest.mark.xdist_group("compress_storage")
+
 
 def _kernel(*shape, seed=0):
   return np.random.default_rng(seed).normal(size=shape).astype(np.float32)

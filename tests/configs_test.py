@@ -38,16 +38,18 @@ def test_config_builds(path):
   if name.startswith("train_"):
     shape = data.sample_shape(config.dataset)
     if models.is_gan(config):
+      # Shapes only (traced, not computed): the networks build and fit.
       generator, discriminator = models.build(config)
-      variables = generator.init(jax.random.key(0),
-                                 jnp.zeros((2, config.latent_dim)))
-      out = generator.apply(variables, jnp.zeros((2, config.latent_dim)))
+      z = jax.ShapeDtypeStruct((2, config.latent_dim), jnp.float32)
+      variables = jax.eval_shape(generator.init, jax.random.key(0), z)
+      out = jax.eval_shape(generator.apply, variables, z)
       assert out.shape == (2, *shape)
-      discriminator.init(jax.random.key(1), out)
+      jax.eval_shape(discriminator.init, jax.random.key(1), out)
       assert name == f"train_{config.architecture}_{config.dataset}"
     else:
       classifier = models.build(config)
-      classifier.init(jax.random.key(0), jnp.zeros((1, *shape)))
+      jax.eval_shape(classifier.init, jax.random.key(0),
+                     jax.ShapeDtypeStruct((1, *shape), jnp.float32))
       assert name == f"train_embedder_{config.dataset}"
   elif name == "results":  # one config, any generator: results.py:<name>
     for generator in pretrained.generators():
@@ -60,7 +62,7 @@ def test_config_builds(path):
           32, 16, 8, 6, 5, 4, 3, 2, 1}
       assert sum(",axis=-1)" in p for p in points) == 8
   elif name == "finetune":  # one config, any image generator
-    for generator in ("dcgan_digits", "wgan_gp_mnist5k"):
+    for generator in ("dcgan_digits",):
       config = module.get_config(generator)
       pipeline.check(config)  # every fine-tuned point's arguments too
       points = [p for p, _ in pipeline.sweep(config)]

@@ -1,4 +1,14 @@
-"""Shared fixtures: real parameter trees of the kinds users compress."""
+"""Shared fixtures: real parameter trees of the kinds users compress.
+
+Workers: the suite runs on two pytest-xdist workers with `--dist
+loadgroup` (pytest.ini). A module whose tests share expensive work (a
+module-scoped fixture such as a trained model or a child process's
+results, or kernels compiled once and reused across its cases) marks
+itself `pytestmark = pytest.mark.xdist_group("<module>")`, so that one
+worker does that work once instead of each worker doing it, or one
+waiting idle for the other; the other modules' tests are spread one by
+one.
+"""
 
 import flax.linen as nn
 from flax import nnx

@@ -5,6 +5,9 @@ import pytest
 
 from lsh_gan import data
 
+# Every test of this module on one worker (conftest.py, "Workers").
+pytestmark = pytest.mark.xdist_group("data")
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):

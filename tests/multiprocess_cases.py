@@ -24,6 +24,24 @@ def sets():
   return real, fake
 
 
+def tiny_sweep(data_dir: str):
+  """A small sweep config on the digits DCGAN, run by both processes and,
+  for comparison, by the test on one device."""
+  # The repository root, for the configs package (a child process starts
+  # with only this script's folder on its path).
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
+  config = sweep_dcgan_mnist5k.get_config()
+  config.generator = "dcgan_digits"
+  config.data_dir = data_dir
+  config.num_samples = 320
+  config.num_reference = 600
+  config.grid_samples = 16
+  config.points = "quantize(bits=4)"
+  return config
+
+
 def scores(metrics, real, fake, **kw) -> dict:
   """Every metric of one pair of sets (module functions and a Reference)."""
   ref = metrics.Reference(real, **kw)
@@ -52,7 +70,6 @@ def main(process_id: int, port: int, out: str, data_dir: str,
   from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
   from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
-  import sharded_cases  # pylint: disable=g-import-not-at-top
 
   assert jax.process_count() == 2 and jax.device_count() == 4
   real, fake = sets()
@@ -66,8 +83,7 @@ def main(process_id: int, port: int, out: str, data_dir: str,
   # The tiny sweep in both processes, one workdir: generation, embedding
   # (its real set from the host of each process) and scoring on the four
   # devices; process 0 locks, reads and writes the workdir.
-  results["sweep"] = pipeline.run(sharded_cases.tiny_sweep(data_dir),
-                                  workdir)
+  results["sweep"] = pipeline.run(tiny_sweep(data_dir), workdir)
   with open(out, "w") as f:
     json.dump(results, f)
   jax.distributed.shutdown()

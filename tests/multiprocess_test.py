@@ -19,7 +19,9 @@ from lsh_gan import pipeline
 _HERE = os.path.dirname(__file__)
 sys.path.insert(0, _HERE)
 import multiprocess_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
-import sharded_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Every test of this module on one worker (conftest.py, "Workers").
+pytestmark = pytest.mark.xdist_group("multiprocess")
 
 
 _CLOSE = ("fid", "kid", "kid_std", "reference_fid")
@@ -73,12 +75,20 @@ def two_processes(compute_once):
   return compute_once("two_processes", _two_processes)
 
 
+def _one_process(folder):
+  """The same scores and sweep in this process, on its one device (numpy
+  inputs, no mesh)."""
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  config = multiprocess_cases.tiny_sweep(str(folder / "tfds"))
+  config.mesh.devices = 1
+  return {"scores": multiprocess_cases.scores(metrics,
+                                              *multiprocess_cases.sets()),
+          "rows": pipeline.run(config, str(folder / "run"))}
+
+
 @pytest.fixture(scope="module")
 def one_process(compute_once):
-  # One process, one device (numpy inputs, no mesh): computed (once per
-  # run) in tests/sharded_test.py's child process.
-  return compute_once("sharded", sharded_cases.run_in_child)[
-      "multiprocess_one"]
+  return compute_once("one_process", _one_process)
 
 
 def test_processes_agree_with_each_other(two_processes):
@@ -92,6 +102,7 @@ def test_processes_agree_with_each_other(two_processes):
 @pytest.mark.parametrize("inputs", ["process_local"])
 def test_processes_agree_with_one_process(two_processes, one_process, inputs):
   got = two_processes["processes"][0][inputs]
+  one_process = one_process["scores"]
   assert set(got) == set(one_process)
   assert 0.1 < one_process["precision"] < 0.9
   for key, value in one_process.items():
@@ -104,11 +115,8 @@ def test_processes_agree_with_one_process(two_processes, one_process, inputs):
 
 
 def test_a_sweep_in_two_processes_gives_the_one_process_rows(
-    two_processes, compute_once):
-  # The same sweep in one process, on one device: computed (once per run)
-  # by tests/sharded_test.py's child process.
-  one = compute_once("sharded", sharded_cases.run_in_child)["pipeline"]["1"][
-      "rows"]
+    two_processes, one_process):
+  one = one_process["rows"]
   saved = two_processes["saved"]
   assert [r["point"] for r in saved["rows"]] == [r["point"] for r in one]
   for rows in ([r for r in saved["rows"]],

@@ -14,6 +14,9 @@ from lsh_gan import pretrained
 
 from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 
+# Every test of this module on one worker (conftest.py, "Workers").
+pytestmark = pytest.mark.xdist_group("pipeline")
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):

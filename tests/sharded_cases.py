@@ -1,7 +1,7 @@
 """Cases for tests/sharded_test.py, run in a process with 8 CPU devices.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-        python tests/sharded_cases.py OUT.json [DATA_DIR WORKDIR]
+        python tests/sharded_cases.py OUT.json
 
 Each case scores the same sets on one device and on a mesh (sharded inputs,
 host inputs with a mesh, several layouts) and writes both results to OUT.json
@@ -21,45 +21,8 @@ def _sets(rng, n, m, d, scale=1.0):
   return real, fake
 
 
-def tiny_sweep(data_dir: str, **fields):
-  """A small sweep config on the digits DCGAN (shared with the tests)."""
-  import os  # pylint: disable=g-import-not-at-top
-  # The repository root, for the configs package (a child process starts
-  # with only this script's folder on its path).
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
-  from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
-  config = sweep_dcgan_mnist5k.get_config()
-  config.generator = "dcgan_digits"
-  config.data_dir = data_dir
-  config.num_samples = 320
-  config.num_reference = 600
-  config.grid_samples = 16
-  config.points = "quantize(bits=4)"
-  for name, value in fields.items():
-    setattr(config, name, value)
-  return config
-
-
-def _pipeline_rows(data_dir: str, workdir: str) -> dict:
-  """The tiny sweep on one device (tests/multiprocess_test.py runs it on
-  two processes' four devices and compares)."""
-  import os  # pylint: disable=g-import-not-at-top
-  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
-  out = {}
-  for devices in (1,):
-    config = tiny_sweep(data_dir)
-    config.mesh.devices = devices
-    folder = os.path.join(workdir, f"devices_{devices}")
-    out[devices] = {"rows": pipeline.run(config, folder),
-                    "files": sorted(os.listdir(folder)) + sorted(
-                        os.listdir(os.path.join(folder, "samples")))}
-  return out
-
-
-def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
-  """Every case's results, by name (the pipeline's with a data folder
-  holding the digits, and a folder to write in)."""
+def run() -> dict:
+  """Every case's results, by name."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -235,15 +198,6 @@ def run(data_dir: str | None = None, workdir: str | None = None) -> dict:
       errors[name] = str(err)
   out["errors"] = errors
 
-  # For tests/multiprocess_test.py, on one device: every metric of its sets
-  # (the shapes of "knn_rows" above, whose kernels are compiled), and the
-  # tiny sweep.
-  import multiprocess_cases  # pylint: disable=g-import-not-at-top
-  out["multiprocess_one"] = multiprocess_cases.scores(
-      metrics, *multiprocess_cases.sets())
-  if data_dir:
-    out["pipeline"] = _pipeline_rows(data_dir, workdir)
-
   # What one device holds and computes: the k-NN ring on 8 x 2048 rows of
   # 64 features (a 4 MiB set), and the precision of its products.
   spec = lambda shape: jax.ShapeDtypeStruct(shape, jnp.float32,
@@ -351,10 +305,7 @@ def run_in_child(folder) -> dict:
   `folder` (a pathlib.Path); its results."""
   import os  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
-  from lsh_gan import data  # pylint: disable=g-import-not-at-top
   out = folder / "results.json"
-  data_dir = str(folder / "tfds")
-  data.images("digits", "train", data_dir=data_dir)  # built here, read there
   hlo = folder / "hlo"
   env = {**os.environ,
          "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
@@ -366,8 +317,7 @@ def run_in_child(folder) -> dict:
   # dumped, and no other process compiles for 8 devices).
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
   done = subprocess.run(
-      [sys.executable, os.path.abspath(__file__), str(out), data_dir,
-       str(folder / "runs")], env=env, capture_output=True, text=True,
+      [sys.executable, os.path.abspath(__file__), str(out)], env=env, capture_output=True, text=True,
       timeout=900, check=False)
   if done.returncode:
     raise RuntimeError(done.stderr[-4000:])
@@ -395,6 +345,6 @@ def float32_dots(folder) -> dict:
 
 
 if __name__ == "__main__":
-  results = run(*sys.argv[2:4])
+  results = run()
   with open(sys.argv[1], "w") as f:
     json.dump(results, f)

@@ -15,6 +15,7 @@ GAN architectures are chosen by name with `gan(architecture, ...)`:
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 from lsh_gan.models import dcgan
@@ -100,17 +101,17 @@ def is_gan(config) -> bool:
   return config.get("architecture") in ARCHITECTURES
 
 
+@functools.lru_cache(maxsize=64)
 def sampler(generator, latent_dim: int):
   """sample(variables, key, num) -> (num, *sample_shape) float32.
 
   Draws num standard normal latents of size latent_dim from key and applies
   the generator in inference mode (batch norm uses its running averages), so
   samples are a pure function of (variables, key, num). Jitted, num static;
-  compressed variables (`lsh_gan.compress`) go in directly.
+  compressed variables (`lsh_gan.compress`) go in directly. Built once per
+  generator module (modules are equal when their fields are).
   """
   import jax  # pylint: disable=g-import-not-at-top
-
-  import functools  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   def apply(variables, z):
