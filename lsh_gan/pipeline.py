@@ -449,13 +449,7 @@ class Stages:
     folder of `finetune_dir` or read back from it."""
     if self.finetune_dir is None:
       raise ValueError(f"{point}: a fine-tuned point needs a finetune_dir")
-    # Readable, and unique: two points whose names differ only in
-    # punctuation get folders of their own, and so does a point trained
-    # against another discriminator.
-    key = json.dumps([str(point), point.depends_on(self.config.generator)])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-    folder = os.path.join(self.finetune_dir,
-                          f"{_slug(str(point))[:80]}-{digest}")
+    folder = finetune_folder(self.finetune_dir, self.config.generator, point)
     return point.run(self.config.generator, folder,
                      data_dir=self.config.get("data_dir"))
 
@@ -511,6 +505,19 @@ def _macs(sample_fn, variables) -> int:
   """Multiply-accumulates per sample of a generator (`compress.macs`)."""
   return compress.macs(lambda v, k: sample_fn.jitted(v, k, 1), variables,
                        jax.random.key(0))
+
+
+def finetune_folder(finetune_dir: str, generator: str, point) -> str:
+  """The folder of `finetune_dir` where a fine-tuned point (a
+  `finetune.Recipe`) of `generator` is trained and read back.
+
+  Readable, and unique: two points whose names differ only in punctuation
+  get folders of their own, and so does a point trained against another
+  discriminator (the digest covers what the point depends on).
+  """
+  key = json.dumps([str(point), point.depends_on(generator)])
+  digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+  return os.path.join(finetune_dir, f"{_slug(str(point))[:80]}-{digest}")
 
 
 def _slug(name: str) -> str:

@@ -16,8 +16,6 @@ from lsh_gan import compress
 from lsh_gan.compress import _base
 import conftest
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("compress_common")
 
 ALL_TRANSFORMS = (
     "identity",

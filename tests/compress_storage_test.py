@@ -16,8 +16,6 @@ from sklearn import cluster
 from lsh_gan import compress
 from lsh_gan.compress import _packing
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("compress_storage")
 
 
 def _kernel(*shape, seed=0):

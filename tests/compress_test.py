@@ -13,8 +13,6 @@ from lsh_gan.compress import _base
 from compress_common_test import assert_close_to_scale
 import conftest
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("compress")
 
 RNG = np.random.default_rng(42)
 

@@ -1,13 +1,10 @@
 """Shared fixtures: real parameter trees of the kinds users compress.
 
-Workers: the suite runs on two pytest-xdist workers with `--dist
-loadgroup` (pytest.ini). A module whose tests share expensive work (a
-module-scoped fixture such as a trained model or a child process's
-results, or kernels compiled once and reused across its cases) marks
-itself `pytestmark = pytest.mark.xdist_group("<module>")`, so that one
-worker does that work once instead of each worker doing it, or one
-waiting idle for the other; the other modules' tests are spread one by
-one.
+Workers: under pytest-xdist (`-n 2`) the modules of ONE_WORKER run whole on
+one worker each: their tests share expensive work (a module-scoped fixture
+such as a trained model or a child process's results, or kernels compiled
+once and reused across cases), which each worker would otherwise do again,
+or wait idle while the other does it. Every other test is sent on its own.
 """
 
 import flax.linen as nn
@@ -34,6 +31,32 @@ def pytest_configure(config):
   jax.config.update("jax_compilation_cache_dir", folder)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
   config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+ONE_WORKER = frozenset({
+    "compress_common_test.py", "compress_storage_test.py", "compress_test.py",
+    "data_test.py", "distill_test.py", "embedding_checks_test.py",
+    "finetune_test.py", "inception_test.py", "metrics_common_test.py",
+    "metrics_known_truth_test.py", "metrics_reference_test.py",
+    "multiprocess_test.py", "packing_test.py", "pipeline_finetune_test.py",
+    "pipeline_test.py", "pretrained_test.py", "sharded_test.py",
+    "train_test.py"})
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """xdist's default "load" distribution, except that ONE_WORKER's modules
+  are each one unit of work (larger units are sent first)."""
+  import os  # pylint: disable=g-import-not-at-top
+  from xdist.scheduler import LoadScopeScheduling  # pylint: disable=g-import-not-at-top
+  if config.getvalue("dist") != "load":
+    return None  # another distribution asked for
+
+  class Scheduling(LoadScopeScheduling):
+
+    def _split_scope(self, nodeid):
+      path = nodeid.split("::", 1)[0]
+      return path if os.path.basename(path) in ONE_WORKER else nodeid
+  return Scheduling(config, log)
 
 
 def computed_once(tmp_path_factory, worker_id: str, name: str, compute):

@@ -5,8 +5,6 @@ import pytest
 
 from lsh_gan import data
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("data")
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,6 @@ from lsh_gan.finetune import _distill
 
 import conftest
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("distill")
 
 NAME = conftest.TINY_GAN
 

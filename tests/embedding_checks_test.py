@@ -13,8 +13,6 @@ from lsh_gan import metrics
 from lsh_gan import models
 from lsh_gan import pretrained
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("embedding_checks")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ from lsh_gan import pretrained
 
 import conftest
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("finetune")
 
 NAME = conftest.TINY_GAN
 

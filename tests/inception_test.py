@@ -16,8 +16,6 @@ import pytest
 from lsh_gan import _pth
 from lsh_gan import pretrained
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("inception")
 
 torch = pytest.importorskip("torch")
 pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")

@@ -22,8 +22,6 @@ from lsh_gan import data
 from lsh_gan import metrics
 from lsh_gan import pretrained
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("metrics_common")
 
 SCALES = (1e-20, 1e-6, 1e6, 1e20)
 # Scaling by a power of two is exact in float32, so scale-invariant metrics

@@ -14,8 +14,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "benchmarks"))
 import known_truth  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("metrics_known_truth")
 
 
 @pytest.fixture(scope="module", params=["mnist5k", "digits"])

@@ -16,8 +16,6 @@ from lsh_gan.metrics import lsh
 from lsh_gan.metrics import lsh_knn
 from metrics_lsh_test import Mixture
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("metrics_reference")
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,6 @@ _HERE = os.path.dirname(__file__)
 sys.path.insert(0, _HERE)
 import multiprocess_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("multiprocess")
 
 
 _CLOSE = ("fid", "kid", "kid_std", "reference_fid")

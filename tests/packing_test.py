@@ -10,8 +10,6 @@ from lsh_gan import compress
 from lsh_gan.compress import _packing
 import conftest
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("packing")
 
 RNG = np.random.default_rng(7)
 

@@ -19,8 +19,6 @@ import conftest
 
 from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("pipeline_finetune")
 
 POINTS = "quantize(bits=2) >> quantization_aware(steps=30); distill(width=8, steps=30)"
 

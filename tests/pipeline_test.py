@@ -14,8 +14,6 @@ from lsh_gan import pretrained
 
 from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("pipeline")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,6 @@ from lsh_gan import data
 from lsh_gan import models
 from lsh_gan import pretrained
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("pretrained")
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import sharded_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("sharded")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ from lsh_gan import train
 
 from configs import train_embedder_digits  # pylint: disable=g-import-not-at-top
 
-# Every test of this module on one worker (conftest.py, "Workers").
-pytestmark = pytest.mark.xdist_group("train")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,200 @@
+"""The tables and sample figure of docs/finetune.md, from the saved runs.
+
+Run from the repository root, after the comparison runs it reads (each
+resumable; about 25 minutes per generator on 2 CPU cores):
+
+  for g in dcgan_digits dcgan_mnist5k wgan_gp_mnist5k dcgan_shapes; do
+    python launch.py --config=configs/finetune.py:$g --seeds=3 \
+        --workdir=runs/finetune/$g
+  done
+  python benchmarks/finetune_table.py
+
+It copies each generator's summary (mean and std over the seeds of every
+metric at every point) to docs/results/finetune_<generator>.csv, prints the
+markdown tables of docs/finetune.md, and draws
+docs/figures/finetune_samples.png (the first seed's samples of every point,
+one row per generator).
+
+Quality: mean ± std over the seeds (the seeds move the latents and the
+reference draw; each fine-tuned generator is trained once and shared by
+the seeds). A cell is marked * where the point's mean differs from the
+uncompressed baseline's beyond noise (the rule of docs/results.md:
+max(0.05, 3 standard errors), FID: more than 1.5 times the baseline's).
+
+Cost: the stored size and ratio (measured: `compress.report` of the packed
+variables), MACs and parameters per sample, generation time per 1,000
+samples (mean over the seeds) and the fine-tuning time. Training times are
+the median time of a logged interval times the number of intervals, so a
+pause or another job on the machine during one interval does not count;
+the raw sum is in results.csv (`finetune_s`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+sys.path.insert(0, _ROOT)
+sys.path.insert(0, _HERE)
+from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+import results_figures  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_RUNS = flags.DEFINE_string("runs", "runs/finetune", "the runs' directory")
+_DOCS = flags.DEFINE_string("docs", os.path.join(_ROOT, "docs"),
+                            "where results/ and figures/ go")
+
+GENERATORS = ("dcgan_digits", "dcgan_mnist5k", "wgan_gp_mnist5k",
+              "dcgan_shapes")
+QUALITY = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+           ("density", "density"), ("coverage", "coverage"),
+           ("LSH+KNN P", "lsh_knn_precision"),
+           ("LSH+KNN R", "lsh_knn_recall"),
+           ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
+           ("FID", "fid"))
+
+
+def short(point: str) -> str:
+  """A point's name for a table cell."""
+  point = point.replace("quantize(bits=2,grid='kmeans')", "2-bit k-means")
+  point = point.replace("prune(sparsity=0.9)+quantize(bits=4)",
+                        "90% pruned + 4-bit")
+  point = re.sub(r" >> quantization_aware\(steps=(\d+)\)",
+                 r", quantization-aware (\1 steps)", point)
+  point = re.sub(r" >> discriminator_supervised\(steps=(\d+)\)",
+                 r", discriminator-supervised (\1 steps)", point)
+  point = re.sub(r"distill\(width=(\d+),steps=(\d+)\)",
+                 r"distilled, width \1 (\2 steps)", point)
+  point = re.sub(r"search\(budget_macs=(\d+),supernet_steps=(\d+),"
+                 r"steps=(\d+),choices=.*\)",
+                 r"searched, ≤ \1 MACs (\2 + \3 steps)", point)
+  return point
+
+
+def training_seconds(folder: str) -> float:
+  """Median logged interval × intervals, summed over a run's stages
+  (a search's supernet and fine-tuning)."""
+  total = 0.0
+  for path in glob.glob(os.path.join(folder, "**", "seconds.json"),
+                        recursive=True):
+    with open(path) as f:
+      logged = json.load(f)
+    steps = sorted(logged, key=int)
+    times = [logged[s] for s in steps]
+    intervals = np.diff([0.0] + times)
+    if len(intervals) < 3:  # too few to tell a pause from the run
+      total += times[-1]
+    else:
+      total += statistics.median(intervals) * len(intervals)
+  return total
+
+
+def load(runs: str, name: str):
+  """(summary rows, per-seed rows, training seconds by point) of one
+  generator's runs, or None where its summary is not there yet."""
+  path = os.path.join(runs, name, "summary.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    summary = json.load(f)
+  seeds = []
+  for seed in summary["seeds"]:
+    with open(os.path.join(runs, name, f"seed_{seed}", "results.json")) as f:
+      seeds.append(json.load(f)["rows"])
+  seconds = {}
+  for row in summary["rows"]:
+    if row.get("finetune_s"):
+      seconds[row["point"]] = training_seconds(pipeline.finetune_folder(
+          os.path.join(runs, name, "finetune"), name,
+          finetune.parse_recipe(row["transform"])))
+  return summary["rows"], seeds, seconds
+
+
+def quality_table(name: str, rows: list[dict]) -> str:
+  digits = results_figures._fid_digits(rows)  # pylint: disable=protected-access
+  base = next(r for r in rows if r["point"] == "baseline")
+  lines = []
+  for r in rows:
+    cells = [short(r["point"])]
+    for _, metric in QUALITY:
+      cell = results_figures._pm(r, metric, digits if metric == "fid" else 3)  # pylint: disable=protected-access
+      if r is not base and results_figures.moved(r, base, metric):
+        cell += " *"
+      cells.append(cell)
+    lines.append(cells)
+  return (f"**{name}**: quality (mean ± std over {base['num_seeds']} seeds; "
+          "* beyond noise from the baseline)\n\n" +
+          report.markdown_table(["point", *(c for c, _ in QUALITY)], lines))
+
+
+def cost_table(name: str, rows: list[dict], seeds: list[list[dict]],
+               seconds: dict[str, float]) -> str:
+  lines = []
+  for i, r in enumerate(rows):
+    generate = np.mean([s[i]["generate_1000_s"] for s in seeds])
+    trained = seconds.get(r["point"], 0)
+    lines.append([
+        short(r["point"]), f"{r['compression_ratio']:.1f}×",
+        f"{r['stored_bytes'] / 1024:,.1f}", f"{r['macs']:,}",
+        f"{r['params']:,}", f"{generate * 1000:.0f}",
+        "–" if not trained else f"{trained:,.0f}"])
+  return (f"**{name}**: cost\n\n" + report.markdown_table(
+      ["point", "ratio", "KiB stored", "MACs / sample", "params",
+       "ms / 1,000 samples", "fine-tuning s"], lines))
+
+
+def sample_figure(runs: str, names: list[str], path: str) -> None:
+  import matplotlib.image as mpimg  # pylint: disable=g-import-not-at-top
+  grids = {}
+  for name in names:
+    folder = os.path.join(runs, name, "seed_0", "samples")
+    grids[name] = sorted(glob.glob(os.path.join(folder, "*.png")))
+  cols = max(len(g) for g in grids.values())
+  fig, axes = report.subplots(len(names), cols,
+                              figsize=(2.2 * cols, 2.4 * len(names)),
+                              squeeze=False)
+  for row, name in enumerate(names):
+    for col in range(cols):
+      ax = axes[row][col]
+      ax.axis("off")
+      if col < len(grids[name]):
+        ax.imshow(mpimg.imread(grids[name][col]))
+        label = os.path.basename(grids[name][col])[3:-4]
+        ax.set_title(f"{name}\n{label[:28]}" if col == 0 else label[:28],
+                     fontsize=6)
+  report.save_figure(fig, path)
+
+
+def main(argv):
+  del argv
+  done = []
+  for name in GENERATORS:
+    loaded = load(_RUNS.value, name)
+    if loaded is None:
+      print(f"{name}: no summary.json yet under {_RUNS.value}")
+      continue
+    rows, seeds, seconds = loaded
+    _files.write_csv(os.path.join(_DOCS.value, "results",
+                                  f"finetune_{name}.csv"), rows, rows[0])
+    print(quality_table(name, rows), end="\n\n")
+    print(cost_table(name, rows, seeds, seconds), end="\n\n")
+    done.append(name)
+  if done:
+    sample_figure(_RUNS.value, done, os.path.join(
+        _DOCS.value, "figures", "finetune_samples.png"))
+
+
+if __name__ == "__main__":
+  app.run(main)
