@@ -13,7 +13,8 @@ It copies each generator's summary (mean and std over the seeds of every
 metric at every point) to docs/results/finetune_<generator>.csv, prints the
 markdown tables of docs/finetune.md, and draws
 docs/figures/finetune_samples.png (the first seed's samples of every point,
-one row per generator).
+one row per generator; QAT: quantization-aware, DS:
+discriminator-supervised).
 
 Quality: mean ± std over the seeds (the seeds move the latents and the
 reference draw; each fine-tuned generator is trained once and shared by
@@ -45,12 +46,10 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 sys.path.insert(0, _ROOT)
-sys.path.insert(0, _HERE)
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
-import results_figures  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _RUNS = flags.DEFINE_string("runs", "runs/finetune", "the runs' directory")
 _DOCS = flags.DEFINE_string("docs", os.path.join(_ROOT, "docs"),
@@ -123,14 +122,14 @@ def load(runs: str, name: str):
 
 
 def quality_table(name: str, rows: list[dict]) -> str:
-  digits = results_figures._fid_digits(rows)  # pylint: disable=protected-access
+  digits = report.fid_digits(rows)
   base = next(r for r in rows if r["point"] == "baseline")
   lines = []
   for r in rows:
     cells = [short(r["point"])]
     for _, metric in QUALITY:
-      cell = results_figures._pm(r, metric, digits if metric == "fid" else 3)  # pylint: disable=protected-access
-      if r is not base and results_figures.moved(r, base, metric):
+      cell = report.mean_std_cell(r, metric, digits if metric == "fid" else 3)
+      if r is not base and report.beyond_noise(r, base, metric):
         cell += " *"
       cells.append(cell)
     lines.append(cells)
@@ -155,30 +154,46 @@ def cost_table(name: str, rows: list[dict], seeds: list[list[dict]],
        "ms / 1,000 samples", "fine-tuning s"], lines))
 
 
-def sample_figure(runs: str, names: list[str], path: str) -> None:
-  import matplotlib.image as mpimg  # pylint: disable=g-import-not-at-top
-  grids = {}
+SHORT_TITLES = ("baseline", "2-bit", "2-bit QAT", "2-bit DS", "90%+4-bit",
+                "90%+4-bit QAT", "90%+4-bit DS", "distilled", "searched")
+
+
+def sample_figure(runs: str, names: list[str], path: str,
+                  num: int = 16) -> None:
+  """`num` samples of every point of every generator, drawn afresh from
+  the same latents (the fine-tuned generators read back from their
+  folders, nothing trained), one row per generator."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import finetune as finetune_config  # pylint: disable=g-import-not-at-top
+  rows = []
   for name in names:
-    folder = os.path.join(runs, name, "seed_0", "samples")
-    grids[name] = sorted(glob.glob(os.path.join(folder, "*.png")))
-  cols = max(len(g) for g in grids.values())
-  fig, axes = report.subplots(len(names), cols,
-                              figsize=(2.2 * cols, 2.4 * len(names)),
+    config = finetune_config.get_config(name)
+    stages = pipeline.Stages(config, os.path.join(runs, name, "finetune"))
+    drawn = []
+    for _, transform in pipeline.sweep(config):
+      made = stages.compressed(transform)
+      drawn.append(np.asarray(made["sample_fn"](
+          made["variables"], jax.random.key(0), num)))
+    rows.append((name, drawn))
+  cols = max(len(d) for _, d in rows)
+  fig, axes = report.subplots(len(rows), cols,
+                              figsize=(1.5 * cols, 1.7 * len(rows)),
                               squeeze=False)
-  for row, name in enumerate(names):
-    for col in range(cols):
-      ax = axes[row][col]
+  for r, (name, drawn) in enumerate(rows):
+    for c in range(cols):
+      ax = axes[r][c]
       ax.axis("off")
-      if col < len(grids[name]):
-        ax.imshow(mpimg.imread(grids[name][col]))
-        label = os.path.basename(grids[name][col])[3:-4]
-        ax.set_title(f"{name}\n{label[:28]}" if col == 0 else label[:28],
-                     fontsize=6)
+      if c < len(drawn):
+        report.draw_samples(ax, drawn[c], cols=4)
+        title = SHORT_TITLES[c] if len(drawn) == len(SHORT_TITLES) else ""
+        ax.set_title(f"{name}\n{title}" if c == 0 else title, fontsize=7)
   report.save_figure(fig, path)
 
 
 def main(argv):
   del argv
+  for sub in ("results", "figures"):
+    os.makedirs(os.path.join(_DOCS.value, sub), exist_ok=True)
   done = []
   for name in GENERATORS:
     loaded = load(_RUNS.value, name)

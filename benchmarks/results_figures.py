@@ -31,7 +31,6 @@ and recall (FID: by more than 50%).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -67,7 +66,7 @@ BREAK_METRICS = ("knn_precision", "knn_recall", "lsh_knn_precision",
                  "lsh_knn_recall", "lsh_precision", "lsh_recall",
                  "density", "coverage", "fid")
 SAMPLE_BITS = (None, 8, 4, 2, 1)
-TOLERANCE = 0.05
+TOLERANCE = report.NOISE_TOLERANCE
 
 
 def load_summaries(runs: str) -> dict[str, list[dict]]:
@@ -89,37 +88,12 @@ def family(rows, kind: str) -> list[dict]:
       fam, key=lambda r: -r["bits"])
 
 
-def moved(row, base, metric) -> bool:
-  """Whether row's mean differs from the baseline's beyond noise."""
-  a, b = row[metric + "_mean"], base[metric + "_mean"]
-  if metric == "fid":
-    return a > 1.5 * b
-  n = row["num_seeds"]
-  stderr = np.sqrt((row[metric + "_std"] ** 2 + base[metric + "_std"] ** 2)
-                   / n)
-  return abs(a - b) > max(TOLERANCE, 3 * stderr)
-
-
 def breaks_at(rows, kind: str, metric: str):
   fam = family(rows, kind)
   for r in fam[1:]:
-    if moved(r, fam[0], metric):
+    if report.beyond_noise(r, fam[0], metric):
       return r["bits"]
   return None
-
-
-def _pm(row, metric, digits=3):
-  return (f"{row[metric + '_mean']:.{digits}f} ± "
-          f"{row[metric + '_std']:.{digits}f}")
-
-
-def _fid_digits(rows) -> int:
-  """Decimals that show the baseline's FID to three significant digits
-  (FIDs in the multilayer embeddings are ~0.05, in 2-D ~0.003)."""
-  base = next(r for r in rows if r["point"] == "baseline")["fid_mean"]
-  if not base > 0:
-    return 3
-  return int(min(5, max(0, 2 - math.floor(math.log10(base)))))
 
 
 def sweep_table(name, rows) -> str:
@@ -127,13 +101,14 @@ def sweep_table(name, rows) -> str:
           ("density", "density"), ("coverage", "coverage"),
           ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
           ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
-  fid_digits = _fid_digits(rows)
+  fid_digits = report.fid_digits(rows)
   head = ["point", "ratio", "KiB"] + [c for c, _ in cols]
   lines = []
   for r in rows:
     cells = [r["point"], f"{r['compression_ratio']:.1f}×",
              f"{r['stored_bytes'] / 1024:,.0f}"]
-    cells += [_pm(r, m, fid_digits if m == "fid" else 3) for _, m in cols]
+    cells += [report.mean_std_cell(r, m, fid_digits if m == "fid" else 3)
+              for _, m in cols]
     lines.append(cells)
   return f"**{name}**\n\n" + report.markdown_table(head, lines)
 
@@ -155,9 +130,10 @@ def key_points_table(summaries) -> str:
     by_point = {r["point"]: r for r in rows}
     for point in KEY_POINTS:
       r = by_point[point]
-      fid_digits = _fid_digits(rows)
+      fid_digits = report.fid_digits(rows)
       cells = [name, point, f"{r['compression_ratio']:.1f}×"]
-      cells += [_pm(r, m, fid_digits if m == "fid" else 2) for _, m in cols]
+      cells += [report.mean_std_cell(r, m, fid_digits if m == "fid" else 2)
+                for _, m in cols]
       lines.append(cells)
   return report.markdown_table(head, lines)
 
@@ -185,7 +161,8 @@ def tradeoff_table(summaries) -> str:
     fam = family(rows, "per tensor")
     base = fam[0]
     for r in fam[1:]:
-      if not any(moved(r, base, m) for m in ("knn_precision", "knn_recall")):
+      if not any(report.beyond_noise(r, base, m)
+                 for m in ("knn_precision", "knn_recall")):
         continue
       delta = lambda m: r[m + "_mean"] - base[m + "_mean"]
       cells = [name, str(r["bits"])]

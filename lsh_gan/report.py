@@ -247,3 +247,37 @@ def seeds_table(rows: list[dict], *, notes: bool = True) -> str:
         "", "", *(f"{r[k + '_std']:.3f}" for _, k in _PRINTED),
         _fid_cell(r["fid_std"])]))
   return _text_rows(lines, notes)
+
+
+# Seed summaries (`pipeline.run_seeds` rows: <metric>_mean, <metric>_std,
+# num_seeds) in the docs' tables.
+NOISE_TOLERANCE = 0.05
+
+
+def beyond_noise(row: dict, base: dict, metric: str) -> bool:
+  """Whether a summary row's mean of `metric` differs from `base`'s beyond
+  noise: by more than max(NOISE_TOLERANCE, 3 standard errors of the
+  difference) for precision, recall, density and coverage; for FID, a
+  mean more than 1.5 times the base's."""
+  a, b = row[metric + "_mean"], base[metric + "_mean"]
+  if metric == "fid":
+    return a > 1.5 * b
+  stderr = math.sqrt((row[metric + "_std"] ** 2 + base[metric + "_std"] ** 2)
+                     / row["num_seeds"])
+  return abs(a - b) > max(NOISE_TOLERANCE, 3 * stderr)
+
+
+def mean_std_cell(row: dict, metric: str, digits: int = 3) -> str:
+  """"mean ± std" of a summary row's metric."""
+  return (f"{row[metric + '_mean']:.{digits}f} ± "
+          f"{row[metric + '_std']:.{digits}f}")
+
+
+def fid_digits(rows: list[dict]) -> int:
+  """Decimals that show the baseline row's mean FID to three significant
+  digits (FIDs in the multilayer embeddings are ~0.002-0.05, in 2-D
+  ~0.003)."""
+  base = next(r for r in rows if r["point"] == "baseline")["fid_mean"]
+  if not base > 0:
+    return 3
+  return int(min(5, max(0, 2 - math.floor(math.log10(base)))))

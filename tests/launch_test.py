@@ -45,15 +45,15 @@ def test_launch_py_runs_an_experiment_and_resumes_it(tmp_path):
   assert "holds results of a different experiment" in bad.stderr
 
 
-def test_launch_py_help_and_bad_configs():
+def test_launch_py_help_and_bad_configs(tmp_path):
   out = _launch("--help")  # absl prints the help and exits with status 1
   assert "The default experiment is configs/sweep_dcgan_mnist5k.py" in (
       out.stdout)
   assert "--config" in out.stdout and "--workdir" in out.stdout
-  bad = _launch("--config.points=quantize(bits=0)", "--workdir=/tmp/x_bad")
+  bad = _launch("--config.points=quantize(bits=0)", f"--workdir={tmp_path}")
   assert bad.returncode != 0
   assert "config.points: bits=0 must be an integer in 1..16" in bad.stderr
-  bad = _launch("--config.generator=nope", "--workdir=/tmp/x_bad")
+  bad = _launch("--config.generator=nope", f"--workdir={tmp_path}")
   assert "config.generator='nope' is not a pre-trained generator" in (
       bad.stderr)
 

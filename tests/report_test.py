@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lsh_gan import compress
+from lsh_gan import report
 
 
 def _params():
@@ -68,3 +69,27 @@ def test_report_rejects_mismatched_trees():
                      "bias": params["dense"]["bias"]}}
   with pytest.raises(ValueError, match="leaf 'dense/kernel' has shape"):
     compress.report(params, other)
+
+
+def test_beyond_noise_is_the_larger_of_the_tolerance_and_three_stderrs():
+  base = {"point": "baseline", "num_seeds": 4, "knn_precision_mean": 0.5,
+          "knn_precision_std": 0.0, "fid_mean": 0.02, "fid_std": 0.0}
+  row = dict(base, point="p")
+  # Spreads of 0: the 0.05 tolerance decides.
+  assert not report.beyond_noise(dict(row, knn_precision_mean=0.549),
+                                 base, "knn_precision")
+  assert report.beyond_noise(dict(row, knn_precision_mean=0.451 - 0.01),
+                             base, "knn_precision")
+  # std 0.1 on both sides, 4 seeds: 3 standard errors are
+  # 3 * sqrt((0.01 + 0.01) / 4) = 0.212 by hand.
+  noisy = dict(knn_precision_std=0.1)
+  assert not report.beyond_noise(dict(row, knn_precision_mean=0.71, **noisy),
+                                 dict(base, **noisy), "knn_precision")
+  assert report.beyond_noise(dict(row, knn_precision_mean=0.713, **noisy),
+                             dict(base, **noisy), "knn_precision")
+  # FID: more than 1.5 times the baseline's.
+  assert not report.beyond_noise(dict(row, fid_mean=0.0299), base, "fid")
+  assert report.beyond_noise(dict(row, fid_mean=0.0301), base, "fid")
+  assert report.mean_std_cell(dict(row, fid_std=0.0012), "fid", 4) == (
+      "0.0200 ± 0.0012")
+  assert report.fid_digits([base]) == 4  # 0.0200: three significant digits
