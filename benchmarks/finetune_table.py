@@ -25,8 +25,8 @@ max(0.05, 3 standard errors), FID: more than 1.5 times the baseline's).
 Cost: the stored size and ratio (measured: `compress.report` of the packed
 variables), MACs and parameters per sample, generation time per 1,000
 samples (mean over the seeds) and the fine-tuning time. Training times are
-the median time of a logged interval times the number of intervals, so a
-pause or another job on the machine during one interval does not count;
+the median seconds per step over the logged intervals times the steps, so
+a pause or another job on the machine during one interval does not count;
 the raw sum is in results.csv (`finetune_s`).
 """
 
@@ -36,7 +36,6 @@ import glob
 import json
 import os
 import re
-import statistics
 import sys
 
 from absl import app
@@ -83,20 +82,22 @@ def short(point: str) -> str:
 
 
 def training_seconds(folder: str) -> float:
-  """Median logged interval × intervals, summed over a run's stages
-  (a search's supernet and fine-tuning)."""
+  """The median seconds per step of a run's logged intervals times its
+  steps, summed over a run's stages (a search's supernet and fine-tuning);
+  a stage of fewer than three intervals counts as logged."""
   total = 0.0
   for path in glob.glob(os.path.join(folder, "**", "seconds.json"),
                         recursive=True):
     with open(path) as f:
       logged = json.load(f)
-    steps = sorted(logged, key=int)
-    times = [logged[s] for s in steps]
-    intervals = np.diff([0.0] + times)
-    if len(intervals) < 3:  # too few to tell a pause from the run
+    steps = np.array(sorted(int(s) for s in logged), np.float64)
+    times = np.array([logged[str(int(s))] for s in steps])
+    if len(steps) < 3:  # too few to tell a pause from the run
       total += times[-1]
     else:
-      total += statistics.median(intervals) * len(intervals)
+      per_step = np.diff(np.concatenate([[0.0], times])) / np.diff(
+          np.concatenate([[0.0], steps]))
+      total += float(np.median(per_step)) * steps[-1]
   return total
 
 

@@ -13,7 +13,8 @@ points:
 - 90% sparse with 4-bit codes, the same three (11-16x);
 - a distilled generator whose float32 variables are as near as a width
   allows to the 2-bit point's size, and the best sub-network of a width
-  search within the distilled one's MACs (its width among the choices).
+  search within the distilled one's MACs (per-layer shares from half the
+  distilled one's to four times it).
 The sizes are measured, not assumed: every row of results.csv has its
 stored_bytes, compression_ratio, macs and params. Fine-tuning under a
 transform takes a tenth of the GAN's training steps (Yu & Pool fine-tune
@@ -53,9 +54,13 @@ def points(generator: str) -> tuple[str, ...]:
   tune = max(steps // 10, 1)
   width = matched_width(generator)
   budget = finetune.macs_of(generator, width)
-  # The search may pick the distilled shape itself, among others.
+  # Per-layer shares from half the distilled one's to four times it: the
+  # distilled shape is one candidate within the budget, and sub-networks
+  # narrower in the costly layers and wider in the cheap ones are others
+  # (5 to 36 candidates on the committed GANs).
   share = width / finetune.teacher_channels(generator)[-1]
-  choices = tuple(sorted({round(share, 4), 0.25, 0.5, 0.75, 1.0}))
+  choices = tuple(sorted({round(share * f, 4) for f in (0.5, 1, 2, 4)
+                          if share * f <= 1} | {1.0}))
   out = []
   for transform in TRANSFORMS:
     out.append(transform)

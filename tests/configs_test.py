@@ -12,7 +12,9 @@ import pytest
 
 from lsh_gan import data
 from lsh_gan import models
+from lsh_gan import finetune
 from lsh_gan import pipeline
+from lsh_gan.finetune import _distill
 from lsh_gan import pretrained
 
 CONFIGS = sorted(p for p in glob.glob(os.path.join(
@@ -62,14 +64,25 @@ def test_config_builds(path):
           32, 16, 8, 6, 5, 4, 3, 2, 1}
       assert sum(",axis=-1)" in p for p in points) == 8
   elif name == "finetune":  # one config, any image generator
-    for generator in ("dcgan_digits",):
+    for generator in ("dcgan_digits", "wgan_gp_mnist5k"):
       config = module.get_config(generator)
       pipeline.check(config)  # every fine-tuned point's arguments too
-      points = [p for p, _ in pipeline.sweep(config)]
+      sweep = pipeline.sweep(config)
+      points = [p for p, _ in sweep]
       assert len(points) == 9 and sum(">>" in p for p in points) == 4
       distilled, searched = points[-2:]
       assert distilled.startswith("distill(") and searched.startswith(
           "search(")
+      # The search has shapes to choose from, the distilled one among them.
+      search = dict(sweep[-1][1].kwargs)
+      allowed = _distill._search_plan(  # pylint: disable=protected-access
+          generator, search["budget_macs"], search["supernet_steps"],
+          search["steps"], 0, search["choices"], 100, 64, None)[-1]
+      width = dict(sweep[-2][1].kwargs)["width"]
+      assert len(allowed) >= 5
+      assert finetune.macs_of(generator, width) == search["budget_macs"]
+      assert _distill._student_channels(  # pylint: disable=protected-access
+          _distill._config(generator), width) in allowed  # pylint: disable=protected-access
   else:
     assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
     assert len(pipeline.sweep(config)) == 16

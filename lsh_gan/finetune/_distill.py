@@ -538,6 +538,12 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
   config, rate, teacher, shares, options, costs, allowed = _search_plan(
       name, budget_macs, supernet_steps, steps, seed, choices,
       search_samples, batch_size, learning_rate)
+  if len(allowed) == 1:
+    logging.warning(
+        "search(%s): only %s is within budget_macs=%s with choices=%s, so "
+        "the search has nothing to choose; a larger budget or smaller "
+        "shares give it candidates", name, allowed[0], f"{budget_macs:,}",
+        tuple(shares))
   identity = _common.identity(
       "search", name, True, budget_macs=budget_macs,
       supernet_steps=supernet_steps, steps=steps, seed=seed, choices=shares,
