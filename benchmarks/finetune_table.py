@@ -24,10 +24,13 @@ max(0.05, 3 standard errors), FID: more than 1.5 times the baseline's).
 
 Cost: the stored size and ratio (measured: `compress.report` of the packed
 variables), MACs and parameters per sample, generation time per 1,000
-samples (mean over the seeds) and the fine-tuning time. Training times are
-the median seconds per step over the logged intervals times the steps, so
-a pause or another job on the machine during one interval does not count;
-the raw sum is in results.csv (`finetune_s`).
+samples (mean over the seeds) and the fine-tuning time. Where a training
+stage logged three or more checkpoint intervals (distillation and the
+search's supernet: every 500 steps), its time is the median seconds per
+step times the steps, so that a pause or another job on the machine during
+one interval does not count; shorter stages (the 300-600 fine-tuning steps
+under a transform) count as logged, compilation included. The raw sums
+are in results.csv (`finetune_s`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 sys.path.insert(0, _ROOT)
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan import compress  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -82,12 +86,18 @@ def short(point: str) -> str:
 
 
 def training_seconds(folder: str) -> float:
-  """The median seconds per step of a run's logged intervals times its
-  steps, summed over a run's stages (a search's supernet and fine-tuning);
-  a stage of fewer than three intervals counts as logged."""
+  """A fine-tuning run's seconds from its logs: per training stage (a
+  search's supernet and fine-tuning; seconds.json, written at every
+  checkpoint) the median seconds per step over the checkpoint intervals
+  times the steps, or the logged total where a stage has fewer than three
+  intervals; plus a search's scoring time (search.json)."""
+  logs = glob.glob(os.path.join(folder, "**", "seconds.json"),
+                   recursive=True)
+  if not logs:
+    raise FileNotFoundError(f"no seconds.json under {folder}: is it the "
+                            "point's fine-tuning folder?")
   total = 0.0
-  for path in glob.glob(os.path.join(folder, "**", "seconds.json"),
-                        recursive=True):
+  for path in logs:
     with open(path) as f:
       logged = json.load(f)
     steps = np.array(sorted(int(s) for s in logged), np.float64)
@@ -98,6 +108,10 @@ def training_seconds(folder: str) -> float:
       per_step = np.diff(np.concatenate([[0.0], times])) / np.diff(
           np.concatenate([[0.0], steps]))
       total += float(np.median(per_step)) * steps[-1]
+  search = os.path.join(folder, "search.json")
+  if os.path.exists(search):
+    with open(search) as f:
+      total += json.load(f)["seconds"]
   return total
 
 
@@ -159,28 +173,31 @@ SHORT_TITLES = ("baseline", "2-bit", "2-bit QAT", "2-bit DS", "90%+4-bit",
                 "90%+4-bit QAT", "90%+4-bit DS", "distilled", "searched")
 
 
-def sample_figure(runs: str, names: list[str], path: str,
+def sample_figure(runs: str, summaries: dict[str, list[dict]], path: str,
                   num: int = 16) -> None:
-  """`num` samples of every point of every generator, drawn afresh from
-  the same latents (the fine-tuned generators read back from their
-  folders, nothing trained), one row per generator."""
+  """`num` samples of every summarised point of every generator, drawn
+  afresh from the same latents, one row per generator. The fine-tuned
+  generators are read back from their folders: a summarised row's training
+  has finished, so nothing is trained here."""
   import jax  # pylint: disable=g-import-not-at-top
   from configs import finetune as finetune_config  # pylint: disable=g-import-not-at-top
-  rows = []
-  for name in names:
-    config = finetune_config.get_config(name)
-    stages = pipeline.Stages(config, os.path.join(runs, name, "finetune"))
+  drawn_rows = []
+  for name, rows in summaries.items():
+    stages = pipeline.Stages(finetune_config.get_config(name),
+                             os.path.join(runs, name, "finetune"))
     drawn = []
-    for _, transform in pipeline.sweep(config):
-      made = stages.compressed(transform)
+    for row in rows:
+      point = (finetune.parse_recipe(row["transform"]) or
+               compress.parse(row["transform"]))
+      made = stages.compressed(point)
       drawn.append(np.asarray(made["sample_fn"](
           made["variables"], jax.random.key(0), num)))
-    rows.append((name, drawn))
-  cols = max(len(d) for _, d in rows)
-  fig, axes = report.subplots(len(rows), cols,
-                              figsize=(1.5 * cols, 1.7 * len(rows)),
+    drawn_rows.append((name, drawn))
+  cols = max(len(d) for _, d in drawn_rows)
+  fig, axes = report.subplots(len(drawn_rows), cols,
+                              figsize=(1.5 * cols, 1.7 * len(drawn_rows)),
                               squeeze=False)
-  for r, (name, drawn) in enumerate(rows):
+  for r, (name, drawn) in enumerate(drawn_rows):
     for c in range(cols):
       ax = axes[r][c]
       ax.axis("off")
@@ -195,7 +212,7 @@ def main(argv):
   del argv
   for sub in ("results", "figures"):
     os.makedirs(os.path.join(_DOCS.value, sub), exist_ok=True)
-  done = []
+  done = {}
   for name in GENERATORS:
     loaded = load(_RUNS.value, name)
     if loaded is None:
@@ -206,7 +223,7 @@ def main(argv):
                                   f"finetune_{name}.csv"), rows, rows[0])
     print(quality_table(name, rows), end="\n\n")
     print(cost_table(name, rows, seeds, seconds), end="\n\n")
-    done.append(name)
+    done[name] = rows
   if done:
     sample_figure(_RUNS.value, done, os.path.join(
         _DOCS.value, "figures", "finetune_samples.png"))

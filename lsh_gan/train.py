@@ -165,9 +165,9 @@ def _write_metrics(workdir: str, metrics: dict) -> None:
 
 
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
-  """Fraction of correct argmax predictions (fixed batches, the last one
-  padded, so one compiled program serves every set)."""
-  predict = _predict(model)
+  """Fraction of correct argmax predictions (batches of one size, the last
+  one padded: one compiled program per batch size and model)."""
+  predict = _per_module(_predict, model)
   batch = min(batch, images.shape[0])
   correct = 0
   for start in range(0, images.shape[0], batch):
@@ -179,6 +179,17 @@ def accuracy(model, params, images, labels, batch: int = 1000) -> float:
     correct += int(np.sum(np.asarray(predict(params, chunk))[:n] ==
                           labels[start:start + n]))
   return correct / images.shape[0]
+
+
+def _per_module(build, module, *args):
+  """build(module, *args), cached when the module is hashable (modules of
+  tuple fields; one built by hand with a list field is not) and built
+  afresh otherwise."""
+  try:
+    hash(module)
+  except TypeError:
+    return build.__wrapped__(module, *args)
+  return build(module, *args)
 
 
 @functools.lru_cache(maxsize=8)
@@ -668,7 +679,8 @@ def _with_batch_stats(generator, params, trained, config, batches: int = 50):
   variables = {**trained, "params": params}
   if "batch_stats" not in trained:
     return variables
-  update = _stats_update(generator, config.batch_size, config.latent_dim)
+  update = _per_module(_stats_update, generator, config.batch_size,
+                       config.latent_dim)
   for i in range(batches):
     variables = update(variables, jax.random.key(config.seed + 3 + i))
   return variables

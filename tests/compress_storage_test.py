@@ -17,7 +17,6 @@ from lsh_gan import compress
 from lsh_gan.compress import _packing
 
 
-
 def _kernel(*shape, seed=0):
   return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 

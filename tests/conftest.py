@@ -43,6 +43,7 @@ ONE_WORKER = frozenset({
     "train_test.py"})
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent without it
 def pytest_xdist_make_scheduler(config, log):
   """xdist's default "load" distribution, except that ONE_WORKER's modules
   are each one unit of work (larger units are sent first)."""

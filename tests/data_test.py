@@ -6,7 +6,6 @@ import pytest
 from lsh_gan import data
 
 
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))

@@ -15,7 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
 import known_truth  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-
 @pytest.fixture(scope="module", params=["mnist5k", "digits"])
 def scored(request, tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tfds"))

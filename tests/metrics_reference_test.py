@@ -17,7 +17,6 @@ from lsh_gan.metrics import lsh_knn
 from metrics_lsh_test import Mixture
 
 
-
 @pytest.fixture(scope="module")
 def sets():
   mix = Mixture(12, modes=6, seed=11)

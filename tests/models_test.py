@@ -104,3 +104,17 @@ def test_a_classifier_embedding_that_is_not_one_is_refused():
   params = ok.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
   features = ok.apply(params, jnp.ones((2, 8, 8, 1)), method=ok.embed)
   assert features.shape == (2, ok.embedding_size) == (2, 13)
+
+
+def test_a_sampler_is_built_once_per_module_and_for_unhashable_ones_too():
+  same = [models.sampler(models.MLPGenerator(hidden=(8, 8)), 4)
+          for _ in range(2)]
+  assert same[0] is same[1]  # equal modules: one compiled sampler
+  # A module built by hand with a list field cannot be a cache key: it
+  # gets a sampler of its own, which computes the same samples.
+  listed = models.sampler(models.MLPGenerator(hidden=[8, 8]), 4)
+  variables = models.MLPGenerator(hidden=(8, 8)).init(
+      jax.random.key(0), jnp.zeros((1, 4)))
+  np.testing.assert_array_equal(
+      np.asarray(listed(variables, jax.random.key(1), 5)),
+      np.asarray(same[0](variables, jax.random.key(1), 5)))

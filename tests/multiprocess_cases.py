@@ -1,13 +1,15 @@
 """Cases for tests/multiprocess_test.py: one of two JAX processes.
 
     python tests/multiprocess_cases.py PROCESS_ID PORT OUT.json DATA_DIR WORKDIR
+    python tests/multiprocess_cases.py one OUT.json DATA_DIR WORKDIR
 
 Two local CPU processes (two devices each) join one JAX runtime through a
 coordinator on 127.0.0.1 (`jax.distributed.initialize`, CPU collectives by
 gloo), build global row-sharded arrays from the half of the rows each holds
 (`jax.make_array_from_process_local_data`), and score them; each writes its
-results, which must be identical to the other's and to one process's. Not a
-test module itself (nothing runs on import).
+results, which must be identical to the other's and to one process's (the
+`one` mode: one CPU device). Not a test module itself (nothing runs on
+import).
 """
 
 import json
@@ -89,6 +91,24 @@ def main(process_id: int, port: int, out: str, data_dir: str,
   jax.distributed.shutdown()
 
 
+def one_process(out: str, data_dir: str, workdir: str) -> None:
+  """The same scores and sweep in one process on one CPU device (numpy
+  inputs, no mesh): what the two processes must agree with."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top
+  assert jax.device_count() == 1 and jax.default_backend() == "cpu"
+  config = tiny_sweep(data_dir)
+  config.mesh.devices = 1
+  results = {"scores": scores(metrics, *sets()),
+             "rows": pipeline.run(config, workdir)}
+  with open(out, "w") as f:
+    json.dump(results, f)
+
+
 if __name__ == "__main__":
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])
+  if sys.argv[1] == "one":
+    one_process(*sys.argv[2:5])
+  else:
+    main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])

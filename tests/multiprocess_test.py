@@ -2,7 +2,8 @@
 global sharded arrays and get the same numbers as each other and as one
 process: counts identically, FID and KID to 1e-6.
 
-The processes run `tests/multiprocess_cases.py`.
+The processes, and a third computing the one-process numbers on one CPU
+device, run `tests/multiprocess_cases.py`.
 """
 
 import json
@@ -16,11 +17,7 @@ import pytest
 from lsh_gan import data
 from lsh_gan import pipeline
 
-_HERE = os.path.dirname(__file__)
-sys.path.insert(0, _HERE)
-import multiprocess_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 _CLOSE = ("fid", "kid", "kid_std", "reference_fid")
 
@@ -31,8 +28,8 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _run_two(commands, env):
-  """Runs two processes' commands to the end; their output."""
+def _run_all(commands, env):
+  """Runs processes' commands at once, to the end; their output."""
   procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
            for command in commands]
@@ -49,44 +46,40 @@ def _run_two(commands, env):
   return logs
 
 
-def _two_processes(folder):
+def _processes(folder):
+  """The two processes' results and, run beside them in a third process on
+  one CPU device, the one-process results they must agree with."""
   data_dir = str(folder / "tfds")
   data.images("digits", "train", data_dir=data_dir)  # built once, here
   port = _free_port()
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
   env.pop("XLA_FLAGS", None)
-  _run_two([[sys.executable, os.path.join(_HERE, "multiprocess_cases.py"),
-             str(i), str(port), str(folder / f"{i}.json"), data_dir,
-             str(folder / "run")] for i in range(2)], env)
+  script = os.path.join(_HERE, "multiprocess_cases.py")
+  _run_all([[sys.executable, script, str(i), str(port),
+             str(folder / f"{i}.json"), data_dir, str(folder / "run")]
+            for i in range(2)] +
+           [[sys.executable, script, "one", str(folder / "one.json"),
+             data_dir, str(folder / "one")]], env)
   out = []
   for i in range(2):
     with open(folder / f"{i}.json") as f:
       out.append(json.load(f))
   with open(folder / "run" / "results.json") as f:
     saved = json.load(f)
-  return {"processes": out, "saved": saved,
+  with open(folder / "one.json") as f:
+    one = json.load(f)
+  return {"processes": out, "saved": saved, "one": one,
           "grids": sorted(os.listdir(folder / "run" / "samples"))}
 
 
 @pytest.fixture(scope="module")
 def two_processes(compute_once):
-  return compute_once("two_processes", _two_processes)
-
-
-def _one_process(folder):
-  """The same scores and sweep in this process, on its one device (numpy
-  inputs, no mesh)."""
-  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
-  config = multiprocess_cases.tiny_sweep(str(folder / "tfds"))
-  config.mesh.devices = 1
-  return {"scores": multiprocess_cases.scores(metrics,
-                                              *multiprocess_cases.sets()),
-          "rows": pipeline.run(config, str(folder / "run"))}
+  return compute_once("processes", _processes)
 
 
 @pytest.fixture(scope="module")
-def one_process(compute_once):
-  return compute_once("one_process", _one_process)
+def one_process(two_processes):
+  return two_processes["one"]
 
 
 def test_processes_agree_with_each_other(two_processes):

@@ -13,7 +13,6 @@ from lsh_gan import models
 from lsh_gan import pretrained
 
 
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))

@@ -16,7 +16,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import sharded_cases  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-
 @pytest.fixture(scope="module")
 def results(compute_once):
   return compute_once("sharded", sharded_cases.run_in_child)

@@ -17,7 +17,6 @@ from lsh_gan import train
 from configs import train_embedder_digits  # pylint: disable=g-import-not-at-top
 
 
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))

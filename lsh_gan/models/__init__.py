@@ -101,7 +101,6 @@ def is_gan(config) -> bool:
   return config.get("architecture") in ARCHITECTURES
 
 
-@functools.lru_cache(maxsize=64)
 def sampler(generator, latent_dim: int):
   """sample(variables, key, num) -> (num, *sample_shape) float32.
 
@@ -109,8 +108,23 @@ def sampler(generator, latent_dim: int):
   the generator in inference mode (batch norm uses its running averages), so
   samples are a pure function of (variables, key, num). Jitted, num static;
   compressed variables (`lsh_gan.compress`) go in directly. Built once per
-  generator module (modules are equal when their fields are).
+  generator module (modules are equal when their fields are; one with an
+  unhashable field, a list, gets a sampler of its own).
   """
+  try:
+    hash(generator)
+  except TypeError:
+    return _sampler(generator, latent_dim)
+  return _cached_sampler(generator, latent_dim)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_sampler(generator, latent_dim: int):
+  return _sampler(generator, latent_dim)
+
+
+def _sampler(generator, latent_dim: int):
+  """`sampler`, built."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
