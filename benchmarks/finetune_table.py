@@ -53,9 +53,13 @@ from lsh_gan import compress  # pylint: disable=g-import-not-at-top,wrong-import
 from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from configs import finetune as finetune_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_RUNS = flags.DEFINE_string("runs", "runs/finetune", "the runs' directory")
-_DOCS = flags.DEFINE_string("docs", os.path.join(_ROOT, "docs"),
+# Named apart from results_figures.py's --runs and --docs (one process may
+# import both).
+_RUNS = flags.DEFINE_string("finetune_runs", "runs/finetune",
+                            "the comparison runs' directory")
+_DOCS = flags.DEFINE_string("finetune_docs", os.path.join(_ROOT, "docs"),
                             "where results/ and figures/ go")
 
 GENERATORS = ("dcgan_digits", "dcgan_mnist5k", "wgan_gp_mnist5k",
@@ -169,8 +173,15 @@ def cost_table(name: str, rows: list[dict], seeds: list[list[dict]],
        "ms / 1,000 samples", "fine-tuning s"], lines))
 
 
-SHORT_TITLES = ("baseline", "2-bit", "2-bit QAT", "2-bit DS", "90%+4-bit",
-                "90%+4-bit QAT", "90%+4-bit DS", "distilled", "searched")
+def label(point: str) -> str:
+  """A point's name under its samples (QAT: quantization-aware, DS:
+  discriminator-supervised)."""
+  out = short(point).split(" (")[0]
+  out = out.replace("90% pruned + 4-bit", "90%+4-bit").replace(
+      "2-bit k-means", "2-bit")
+  out = out.replace(", quantization-aware", " QAT").replace(
+      ", discriminator-supervised", " DS")
+  return out.split(",")[0]
 
 
 def sample_figure(runs: str, summaries: dict[str, list[dict]], path: str,
@@ -180,7 +191,6 @@ def sample_figure(runs: str, summaries: dict[str, list[dict]], path: str,
   generators are read back from their folders: a summarised row's training
   has finished, so nothing is trained here."""
   import jax  # pylint: disable=g-import-not-at-top
-  from configs import finetune as finetune_config  # pylint: disable=g-import-not-at-top
   drawn_rows = []
   for name, rows in summaries.items():
     stages = pipeline.Stages(finetune_config.get_config(name),
@@ -192,18 +202,18 @@ def sample_figure(runs: str, summaries: dict[str, list[dict]], path: str,
       made = stages.compressed(point)
       drawn.append(np.asarray(made["sample_fn"](
           made["variables"], jax.random.key(0), num)))
-    drawn_rows.append((name, drawn))
-  cols = max(len(d) for _, d in drawn_rows)
+    drawn_rows.append((name, drawn, [r["point"] for r in rows]))
+  cols = max(len(d) for _, d, _ in drawn_rows)
   fig, axes = report.subplots(len(drawn_rows), cols,
                               figsize=(1.5 * cols, 1.7 * len(drawn_rows)),
                               squeeze=False)
-  for r, (name, drawn) in enumerate(drawn_rows):
+  for r, (name, drawn, points) in enumerate(drawn_rows):
     for c in range(cols):
       ax = axes[r][c]
       ax.axis("off")
       if c < len(drawn):
         report.draw_samples(ax, drawn[c], cols=4)
-        title = SHORT_TITLES[c] if len(drawn) == len(SHORT_TITLES) else ""
+        title = label(points[c])
         ax.set_title(f"{name}\n{title}" if c == 0 else title, fontsize=7)
   report.save_figure(fig, path)
 
@@ -219,6 +229,17 @@ def main(argv):
       print(f"{name}: no summary.json yet under {_RUNS.value}")
       continue
     rows, seeds, seconds = loaded
+    # Only the current config's points (a summary keeps the rows of points
+    # since dropped from it; a new point has no row until it has run).
+    current = {p for p, _ in pipeline.sweep(finetune_config.get_config(name))}
+    keep = [i for i, r in enumerate(rows) if r["point"] in current]
+    for r in rows:
+      if r["point"] not in current:
+        print(f"{name}: left out {r['point']} (no longer in the config)")
+    for point in sorted(current - {r["point"] for r in rows}):
+      print(f"{name}: not run yet: {point}")
+    rows = [rows[i] for i in keep]
+    seeds = [[s[i] for i in keep] for s in seeds]
     _files.write_csv(os.path.join(_DOCS.value, "results",
                                   f"finetune_{name}.csv"), rows, rows[0])
     print(quality_table(name, rows), end="\n\n")

@@ -1,4 +1,5 @@
-"""The benchmark helpers behind docs/results.md: resumable cells, and how a
+"""The benchmark helpers behind docs/results.md and docs/finetune.md:
+resumable cells, and how a
 sweep's summary is read (where a metric breaks, which way it moves)."""
 
 import json
@@ -122,3 +123,25 @@ def test_the_gaussian_cells_compare_each_lsh_metric_with_exact_knn():
   row = gaussians.table({"8x300x200": cell}, ["8x300x200"]).splitlines()[-1]
   gap = cell["lsh_knn"]["precision"] - cell["exact"]["precision"]
   assert row.startswith("| 8 | 300 | 200 |") and f"{gap:+.3f}" in row
+
+
+def test_training_seconds_take_the_median_rate_and_add_the_search(tmp_path):
+  import finetune_table  # pylint: disable=g-import-not-at-top
+  run = tmp_path / "search"
+  (run / "supernet").mkdir(parents=True)
+  (run / "finetune").mkdir()
+  # Per step: 0.1, 0.1, 2.0 (a paused interval), 0.1, then a short last
+  # interval of 250 steps at 0.1: median 0.1 s x 2,250 steps = 225 s.
+  with open(run / "supernet" / "seconds.json", "w") as f:
+    json.dump({"500": 50.0, "1000": 100.0, "1500": 1100.0, "2000": 1150.0,
+               "2250": 1175.0}, f)
+  with open(run / "finetune" / "seconds.json", "w") as f:
+    json.dump({"300": 40.0}, f)  # one interval: counted as logged
+  with open(run / "search.json", "w") as f:
+    json.dump({"seconds": 5.0, "candidates": []}, f)
+  assert finetune_table.training_seconds(str(run)) == pytest.approx(270.0)
+  with pytest.raises(FileNotFoundError, match="no seconds.json"):
+    finetune_table.training_seconds(str(tmp_path / "elsewhere"))
+  assert finetune_table.label(
+      "prune(sparsity=0.9)+quantize(bits=4) >> "
+      "discriminator_supervised(steps=500)") == "90%+4-bit DS"
