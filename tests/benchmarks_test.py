@@ -1,6 +1,6 @@
 """The benchmark helpers behind docs/results.md and docs/finetune.md:
-resumable cells, and how a
-sweep's summary is read (where a metric breaks, which way it moves)."""
+resumable cells, how a sweep's summary is read (where a metric breaks,
+which way it moves) and how a fine-tuning run's time is read."""
 
 import json
 import os
