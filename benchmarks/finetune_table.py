@@ -24,13 +24,13 @@ max(0.05, 3 standard errors), FID: more than 1.5 times the baseline's).
 
 Cost: the stored size and ratio (measured: `compress.report` of the packed
 variables), MACs and parameters per sample, generation time per 1,000
-samples (mean over the seeds) and the fine-tuning time. Where a training
-stage logged three or more checkpoint intervals (distillation and the
-search's supernet: every 500 steps), its time is the median seconds per
-step times the steps, so that a pause or another job on the machine during
-one interval does not count; shorter stages (the 300-600 fine-tuning steps
-under a transform) count as logged, compilation included. The raw sums
-are in results.csv (`finetune_s`).
+samples (the median over the seeds: one timed call each) and the
+fine-tuning time. Where a training stage logged three or more checkpoint
+intervals (distillation and the search's supernet: every 500 steps), its
+time is the median seconds per step times the steps, so that a pause or
+another job on the machine during one interval does not count; shorter
+stages (the 300-600 fine-tuning steps under a transform) count as logged,
+compilation included. The raw sums are in results.csv (`finetune_s`).
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def cost_table(name: str, rows: list[dict], seeds: list[list[dict]],
                seconds: dict[str, float]) -> str:
   lines = []
   for i, r in enumerate(rows):
-    generate = np.mean([s[i]["generate_1000_s"] for s in seeds])
+    # One timed call per seed, on a shared machine: the median.
+    generate = np.median([s[i]["generate_1000_s"] for s in seeds])
     trained = seconds.get(r["point"], 0)
     lines.append([
         short(r["point"]), f"{r['compression_ratio']:.1f}×",
