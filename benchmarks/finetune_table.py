@@ -49,8 +49,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 sys.path.insert(0, _ROOT)
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
-from lsh_gan import compress  # pylint: disable=g-import-not-at-top,wrong-import-position
-from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import finetune as finetune_config  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -136,7 +134,7 @@ def load(runs: str, name: str):
     if row.get("finetune_s"):
       seconds[row["point"]] = training_seconds(pipeline.finetune_folder(
           os.path.join(runs, name, "finetune"), name,
-          finetune.parse_recipe(row["transform"])))
+          pipeline.parse_point(row["transform"])))
   return summary["rows"], seeds, seconds
 
 
@@ -185,22 +183,20 @@ def label(point: str) -> str:
   return out.split(",")[0]
 
 
-def sample_figure(runs: str, summaries: dict[str, list[dict]], path: str,
+def sample_figure(runs: str, summaries: dict[str, tuple], path: str,
                   num: int = 16) -> None:
-  """`num` samples of every summarised point of every generator, drawn
+  """`num` samples of every summarised point of every generator
+  ({name: (its configs/finetune.py config, summary rows)}), drawn
   afresh from the same latents, one row per generator. The fine-tuned
   generators are read back from their folders: a summarised row's training
   has finished, so nothing is trained here."""
   import jax  # pylint: disable=g-import-not-at-top
   drawn_rows = []
-  for name, rows in summaries.items():
-    stages = pipeline.Stages(finetune_config.get_config(name),
-                             os.path.join(runs, name, "finetune"))
+  for name, (config, rows) in summaries.items():
+    stages = pipeline.Stages(config, os.path.join(runs, name, "finetune"))
     drawn = []
     for row in rows:
-      point = (finetune.parse_recipe(row["transform"]) or
-               compress.parse(row["transform"]))
-      made = stages.compressed(point)
+      made = stages.compressed(pipeline.parse_point(row["transform"]))
       drawn.append(np.asarray(made["sample_fn"](
           made["variables"], jax.random.key(0), num)))
     drawn_rows.append((name, drawn, [r["point"] for r in rows]))
@@ -232,7 +228,8 @@ def main(argv):
     rows, seeds, seconds = loaded
     # Only the current config's points (a summary keeps the rows of points
     # since dropped from it; a new point has no row until it has run).
-    current = {p for p, _ in pipeline.sweep(finetune_config.get_config(name))}
+    config = finetune_config.get_config(name)
+    current = {p for p, _ in pipeline.sweep(config)}
     keep = [i for i, r in enumerate(rows) if r["point"] in current]
     for r in rows:
       if r["point"] not in current:
@@ -245,7 +242,7 @@ def main(argv):
                                   f"finetune_{name}.csv"), rows, rows[0])
     print(quality_table(name, rows), end="\n\n")
     print(cost_table(name, rows, seeds, seconds), end="\n\n")
-    done[name] = rows
+    done[name] = (config, rows)
   if done:
     sample_figure(_RUNS.value, done, os.path.join(
         _DOCS.value, "figures", "finetune_samples.png"))

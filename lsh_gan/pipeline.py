@@ -97,7 +97,7 @@ def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
   for field in POINT_FIELDS:
     for spec in split_points(config.get(field, "")):
       try:
-        point = finetune.parse_recipe(spec) or compress.parse(spec)
+        point = parse_point(spec)
       except ValueError as err:
         raise ValueError(f"config.{field}: {err}") from None
       if not isinstance(point, finetune.Recipe) and (
@@ -110,6 +110,13 @@ def sweep(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
         seen.add(name)
         out.append((name, point))
   return out
+
+
+def parse_point(spec: str):
+  """A sweep point's string as what it runs: a `finetune.Recipe` for a
+  fine-tuned point, else a `compress.Transform` (the baseline's string,
+  "identity", included). ValueError for a string that is neither."""
+  return finetune.parse_recipe(spec) or compress.parse(spec)
 
 
 def bits_of(transform, params) -> int:

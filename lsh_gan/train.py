@@ -167,7 +167,7 @@ def _write_metrics(workdir: str, metrics: dict) -> None:
 def accuracy(model, params, images, labels, batch: int = 1000) -> float:
   """Fraction of correct argmax predictions (batches of one size, the last
   one padded: one compiled program per batch size and model)."""
-  predict = _per_module(_predict, model)
+  predict = _predict(model)
   batch = min(batch, images.shape[0])
   correct = 0
   for start in range(0, images.shape[0], batch):
@@ -181,18 +181,7 @@ def accuracy(model, params, images, labels, batch: int = 1000) -> float:
   return correct / images.shape[0]
 
 
-def _per_module(build, module, *args):
-  """build(module, *args), cached when the module is hashable (modules of
-  tuple fields; one built by hand with a list field is not) and built
-  afresh otherwise."""
-  try:
-    hash(module)
-  except TypeError:
-    return build.__wrapped__(module, *args)
-  return build(module, *args)
-
-
-@functools.lru_cache(maxsize=8)
+@models.built_once
 def _predict(model):
   """predict(params, images) -> argmax labels; jitted, once per model."""
   return jax.jit(lambda p, x: jnp.argmax(model.apply(p, x), axis=-1))
@@ -679,14 +668,13 @@ def _with_batch_stats(generator, params, trained, config, batches: int = 50):
   variables = {**trained, "params": params}
   if "batch_stats" not in trained:
     return variables
-  update = _per_module(_stats_update, generator, config.batch_size,
-                       config.latent_dim)
+  update = _stats_update(generator, config.batch_size, config.latent_dim)
   for i in range(batches):
     variables = update(variables, jax.random.key(config.seed + 3 + i))
   return variables
 
 
-@functools.lru_cache(maxsize=16)
+@models.built_once
 def _stats_update(generator, batch_size: int, latent_dim: int):
   """update(variables, key) -> variables after one training-mode pass over
   a batch of fresh latents; jitted, built once per generator module (equal

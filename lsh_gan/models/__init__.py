@@ -101,6 +101,24 @@ def is_gan(config) -> bool:
   return config.get("architecture") in ARCHITECTURES
 
 
+def built_once(build):
+  """Decorates build(module, *args) -> a jitted function, so that it runs
+  once per distinct arguments: flax modules are equal, and hash alike, when
+  their fields are. A module with an unhashable field (a list, in a module
+  built by hand) cannot be a cache key: it is built afresh each call."""
+  cached = functools.lru_cache(maxsize=64)(build)
+
+  @functools.wraps(build)
+  def get(*args):
+    try:
+      hash(args)
+    except TypeError:
+      return build(*args)
+    return cached(*args)
+  return get
+
+
+@built_once
 def sampler(generator, latent_dim: int):
   """sample(variables, key, num) -> (num, *sample_shape) float32.
 
@@ -108,23 +126,8 @@ def sampler(generator, latent_dim: int):
   the generator in inference mode (batch norm uses its running averages), so
   samples are a pure function of (variables, key, num). Jitted, num static;
   compressed variables (`lsh_gan.compress`) go in directly. Built once per
-  generator module (modules are equal when their fields are; one with an
-  unhashable field, a list, gets a sampler of its own).
+  generator module (`built_once`).
   """
-  try:
-    hash(generator)
-  except TypeError:
-    return _sampler(generator, latent_dim)
-  return _cached_sampler(generator, latent_dim)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_sampler(generator, latent_dim: int):
-  return _sampler(generator, latent_dim)
-
-
-def _sampler(generator, latent_dim: int):
-  """`sampler`, built."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -153,4 +156,4 @@ def _sampler(generator, latent_dim: int):
 
 __all__ = ("ARCHITECTURES", "MODELS", "Classifier", "DCGANDiscriminator",
            "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan",
-           "build", "gan", "is_gan", "mlp_gan", "sampler")
+           "build", "built_once", "gan", "is_gan", "mlp_gan", "sampler")
