@@ -7,6 +7,7 @@ docs/finetune.md for our reading of the paper)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import time
@@ -108,10 +109,7 @@ def stored_bytes_of(name: str, width: int | None = None) -> int:
   config = _generator_config(name)
   channels = (_hidden(config) if width is None else
               _student_channels(config, width))
-  module = _module(config, channels)
-  shapes = jax.eval_shape(module.init, jax.random.key(0),
-                          jnp.zeros((1, config.latent_dim)))
-  return 4 * sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
+  return _costs(config, channels)[1]
 
 
 def _student_channels(config, width: int) -> tuple[int, ...]:
@@ -248,10 +246,28 @@ def mask_channels(tree, config, channels):
 
 
 def _macs(config, channels) -> int:
+  return _costs(config, channels)[0]
+
+
+def _costs(config, channels) -> tuple[int, int]:
+  """(MACs per sample, bytes of float32 variables) of the generator of
+  `config` at `channels`; counted once per shape (a search plans over up to
+  hundreds of shapes, each a trace)."""
+  return _costs_of_shape(
+      config.architecture, config.dataset,
+      None if config.architecture == "mlp_gan" else config.width,
+      config.latent_dim, tuple(int(c) for c in channels))
+
+
+@functools.lru_cache(maxsize=4096)
+def _costs_of_shape(architecture, dataset, width, latent_dim, channels):
+  config = ml_collections.ConfigDict(dict(
+      architecture=architecture, dataset=dataset, width=width))
   module = _module(config, channels)
-  z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
+  z = jax.ShapeDtypeStruct((1, latent_dim), jnp.float32)
   shapes = jax.eval_shape(module.init, jax.random.key(0), z)
-  return compress.macs(lambda v, x: module.apply(v, x), shapes, z)
+  return (compress.macs(lambda v, x: module.apply(v, x), shapes, z),
+          4 * sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes)))
 
 
 def _features(module, variables, z, train_mode):
