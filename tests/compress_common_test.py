@@ -17,18 +17,23 @@ from lsh_gan.compress import _base
 import conftest
 
 
-# One spec per way a transform computes or stores a leaf (each spec costs
-# about ten compilations here): each clip rule but the plain threshold; the
-# symmetric grid per tensor (inside `masked`) and per channel at 1 bit,
-# asymmetric per channel on another axis, zero-free, k-means and the 16-bit
-# limit; pruning per leaf (sparse floats) and global; a prune before and one
-# after a quantize (sparse codes), in both spellings of a chain; masks.
+# The specs: every way a transform computes or stores a leaf but the plain
+# clip threshold (compress_test.py checks it; each spec here costs about ten
+# compilations): the percentile and standard-deviation clips; the sign grid
+# per tensor and per channel; the symmetric grid per tensor (inside
+# `masked`) and per channel; the asymmetric grid per tensor (a scalar zero
+# point, stored as a mask and the codes off it) and per channel on another
+# axis; zero-free, k-means and the 16-bit limit; pruning per leaf (sparse
+# floats) and global; a prune before a k-means quantize (sparse codes) and
+# one after a uniform quantize, in both spellings of a chain; masks.
 ALL_TRANSFORMS = (
     "identity",
     "clip(percentile=95)",
     "clip(num_std=1.5)",
+    "quantize(bits=1)",
     "quantize(bits=1,axis=-1)",
     "quantize(bits=4,axis=-1)",
+    "quantize(bits=3,symmetric=False)",
     "quantize(bits=5,symmetric=False,axis=0)",
     "quantize(bits=2,grid='zero_free',axis=-1)",
     "quantize(bits=16)",
