@@ -12,8 +12,9 @@ def data_dir(tmp_path_factory):
 
 
 def test_names_and_bad_arguments(data_dir):
-  assert data.names() == ("mnist5k", "digits", "shapes", "ring8", "grid25",
-                          "mnist", "fashion_mnist", "cifar10", "celeb_a")
+  assert data.names() == ("mnist5k", "digits", "edges2digits", "shapes",
+                          "ring8", "grid25", "mnist", "fashion_mnist",
+                          "cifar10", "celeb_a")
   with pytest.raises(ValueError, match="name='mnist4k' is not a dataset; "
                      "valid names: mnist5k, digits"):
     data.load("mnist4k", data_dir=data_dir)
@@ -152,3 +153,50 @@ def test_shapes_are_drawn_as_their_factors_say(data_dir):
   for factor, values in shapes.FACTORS.items():
     counts = np.bincount(test[factor], minlength=len(values))
     assert counts.min() > 0.8 * 2000 / len(values)
+
+
+def test_outline_is_the_foreground_minus_its_erosion():
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  from lsh_gan.data import edges  # pylint: disable=g-import-not-at-top
+  # By hand: a filled square's outline is its border ring.
+  square = np.zeros((6, 6), np.uint8)
+  square[1:5, 1:5] = 200
+  ring = np.zeros((6, 6), np.uint8)
+  ring[1:5, 1:5] = 255
+  ring[2:4, 2:4] = 0
+  np.testing.assert_array_equal(edges.outline(square), ring)
+  # Against scipy on random blobs touching the border (outside counts as
+  # background: border_value=0).
+  rng = np.random.default_rng(0)
+  images = (rng.random((5, 12, 9, 1)) * 255).astype(np.uint8)
+  fg = images[..., 0] >= 128
+  cross = ndimage.generate_binary_structure(2, 1)
+  want = np.stack([f & ~ndimage.binary_erosion(f, cross, border_value=0)
+                   for f in fg])
+  np.testing.assert_array_equal(edges.outline(images)[..., 0] == 255, want)
+  assert set(np.unique(edges.outline(images))) <= {0, 255}
+  for bad in (images.astype(np.float32), np.zeros(4, np.uint8)):
+    with pytest.raises(ValueError, match="uint8 array"):
+      edges.outline(bad)
+  with pytest.raises(ValueError, match="threshold=0 must be"):
+    edges.outline(images, threshold=0)
+
+
+def test_edges2digits_pairs_each_mnist5k_digit_with_its_outline(data_dir):
+  from lsh_gan.data import edges  # pylint: disable=g-import-not-at-top
+  for split, n in (("train", 4000), ("test", 1000)):
+    pairs = data.load("edges2digits", split, data_dir=data_dir)
+    digits = data.load("mnist5k", split, data_dir=data_dir)
+    assert set(pairs) == {"condition", "image", "label"}
+    assert pairs["condition"].shape == (n, 28, 28, 1)
+    assert pairs["condition"].dtype == np.float32
+    np.testing.assert_array_equal(pairs["image"], digits["image"])
+    np.testing.assert_array_equal(pairs["label"], digits["label"])
+    uint8 = np.rint((digits["image"] + 1) * 127.5).astype(np.uint8)
+    np.testing.assert_array_equal(
+        pairs["condition"], edges.outline(uint8) / 127.5 - 1.0)
+    # An outline: a share of the strokes, inside them.
+    on = pairs["condition"] > 0
+    assert np.all(pairs["image"][on] >= 128 / 127.5 - 1.0)
+    assert 0.3 < on.mean() / (uint8 >= 128).mean() < 0.95
+  assert data.sample_shape("edges2digits") == (28, 28, 1)

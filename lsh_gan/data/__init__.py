@@ -10,6 +10,10 @@ Offline (TFDS builders of this project, built on first use, no download):
            round(v * 255 / 16)). Split: for each digit, the last
            round(count / 5) examples in scikit-learn's order are `test`
            (359), the rest `train` (1,438).
+  edges2digits  mnist5k paired for image-to-image translation: `condition`
+           the outline of each digit (`lsh_gan.data.edges.outline`: the
+           inner boundary of the digit binarized at 128), `image` the
+           digit, `label` its class; mnist5k's split.
   shapes   procedurally drawn coloured shapes, 32x32x3, with known factors
            (shape, colour, size, position: 96 modes; `lsh_gan.data.shapes`).
            `train` 10,000 (seed 0), `test` 2,000 (seed 1); `label` is the
@@ -40,13 +44,17 @@ import os
 
 import numpy as np
 
-OFFLINE = ("mnist5k", "digits", "shapes", "ring8", "grid25")
+OFFLINE = ("mnist5k", "digits", "edges2digits", "shapes", "ring8",
+           "grid25")
 ONLINE = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 MIXTURES = ("ring8", "grid25")
+# Paired datasets: `load` also returns the input image, `condition`.
+PAIRED = ("edges2digits",)
 CELEB_A_SIZE = 64
 # Per-sample factor labels returned beside `label`.
 FACTOR_KEYS = {"shapes": ("shape", "colour", "size", "position")}
-_SHAPES = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "shapes": (32, 32, 3),
+_SHAPES = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1),
+           "edges2digits": (28, 28, 1), "shapes": (32, 32, 3),
            "ring8": (2,),
            "grid25": (2,), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1),
            "cifar10": (32, 32, 3), "celeb_a": (CELEB_A_SIZE, CELEB_A_SIZE, 3)}
@@ -97,7 +105,8 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None,
   Returns:
     {"image": float32 (n, H, W, C) in [-1, 1], "label": int64 (n,)} for
     image datasets (no "label" for celeb_a; shapes also gives its factors,
-    FACTOR_KEYS, int64 (n,) each); {"point": float32 (n, 2),
+    FACTOR_KEYS, int64 (n,) each; a paired dataset, PAIRED, also gives
+    its input, "condition", as "image"); {"point": float32 (n, 2),
     "label": int64 (n,)} for ring8 and grid25.
 
   Raises:

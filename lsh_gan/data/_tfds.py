@@ -111,6 +111,43 @@ class Digits(_Images):
     return x, digits.target, lambda count: int(round(count / 5))
 
 
+class Edges2Digits(_Builder):
+  """mnist5k's digits paired with their outlines (`lsh_gan.data.edges`):
+  `condition` the edge map, `image` the digit; mnist5k's split."""
+
+  name = "edges2digits"
+  SHAPE = Mnist5k.SHAPE
+  VERSION = _VERSION
+  RELEASE_NOTES = {"1.0.0": "First release."}
+
+  def _info(self):
+    return self.dataset_info_from_configs(
+        description="mnist5k's digits (target `image`) with the outline of "
+        "each (`condition`): the inner boundary of the digit binarized at "
+        "128.",
+        features=tfds.features.FeaturesDict({
+            "condition": tfds.features.Image(shape=Mnist5k.SHAPE),
+            "image": tfds.features.Image(shape=Mnist5k.SHAPE),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=("condition", "image"),
+        disable_shuffling=True)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    from lsh_gan.data import edges  # pylint: disable=g-import-not-at-top
+    x, y, test_of = Mnist5k._arrays(self)  # pylint: disable=protected-access
+    condition = edges.outline(x)
+    return {name: self._generate_examples(condition[idx], x[idx], y[idx],
+                                          idx)
+            for name, idx in _stratified(y, test_of).items()}
+
+  def _generate_examples(self, conditions, images, labels, index):
+    for condition, image, label, i in zip(conditions, images, labels, index):
+      yield int(i), {"condition": condition, "image": image,
+                     "label": int(label)}
+
+
 class Shapes(_Builder):
   """Coloured shapes with known factors (lsh_gan.data.shapes)."""
 
@@ -195,8 +232,8 @@ class Grid25(_Mixture):
   name = "grid25"
 
 
-BUILDERS = {cls.name: cls for cls in (Mnist5k, Digits, Shapes, Ring8,
-                                       Grid25)}
+BUILDERS = {cls.name: cls for cls in (Mnist5k, Digits, Edges2Digits,
+                                       Shapes, Ring8, Grid25)}
 
 
 def _to_float_images(images: np.ndarray) -> np.ndarray:
@@ -227,15 +264,17 @@ def load(name: str, split: str, data_dir: str, limit) -> dict[str, np.ndarray]:
   if name == "celeb_a":
     ds = ds.map(lambda ex: {"image": _celeb_a(ex["image"])})
   keys = (("point", "label") if name in data.MIXTURES else
-          ("image", "label") + data.FACTOR_KEYS.get(name, ()))
+          ("image", "label") + data.FACTOR_KEYS.get(name, ()) +
+          (("condition",) if name in data.PAIRED else ()))
   ds = ds.map(lambda ex: {k: ex[k] for k in keys if k in ex})
   out = {}
   for batch in tfds.as_numpy(ds.batch(4096)):
     for key, value in batch.items():
       out.setdefault(key, []).append(value)
   out = {key: np.concatenate(values) for key, values in out.items()}
-  if "image" in out:
-    out["image"] = _to_float_images(out["image"])
+  for key in ("image", "condition"):
+    if key in out:
+      out[key] = _to_float_images(out[key])
   if "label" in out:
     out["label"] = out["label"].astype(np.int64)
   return out
