@@ -28,7 +28,8 @@ With a network (through `tfds.load`): mnist, fashion_mnist, cifar10 and
 celeb_a (center-cropped to 178x178 and resized to 64x64).
 
 `load(name, split)` returns a dict of numpy arrays: image sets give `image`,
-float32 in [-1, 1], NHWC, and `label` where the dataset has one; the 2-D
+float32 in [-1, 1], NHWC, and `label` where the dataset has one (a paired
+dataset, PAIRED, also its input image as `condition`); the 2-D
 mixtures give `point` (n, 2) float32 and `label`. `images(name, split)`
 returns the sample array alone (images, or points for the mixtures).
 
@@ -105,8 +106,9 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None,
   Returns:
     {"image": float32 (n, H, W, C) in [-1, 1], "label": int64 (n,)} for
     image datasets (no "label" for celeb_a; shapes also gives its factors,
-    FACTOR_KEYS, int64 (n,) each; a paired dataset, PAIRED, also gives
-    its input, "condition", as "image"); {"point": float32 (n, 2),
+    FACTOR_KEYS, int64 (n,) each; a paired dataset, PAIRED, gives its
+    target as "image" and its input as "condition", float32 (n, H, W, C)
+    in [-1, 1]); {"point": float32 (n, 2),
     "label": int64 (n,)} for ring8 and grid25.
 
   Raises:

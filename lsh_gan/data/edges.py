@@ -12,25 +12,28 @@ import numpy as np
 
 
 def outline(images: np.ndarray, threshold: int = 128) -> np.ndarray:
-  """The inner boundary of the foreground of uint8 images.
+  """The inner boundary of the foreground of single-channel uint8 images.
 
   Args:
-    images: uint8 array (n, H, W, 1) or (H, W) / (n, H, W); foreground is
-      >= threshold.
+    images: uint8 array of one image (H, W), or of several, (n, H, W) or
+      (n, H, W, 1); foreground is >= threshold.
     threshold: the binarization level, 1..255.
 
   Returns:
     uint8 array of the same shape: 255 on the boundary, 0 elsewhere.
 
   Raises:
-    ValueError: for a non-uint8 array, fewer than 2 dimensions, or a
-      threshold outside 1..255.
+    ValueError: for a non-uint8 array, another shape (one image with a
+      channel axis, (H, W, 1), is refused: it reads as n images of width
+      1; several channels are refused), or a threshold outside 1..255.
   """
   images = np.asarray(images)
-  if images.dtype != np.uint8 or images.ndim < 2:
-    raise ValueError(f"images must be a uint8 array of 2 or more "
-                     f"dimensions, got {images.dtype} of shape "
-                     f"{images.shape}")
+  if images.dtype != np.uint8:
+    raise ValueError(f"images must be a uint8 array, got {images.dtype}")
+  if not (images.ndim == 2 or (images.ndim == 3 and images.shape[-1] != 1)
+          or (images.ndim == 4 and images.shape[-1] == 1)):
+    raise ValueError(f"images of shape {images.shape}: must be (H, W), "
+                     "(n, H, W) or (n, H, W, 1), one channel")
   if (not isinstance(threshold, (int, np.integer)) or isinstance(threshold, bool)
       or not 1 <= threshold <= 255):
     raise ValueError(f"threshold={threshold!r} must be an integer in 1..255")
