@@ -73,6 +73,8 @@ setuptools.setup(
             "prdc>=0.2",
             "pytest-xdist>=3.5",
             "scipy>=1.10",
+            # SSIM and PSNR's reference (lsh_gan.metrics.paired's tests).
+            "scikit-image>=0.22",
         ],
     },
     classifiers=[

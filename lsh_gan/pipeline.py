@@ -61,12 +61,17 @@ BASELINE = "baseline"
 METRICS = ("knn_precision", "knn_recall", "density", "coverage",
            "lsh_precision", "lsh_recall", "lsh_knn_precision",
            "lsh_knn_recall", "fid", "kid")
+# A conditional generator's rows also score each output against its own
+# target and input (`lsh_gan.metrics.paired`); blank for the others.
+PAIRED_METRICS = ("l1", "psnr", "ssim", "edge_f1")
 COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
-           "macs", "params", *METRICS, "finetune_s", "compress_s",
-           "generate_s", "generate_1000_s", "embed_s", "score_s", "notes")
-# Columns added after rows were first saved: a resumed sweep's older rows
-# may lack them (blank in results.csv).
-LATER_COLUMNS = ("notes", "macs", "params", "finetune_s", "generate_1000_s")
+           "macs", "params", *METRICS, *PAIRED_METRICS, "finetune_s",
+           "compress_s", "generate_s", "generate_1000_s", "embed_s",
+           "score_s", "notes")
+# Columns added after rows were first saved, or only some rows have: a
+# resumed sweep's older rows may lack them (blank in results.csv).
+LATER_COLUMNS = ("notes", "macs", "params", "finetune_s", "generate_1000_s",
+                 *PAIRED_METRICS)
 # Fields that only choose sweep points: changing them keeps the results.
 POINT_FIELDS = ("points", "add_points")
 # Fields that decide no number: a workdir's results stay valid when they
@@ -180,12 +185,19 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
     except ValueError as err:
       raise ValueError(f"config.inception_weights: {err}") from None
   mesh = _mesh(config)
-  if mesh is not None and config.num_samples % mesh.devices.size:
+  conditional = pretrained.is_conditional(config.generator)
+  if not conditional and mesh is not None and (
+      config.num_samples % mesh.devices.size):
     raise ValueError(
         f"config.num_samples={config.num_samples} must be a multiple of the "
         f"{mesh.devices.size} devices of the mesh (config.mesh.devices), so "
         "that every device makes as many samples")
   for name, point in sweep(config):
+    if isinstance(point, finetune.Recipe) and conditional:
+      raise ValueError(
+          f"config.points: {name}: the fine-tuning methods take generators "
+          f"of latents; {config.generator!r} is conditional (its "
+          "post-training points run)")
     if isinstance(point, finetune.Recipe):
       try:
         point.check(config.generator)
@@ -241,7 +253,8 @@ def _embedder_fingerprint(config: ml_collections.ConfigDict) -> str:
   dataset = pretrained.info(config.generator)["dataset"]
   if dataset in data.MIXTURES:
     return "identity"
-  return pretrained.fingerprint(f"embedder_{dataset}")
+  return pretrained.fingerprint(
+      f"embedder_{data.SAME_IMAGES.get(dataset, dataset)}")
 
 
 def experiment(config: ml_collections.ConfigDict) -> dict:
@@ -317,9 +330,32 @@ def save_results(workdir: str, config: ml_collections.ConfigDict,
   _files.write_csv(os.path.join(workdir, "results.csv"), rows, COLUMNS)
 
 
+class ConditionalSampler:
+  """A conditional generator's translate_fn as a sweep's sample_fn:
+  `sample_fn(variables, key, num)` translates the first `num` of the given
+  conditions (repeated cyclically past their number; the key is unused: the
+  conditions are the samples' inputs). `.jitted(variables, key, num)` is
+  the traceable generator on `num` blank conditions, for counting MACs."""
+
+  def __init__(self, translate_fn, conditions: np.ndarray):
+    self.translate_fn = translate_fn
+    self.conditions = conditions
+
+  def __call__(self, variables, key, num: int):
+    del key
+    return self.translate_fn(variables, np.resize(
+        self.conditions, (num,) + self.conditions.shape[1:]))
+
+  def jitted(self, variables, key, num: int):
+    del key
+    return self.translate_fn.apply(variables, jax.numpy.zeros(
+        (num,) + self.conditions.shape[1:], jax.numpy.float32))
+
+
 class Stages:
   """The stages of one experiment, with everything shared across points:
-  the generator, its latents' key, the embedder and the real reference."""
+  the generator, its latents' key (a conditional generator's: its
+  conditions and their targets), the embedder and the real reference."""
 
   def __init__(self, config: ml_collections.ConfigDict,
                finetune_dir: str | None = None):
@@ -327,10 +363,17 @@ class Stages:
     self.finetune_dir = finetune_dir
     self.dataset = pretrained.info(config.generator)["dataset"]
     self.sample_fn, self.variables = pretrained.generator(config.generator)
+    self.pairs = None
+    if pretrained.is_conditional(config.generator):
+      self.pairs = _pairs(config, self.dataset)
+      self.sample_fn = ConditionalSampler(self.sample_fn,
+                                          self.pairs["condition"])
     self.key = jax.random.key(config.seed)
     self.embed_fn, self.embed_params, self.embed_batch = embedder(
         config, self.dataset)
-    self.mesh = _mesh(config)
+    # A conditional generator's sweep (about 1,000 pairs) runs on one
+    # device.
+    self.mesh = None if self.pairs is not None else _mesh(config)
 
   @functools.cached_property
   def reference(self) -> metrics.Reference:
@@ -392,6 +435,19 @@ class Stages:
   @functools.cached_property
   def dense_macs(self) -> int:
     return _macs(self.sample_fn, self.variables)
+
+  def paired_scores(self, samples: np.ndarray) -> dict[str, float]:
+    """A conditional generator's outputs against their own targets (and,
+    for edges2digits, inputs): PAIRED_METRICS; {} for the others."""
+    if self.pairs is None:
+      return {}
+    from lsh_gan.metrics import paired  # pylint: disable=g-import-not-at-top
+    samples = np.asarray(samples)
+    out = paired.fidelity(samples, self.pairs["image"])
+    if self.dataset == "edges2digits":
+      out["edge_f1"] = paired.edge_consistency(
+          samples, self.pairs["condition"])["edge_f1"]
+    return {k: out.get(k, math.nan) for k in PAIRED_METRICS}
 
   def score(self, fake: np.ndarray) -> dict[str, float]:
     c, ref = self.config, self.reference
@@ -490,7 +546,7 @@ class Stages:
       scores["notes"] = "non-finite samples: no metrics"
       log.warning("%s: non-finite samples; its metrics are NaN", name)
     else:
-      scores = self.score(fake)
+      scores = {**self.score(fake), **self.paired_scores(samples)}
     score_s = time.perf_counter() - timer
     row = {"point": name, "transform": str(transform),
            "bits": size_report.fewest_bits or 32,
@@ -506,6 +562,27 @@ class Stages:
     if isinstance(transform, finetune.Recipe):
       row.update(transform.depends_on(self.config.generator))
     return row, samples
+
+
+def _pairs(config: ml_collections.ConfigDict, dataset: str) -> dict:
+  """A conditional sweep's inputs and targets: `num_samples` pairs of the
+  config's split, drawn without repeats by `seed` and kept in stored order
+  ({"condition", "image"}).
+
+  Raises:
+    ValueError: num_samples above the split's number of pairs.
+  """
+  split = config.get("split", "train")
+  pairs = data.load(dataset, split, data_dir=config.get("data_dir"))
+  total = pairs["image"].shape[0]
+  if config.num_samples > total:
+    raise ValueError(
+        f"config.num_samples={config.num_samples}: {config.generator!r} "
+        f"translates the conditions of {dataset}'s {split} split, which "
+        f"has {total}")
+  chosen = np.sort(np.random.default_rng(config.seed).choice(
+      total, config.num_samples, replace=False))
+  return {k: pairs[k][chosen] for k in ("condition", "image")}
 
 
 def _macs(sample_fn, variables) -> int:
@@ -680,7 +757,7 @@ def _run_seeds_locked(config, workdir, num_seeds):
     row.update({k: first[k] for k in ("macs", "params", "finetune_s")
                 if k in first})  # rows saved before these lack them
     row["num_seeds"] = num_seeds
-    for metric in METRICS:
+    for metric in METRICS + tuple(m for m in PAIRED_METRICS if m in first):
       values = np.array([r[i][metric] for r in runs], np.float64)
       row[f"{metric}_mean"] = float(values.mean())
       row[f"{metric}_std"] = float(values.std(ddof=1))

@@ -324,25 +324,29 @@ def mode_coverage(samples: np.ndarray, *, confidence: float = 0.9,
   return out
 
 
+def embedding_of(dataset: str):
+  """(embed, space): the function that maps a dataset's samples into its
+  pre-trained embedding ("space": "embedding"; the flattened samples,
+  "pixels", for a dataset without one)."""
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  try:
+    embed_fn, params = pretrained.embedder(dataset)
+  except ValueError:  # no pre-trained embedder for this dataset
+    return (lambda x: x.reshape(x.shape[0], -1)), "pixels"
+  return (lambda x: pretrained.embed_all(embed_fn, params, x)), "embedding"
+
+
 def quality_reference(dataset: str, *, data_dir: str | None = None,
                       seed: int = 0):
   """(reference, embed, space) that `generator_quality` scores against: a
   `lsh_gan.metrics.Reference` of at most 5,000 training samples (chosen by
-  `seed`) in the dataset's pre-trained embedding ("space": "embedding"; the
-  flattened samples, "pixels", for a dataset without one), and the function
-  that embeds samples for it."""
+  `seed`) in the dataset's pre-trained embedding, and `embedding_of`'s
+  (embed, space)."""
   from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
-  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
   real = data.images(dataset, "train", data_dir=data_dir)
   real = real[np.random.default_rng(seed).choice(
       real.shape[0], min(5000, real.shape[0]), replace=False)]
-  try:
-    embed_fn, params = pretrained.embedder(dataset)
-    space = "embedding"
-    embed = lambda x: pretrained.embed_all(embed_fn, params, x)
-  except ValueError:  # no pre-trained embedder for this dataset
-    space = "pixels"
-    embed = lambda x: x.reshape(x.shape[0], -1)
+  embed, space = embedding_of(dataset)
   return lsh_metrics.Reference(embed(real)), embed, space
 
 
@@ -446,9 +450,22 @@ def _key(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
 
 
 def _gan_optimizers(config):
-  """(generator's, discriminator's) Adam of a GAN config."""
-  make = lambda rate: optax.adam(rate, b1=config.get("b1", 0.5),
-                                 b2=config.get("b2", 0.999))
+  """(generator's, discriminator's) Adam of a GAN config; with
+  `decay_steps` > 0 each rate falls linearly to 0 over the last that many
+  of `steps`."""
+  decay = config.get("decay_steps", 0)
+  if not 0 <= decay <= config.steps:
+    raise ValueError(f"decay_steps={decay!r} must be in 0..steps "
+                     f"({config.steps})")
+
+  def make(rate):
+    if decay:
+      rate = optax.join_schedules(
+          [optax.constant_schedule(rate),
+           optax.linear_schedule(rate, 0.0, decay)],
+          [config.steps - decay])
+    return optax.adam(rate, b1=config.get("b1", 0.5),
+                      b2=config.get("b2", 0.999))
   return (make(config.learning_rate),
           make(config.get("d_learning_rate", config.learning_rate)))
 
@@ -551,6 +568,141 @@ def train_gan(config: ml_collections.ConfigDict, workdir: str,
                              seed=config.seed)}
   _write_metrics(workdir, out)
   return {**out, "variables": variables, "discriminator": state["d"]}
+
+
+def translation_quality(outputs: np.ndarray, dataset: str, split: str = "test",
+                        *, data_dir: str | None = None) -> dict:
+  """How a conditional generator's outputs on a paired dataset's `split`
+  (every condition, in stored order) compare with the targets.
+
+  Paired fidelity (`lsh_gan.metrics.paired.fidelity`: L1, PSNR, SSIM) and
+  edge consistency (edges2digits: the outputs' outlines against the input
+  edges), and the distribution metrics of `generator_quality` (KNN
+  precision and recall, k = 3, and the Frechet distance) of the outputs
+  against the split's targets, in the targets' pre-trained embedding.
+  """
+  from lsh_gan import metrics as lsh_metrics  # pylint: disable=g-import-not-at-top
+  from lsh_gan.metrics import paired  # pylint: disable=g-import-not-at-top
+  pairs = data.load(dataset, split, data_dir=data_dir)
+  outputs = np.asarray(outputs)
+  if outputs.shape != pairs["image"].shape:
+    raise ValueError(f"outputs of shape {outputs.shape}: must be one per "
+                     f"condition of {dataset}'s {split} split, "
+                     f"{pairs['image'].shape}")
+  embed, space = embedding_of(dataset)
+  ref = lsh_metrics.Reference(embed(pairs["image"]))
+  fake = embed(outputs)
+  out = {**paired.fidelity(outputs, pairs["image"]),
+         **ref.knn_precision_recall(fake, k=3),
+         **ref.frechet_distance(fake), "space": space}
+  if dataset == "edges2digits":
+    out.update(paired.edge_consistency(outputs, pairs["condition"]))
+  return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pix2pix_step(config: ml_collections.FrozenConfigDict):
+  """The jitted training step of a pix2pix config, built once per config:
+  step_fn(state, conditions, targets) -> (state, d_loss, g_gan, g_l1)."""
+  generator, discriminator = models.build(config)
+  g_opt, d_opt = _gan_optimizers(config)
+  l1_weight = config.get("l1_weight", 100.0)
+  shift = config.get("augment_shift", 0)
+  bce = optax.sigmoid_binary_cross_entropy
+
+  def logits(d_params, conditions, images):
+    return discriminator.apply({"params": d_params}, conditions, images,
+                               mutable=["batch_stats"])[0]
+
+  def fake_of(g_vars, conditions):
+    return generator.apply(g_vars, conditions, train=True,
+                           mutable=["batch_stats"])
+
+  def d_loss(d_params, conditions, targets, fake):
+    # The authors' 0.5: the discriminator learns at half the generator's
+    # rate.
+    return 0.5 * (bce(logits(d_params, conditions, targets), 1.0).mean() +
+                  bce(logits(d_params, conditions, fake), 0.0).mean())
+
+  def g_loss(g_params, g_vars, d_params, conditions, targets):
+    fake, stats = fake_of({**g_vars, "params": g_params}, conditions)
+    gan = bce(logits(d_params, conditions, fake), 1.0).mean()
+    l1 = jnp.abs(fake - targets).mean()
+    return gan + l1_weight * l1, (stats, gan, l1)
+
+  @jax.jit
+  def step_fn(state, conditions, targets):
+    key = jax.random.fold_in(jax.random.key(config.seed + 1), state["step"])
+    if shift:  # the same shift for a condition and its target
+      both = random_shift(key, jnp.concatenate([conditions, targets], -1),
+                          shift)
+      conditions, targets = jnp.split(both, [conditions.shape[-1]], -1)
+    fake = jax.lax.stop_gradient(fake_of(state["g"], conditions)[0])
+    d_value, grads = jax.value_and_grad(d_loss)(state["d"], conditions,
+                                                targets, fake)
+    updates, d_opt_state = d_opt.update(grads, state["d_opt"], state["d"])
+    d = optax.apply_updates(state["d"], updates)
+    (_, (stats, gan, l1)), grads = jax.value_and_grad(g_loss, has_aux=True)(
+        state["g"]["params"], state["g"], d, conditions, targets)
+    updates, g_opt_state = g_opt.update(grads, state["g_opt"],
+                                        state["g"]["params"])
+    g_new = {**state["g"], **stats,
+             "params": optax.apply_updates(state["g"]["params"], updates)}
+    return ({"g": g_new, "d": d, "g_opt": g_opt_state, "d_opt": d_opt_state,
+             "step": state["step"] + 1}, d_value, gan, l1)
+  return step_fn
+
+
+def train_pix2pix(config: ml_collections.ConfigDict, workdir: str,
+                  stop_after: int | None = None) -> dict:
+  """Trains (or resumes) a pix2pix on a paired dataset (data.PAIRED).
+
+  A step, as the authors' code takes it: one discriminator update on a
+  real pair (condition, target) and a generated one (condition, G(condition))
+  with half the binary cross-entropy, then one generator update on the
+  cross-entropy of its pair scored real plus `l1_weight` (100) times the
+  mean absolute error to the target. Adam with `learning_rate`, `b1`, `b2`
+  for both; with `decay_steps`, the rate falls linearly to 0 over the last
+  that many steps (the authors' schedule). With `augment_shift`, a
+  condition and its target move together by up to that many pixels.
+
+  Returns:
+    {"step", "seconds"} (of training, summed over interruptions) and
+    `translation_quality` on the test split, plus "variables" (the
+    generator's: params and batch_stats) and "discriminator" (its params).
+  """
+  if config.dataset not in data.PAIRED:
+    raise ValueError(f"dataset={config.dataset!r} is not a paired dataset; "
+                     f"paired ones: {', '.join(data.PAIRED)}")
+  train = data.load(config.dataset, "train", data_dir=config.get("data_dir"))
+  conditions, targets = train["condition"], train["image"]
+  generator, discriminator = models.build(config)
+  key_g, key_d = jax.random.split(jax.random.key(config.seed))
+  g_vars = dict(generator.init(key_g, jnp.asarray(conditions[:2])))
+  d_params = discriminator.init(key_d, jnp.asarray(conditions[:2]),
+                                jnp.asarray(targets[:2]))["params"]
+  g_opt, d_opt = _gan_optimizers(config)
+  state = {"g": g_vars, "d": d_params, "g_opt": g_opt.init(g_vars["params"]),
+           "d_opt": d_opt.init(d_params), "step": jnp.zeros((), jnp.int32)}
+  manager = _checkpoint_manager(workdir)
+  state = _restore(manager, state)
+  step_fn = _pix2pix_step(_key(config))
+
+  def batch(step):
+    idx = _batch_indices(len(targets), config.batch_size, config.seed, step)
+    return conditions[idx], targets[idx]
+
+  state, seconds = _run(
+      config, manager, state, step_fn, batch,
+      lambda v: (f"d loss {float(v[0]):.4f}  g gan {float(v[1]):.4f}  "
+                 f"g l1 {float(v[2]):.4f}"), stop_after)
+  test = data.load(config.dataset, "test", data_dir=config.get("data_dir"))
+  outputs = models.translator(generator)(state["g"], test["condition"])
+  out = {"step": int(state["step"]), "seconds": seconds,
+         **translation_quality(np.asarray(outputs), config.dataset,
+                               data_dir=config.get("data_dir"))}
+  _write_metrics(workdir, out)
+  return {**out, "variables": state["g"], "discriminator": state["d"]}
 
 
 def train_discriminator(name: str, workdir: str, *, steps: int,
@@ -706,11 +858,13 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     The metrics (without parameters), plus "exported_to" when exported.
   """
   gan = models.is_gan(config)
+  trainer = (train_pix2pix if models.is_conditional(config) else
+             train_gan if gan else train_classifier)
   # Two trainings in one checkpoint folder would interleave their saves:
   # a second run waits for the first, then resumes from its last step.
   with _files.locked(workdir, on_wait=logging.warning), \
       _logging.quiet_orbax():
-    metrics = (train_gan if gan else train_classifier)(config, workdir)
+    metrics = trainer(config, workdir)
   params = metrics.pop("variables" if gan else "params")
   parts = {"discriminator": metrics.pop("discriminator")} if gan else {}
   if export:

@@ -39,7 +39,14 @@ def test_config_builds(path):
   assert config.kind == ("train" if name.startswith("train_") else "sweep")
   if name.startswith("train_"):
     shape = data.sample_shape(config.dataset)
-    if models.is_gan(config):
+    if models.is_conditional(config):
+      generator, discriminator = models.build(config)
+      x = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
+      variables = jax.eval_shape(generator.init, jax.random.key(0), x)
+      assert jax.eval_shape(generator.apply, variables, x).shape == x.shape
+      jax.eval_shape(discriminator.init, jax.random.key(1), x, x)
+      assert name == f"train_{config.architecture}_{config.dataset}"
+    elif models.is_gan(config):
       # Shapes only (traced, not computed): the networks build and fit.
       generator, discriminator = models.build(config)
       z = jax.ShapeDtypeStruct((2, config.latent_dim), jnp.float32)
@@ -85,4 +92,7 @@ def test_config_builds(path):
           _distill._config(generator), width) in allowed  # pylint: disable=protected-access
   else:
     assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
-    assert len(pipeline.sweep(config)) == 16
+    # The baseline and 15 points; pix2pix's: 11 (no 1-bit or clipping
+    # ladder).
+    assert len(pipeline.sweep(config)) == (
+        12 if config.generator == "pix2pix_edges2digits" else 16)

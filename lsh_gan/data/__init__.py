@@ -51,6 +51,9 @@ ONLINE = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 MIXTURES = ("ring8", "grid25")
 # Paired datasets: `load` also returns the input image, `condition`.
 PAIRED = ("edges2digits",)
+# Datasets whose images (a paired one's targets) are another's: they share
+# its embedding.
+SAME_IMAGES = {"edges2digits": "mnist5k"}
 CELEB_A_SIZE = 64
 # Per-sample factor labels returned beside `label`.
 FACTOR_KEYS = {"shapes": ("shape", "colour", "size", "position")}

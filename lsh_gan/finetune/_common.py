@@ -41,12 +41,20 @@ def identity(method: str, name: str, uses_discriminator: bool,
   return out
 
 
-def check_run(name, steps, seed, batch_size, learning_rate) -> None:
-  """ValueError naming the argument for a generator that is not committed,
-  or bad steps / seed / batch_size / learning_rate."""
+def check_generator(name) -> None:
+  """ValueError for a name that is not a committed generator of latents."""
   if name not in pretrained.generators():
     raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
                      f"names: {', '.join(pretrained.generators())}")
+  if pretrained.is_conditional(name):
+    raise ValueError(f"name={name!r} is a conditional generator; the "
+                     "fine-tuning methods take generators of latents")
+
+
+def check_run(name, steps, seed, batch_size, learning_rate) -> None:
+  """ValueError naming the argument for a generator that is not committed,
+  or bad steps / seed / batch_size / learning_rate."""
+  check_generator(name)
   for arg, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
     check_int(arg, value, low)
   if isinstance(seed, bool) or not isinstance(seed, (int, numbers.Integral)):

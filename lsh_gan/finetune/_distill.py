@@ -87,9 +87,7 @@ def teacher_channels(name: str) -> tuple[int, ...]:
 
 
 def _generator_config(name: str):
-  if name not in pretrained.generators():
-    raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
-                     f"names: {', '.join(pretrained.generators())}")
+  _common.check_generator(name)
   return _config(name)
 
 

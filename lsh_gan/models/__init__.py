@@ -11,6 +11,9 @@ GAN architectures are chosen by name with `gan(architecture, ...)`:
   wgan_gp  the same generator and a critic without normalization, for the
            WGAN-GP loss.
   mlp_gan  MLPs for the 2-D mixtures (models.mlp_gan).
+  pix2pix  a conditional U-Net generator and PatchGAN discriminator for
+           paired image-to-image translation (models.pix2pix): the
+           generator maps a condition image to an image, no latents.
 """
 
 from __future__ import annotations
@@ -20,26 +23,34 @@ from typing import Sequence
 
 from lsh_gan.models import dcgan
 from lsh_gan.models import mlp_gan
+from lsh_gan.models import pix2pix
 from lsh_gan.models.classifier import Classifier
 from lsh_gan.models.dcgan import Discriminator as DCGANDiscriminator
 from lsh_gan.models.dcgan import Generator as DCGANGenerator
 from lsh_gan.models.mlp_gan import MLPDiscriminator
 from lsh_gan.models.mlp_gan import MLPGenerator
 
-ARCHITECTURES = ("dcgan", "wgan_gp", "mlp_gan")
+ARCHITECTURES = ("dcgan", "wgan_gp", "mlp_gan", "pix2pix")
+# Architectures whose generator maps a condition image, not latents.
+CONDITIONAL = ("pix2pix",)
 # Every model a config can name in its `architecture` (see `build`).
 MODELS = ARCHITECTURES + ("classifier",)
 
 
 def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
-        hidden: Sequence[int] = (128, 128, 128)):
+        hidden: Sequence[int] = (128, 128, 128), d_width: int | None = None,
+        levels: int = 5, n_layers: int = 2):
   """(generator, discriminator) modules of a GAN architecture.
 
   Args:
     architecture: one of ARCHITECTURES.
     sample_shape: one sample's shape: (H, W, C) images, or (2,) points.
-    width: channels of the convolutional models.
+    width: channels of the convolutional models (pix2pix: the U-Net's first
+      level).
     hidden: layer widths of the MLPs.
+    d_width: pix2pix: the PatchGAN's first channels (default 2 x width).
+    levels: pix2pix: the U-Net's stride-2 steps.
+    n_layers: pix2pix: the PatchGAN's stride-2 convolutions.
 
   Raises:
     ValueError: an unknown architecture (the valid ones are listed), or a
@@ -52,10 +63,17 @@ def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
                        f"samples of shape {sample_shape}")
     return (MLPGenerator(hidden=tuple(hidden), out_dim=sample_shape[0]),
             MLPDiscriminator(hidden=tuple(hidden)))
+  if architecture in ("dcgan", "wgan_gp", "pix2pix") and (
+      len(sample_shape) != 3 or sample_shape[0] != sample_shape[1]):
+    raise ValueError(f"architecture={architecture!r} makes square images "
+                     f"(H, H, C), not samples of shape {sample_shape}")
+  if architecture == "pix2pix":
+    return (pix2pix.UNetGenerator(width=width, levels=levels,
+                                  out_channels=sample_shape[2]),
+            pix2pix.PatchDiscriminator(
+                width=2 * width if d_width is None else d_width,
+                n_layers=n_layers))
   if architecture in ("dcgan", "wgan_gp"):
-    if len(sample_shape) != 3 or sample_shape[0] != sample_shape[1]:
-      raise ValueError(f"architecture={architecture!r} makes square images "
-                       f"(H, H, C), not samples of shape {sample_shape}")
     dcgan.upsamplings(sample_shape[0])
     return (DCGANGenerator(width=width, image_shape=sample_shape),
             DCGANDiscriminator(width=width,
@@ -93,12 +111,20 @@ def build(config):
   from lsh_gan import data  # pylint: disable=g-import-not-at-top
   return gan(architecture, sample_shape=data.sample_shape(config["dataset"]),
              width=config.get("width", 64),
-             hidden=config.get("hidden", (128, 128, 128)))
+             hidden=config.get("hidden", (128, 128, 128)),
+             d_width=config.get("d_width"), levels=config.get("levels", 5),
+             n_layers=config.get("n_layers", 2))
 
 
 def is_gan(config) -> bool:
   """Whether a model's config describes a GAN (else an embedder)."""
   return config.get("architecture") in ARCHITECTURES
+
+
+def is_conditional(config) -> bool:
+  """Whether a model's config describes a conditional GAN (its generator
+  maps condition images, CONDITIONAL)."""
+  return config.get("architecture") in CONDITIONAL
 
 
 def built_once(build):
@@ -154,6 +180,37 @@ def sampler(generator, latent_dim: int):
   return checked
 
 
-__all__ = ("ARCHITECTURES", "MODELS", "Classifier", "DCGANDiscriminator",
+@built_once
+def translator(generator):
+  """translate(variables, conditions) -> float32 images of a conditional
+  generator (CONDITIONAL): conditions (n, H, W, C) in [-1, 1], the
+  generator in inference mode (batch norm uses its running averages), so an
+  output is a pure function of the variables and its own condition. Jitted
+  (one program per conditions shape); compressed variables go in directly.
+  Built once per generator module."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  def apply(variables, conditions):
+    return generator.apply(variables, conditions).astype(jax.numpy.float32)
+  jitted = jax.jit(apply)
+
+  @functools.wraps(apply)
+  def checked(variables, conditions):
+    shape = getattr(conditions, "shape", None)
+    if shape is None or len(shape) != 4 or shape[0] < 1:
+      raise ValueError(f"conditions of shape {shape}: must be (n, H, W, C) "
+                       "images in [-1, 1], n >= 1")
+    if not np.issubdtype(np.dtype(conditions.dtype), np.floating):
+      raise ValueError(f"conditions of dtype {conditions.dtype}: must be "
+                       "float images in [-1, 1]")
+    return jitted(variables, conditions)
+  checked.jitted = jitted
+  checked.apply = apply
+  return checked
+
+
+__all__ = ("ARCHITECTURES", "CONDITIONAL", "MODELS", "Classifier", "DCGANDiscriminator",
            "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan",
-           "build", "built_once", "gan", "is_gan", "mlp_gan", "sampler")
+           "build", "built_once", "gan", "is_conditional", "is_gan", "mlp_gan",
+           "pix2pix", "sampler", "translator")

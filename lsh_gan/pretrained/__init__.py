@@ -6,7 +6,8 @@ its configuration, training steps, the command that reproduces it, and
 metrics measured at save time). Nothing is downloaded.
 
 Generators are named `<architecture>_<dataset>` (dcgan_mnist5k,
-wgan_gp_mnist5k, dcgan_digits, dcgan_shapes, mlp_gan_ring8, mlp_gan_grid25),
+wgan_gp_mnist5k, dcgan_digits, dcgan_shapes, mlp_gan_ring8, mlp_gan_grid25,
+and the conditional pix2pix_edges2digits, which maps outlines to digits),
 embedders `embedder_<dataset>` (mnist5k: 288 features, digits: 224, shapes:
 352; the shapes one also classifies the 96 modes), and the FID Inception-v3
 comes from weights the user provides (`inception_v3`).
@@ -166,8 +167,17 @@ def _gan_modules(name: str):
 @functools.lru_cache(maxsize=None)
 def _sampler(name: str):
   from lsh_gan import models  # pylint: disable=g-import-not-at-top
-  return models.sampler(_gan_modules(name)[0],
-                        info(name)["config"]["latent_dim"])
+  config = info(name)["config"]
+  if models.is_conditional(config):
+    return models.translator(_gan_modules(name)[0])
+  return models.sampler(_gan_modules(name)[0], config["latent_dim"])
+
+
+def is_conditional(name: str) -> bool:
+  """Whether a committed generator is conditional (pix2pix_edges2digits):
+  `generator(name)` then gives a translate_fn of condition images."""
+  from lsh_gan import models  # pylint: disable=g-import-not-at-top
+  return models.is_conditional(info(name)["config"])
 
 
 def generator(name: str):
@@ -177,6 +187,13 @@ def generator(name: str):
   W, C) in [-1, 1], or points (num, 2) for ring8 and grid25. It is jitted
   with `num` static and is a pure function of the variables, so compressed
   variables work: `sample_fn(compress.quantize(4)(variables), key, 1000)`.
+
+  A conditional generator (`is_conditional`: pix2pix_edges2digits) gives
+  `(translate_fn, variables)` instead: `translate_fn(variables,
+  conditions)` maps condition images (n, H, W, C) in [-1, 1] (the
+  `condition` of its dataset, `lsh_gan.data.load`) to float32 images (n,
+  H, W, C) in [-1, 1], jitted once per shape, pure in the variables as
+  above: `translate_fn(compress.quantize(4)(variables), conditions)`.
 
   Raises:
     ValueError: a name that is not a pre-trained generator (the valid ones
@@ -195,7 +212,8 @@ def discriminator(name: str):
 
   `logits_fn(params, samples)` returns one logit (a critic value for a
   WGAN-GP) per sample, as in training (batch norm on the batch's own
-  statistics). Fine-tuning methods use it as the supervisor
+  statistics). A conditional generator's (pix2pix) is `logits_fn(params,
+  conditions, images)`, one logit per patch, (n, h, w). Fine-tuning methods use it as the supervisor
   (`lsh_gan.finetune`).
 
   Raises:
@@ -215,8 +233,8 @@ def _critic(name: str):
   critic = _gan_modules(name)[1]
 
   @jax.jit
-  def logits_fn(params_, samples):
-    return critic.apply({"params": params_}, samples,
+  def logits_fn(params_, *inputs):
+    return critic.apply({"params": params_}, *inputs,
                         mutable=["batch_stats"])[0]
 
   return logits_fn
@@ -233,7 +251,8 @@ def embedder(dataset: str):
   `lsh_gan.embedding_checks` (held-out digits, noise, blank and broken GAN
   samples). For
   the 2-D mixtures (ring8, grid25) the embedder is the identity and params is
-  None.
+  None. A dataset whose images are another's (data.SAME_IMAGES: the targets
+  of edges2digits are mnist5k digits) has that one's embedder.
 
   Raises:
     ValueError: for a dataset without a pre-trained embedder (the message
@@ -244,7 +263,7 @@ def embedder(dataset: str):
     return _checked_embed_fn(
         lambda params, points: jax.numpy.asarray(points, jax.numpy.float32),
         dataset, (2,)), None
-  name = f"embedder_{dataset}"
+  name = f"embedder_{data.SAME_IMAGES.get(dataset, dataset)}"
   if name not in names():
     have = [n[len("embedder_"):] for n in names() if n.startswith("embedder_")]
     raise ValueError(f"dataset={dataset!r} has no pre-trained embedder; "

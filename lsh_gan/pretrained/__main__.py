@@ -61,8 +61,12 @@ training data (real_<dataset>.png); returns the paths."""
     sample_fn, variables = pretrained.generator(name)
     dataset = pretrained.info(name)["dataset"]
     mixture = dataset in data.MIXTURES
-    samples = np.asarray(sample_fn(variables, jax.random.key(0),
-                                   2000 if mixture else 64))
+    if pretrained.is_conditional(name):  # the first 64 test conditions
+      samples = np.asarray(sample_fn(variables, data.load(
+          dataset, "test", limit=64)["condition"]))
+    else:
+      samples = np.asarray(sample_fn(variables, jax.random.key(0),
+                                     2000 if mixture else 64))
     modes = data.mixture_modes(dataset) if mixture else None
     paths.append(report.sample_grid(
         samples, os.path.join(directory, f"{name}.png"), modes=modes,
