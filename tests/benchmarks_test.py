@@ -145,3 +145,31 @@ def test_training_seconds_take_the_median_rate_and_add_the_search(tmp_path):
   assert finetune_table.label(
       "prune(sparsity=0.9)+quantize(bits=4) >> "
       "discriminator_supervised(steps=500)") == "90%+4-bit DS"
+
+
+def test_the_image_to_image_table_marks_changes_beyond_its_margins():
+  import image_to_image_table as i2i  # pylint: disable=g-import-not-at-top
+
+  def row(point, **means):
+    out = {"point": point, "num_seeds": 3, "bits": 32,
+           "compression_ratio": 1.0, "stored_bytes": 4096, "macs": 10}
+    for metric in ("knn_precision", "knn_recall", "lsh_precision",
+                   "lsh_recall", "fid", "l1", "psnr", "ssim", "edge_f1"):
+      out[f"{metric}_mean"] = means.get(metric, 0.5)
+      out[f"{metric}_std"] = 1e-17  # identical seeds: rounding only
+    return out
+  base = row("baseline", fid=0.01, l1=0.05, psnr=20.0, ssim=0.8)
+  # Within every margin: L1 1.4x, PSNR -0.9 dB, SSIM -0.04, KNN P -0.04.
+  near = row("near", fid=0.014, l1=0.07, psnr=19.1, ssim=0.76,
+             knn_precision=0.46)
+  # Beyond: L1 1.6x, PSNR -1.1 dB, SSIM -0.06, FID 1.6x, KNN P -0.06.
+  far = row("far", fid=0.016, l1=0.08, psnr=18.9, ssim=0.74,
+            knn_precision=0.44)
+  lines = i2i.table([base, near, far], {"baseline": 0.5, "near": 0.5,
+                                        "far": 0.5}).splitlines()
+  near_cells = lines[-2].split(" | ")
+  far_cells = lines[-1].split(" | ")
+  assert not any(c.endswith("*") for c in near_cells)
+  # KNN P, FID, L1, PSNR, SSIM marked; no "± 0.000" for rounding spreads.
+  assert sum(c.endswith("*") for c in far_cells) == 5
+  assert "±" not in lines[-1] and far_cells[1] == "0.440 *"
