@@ -15,9 +15,9 @@ first test pair of each), rows input, target, the committed generator's
 output and each compressed one's (made afresh: post-training compression
 is a pure function of the committed variables).
 
-The seeds move the LSH hashes and the KID subsets; the 1,000 test pairs
-and the generator are the same at every seed, so the distribution metrics'
-spread is the metrics' own and the paired ones have none. A cell is marked
+The seeds move the LSH hashes (KID's subsets of 1,000 from 1,000 outputs
+are the whole set); the 1,000 test pairs and the generator are the same at
+every seed, so only the LSH metrics spread. A cell is marked
 * where the point differs from the baseline beyond noise (the rule of
 docs/results.md: max(0.05, 3 standard errors); FID more than 1.5 times the
 baseline's; L1 more than 1.5 times, SSIM or edge F1 lower by more than
@@ -97,7 +97,7 @@ def table(rows: list[dict], timing: dict[str, float]) -> str:
               f"{1000 * timing[r['point']]:.0f}"]
     lines.append(cells)
   return (f"mean over {base['num_seeds']} seeds (± std where the seeds "
-          "move the metric: only the LSH hashes and KID subsets move); * "
+          "move the metric: only the LSH hashes move); * "
           "beyond noise from the baseline\n\n" +
           report.markdown_table(
               ["point", *(c for c, _ in QUALITY), *(c for c, _ in PAIRED),

@@ -9,7 +9,9 @@ default dcgan_mnist5k). Every other field is the default sweep's
 generator's training split. The points: quantization at 16, 8, 6, 5, 4, 3,
 2 and 1 bits, per tensor and per output channel (axis=-1); clipping at the
 99.9th, 99th, 95th and 90th percentile of |w|; magnitude pruning at 25%, 50%,
-75% and 90% sparsity. With --seeds=3 each point runs at seeds 0, 1, 2 (the
+75% and 90% sparsity. A conditional generator (pix2pix_edges2digits)
+translates the 1,000 pairs of its test split instead, as
+configs/sweep_pix2pix_edges2digits.py does. With --seeds=3 each point runs at seeds 0, 1, 2 (the
 latents, LSH hashes and KID subsets change) and summary.csv holds the mean
 and standard deviation. Run times on the 2-core CPU are in docs/results.md.
 """
@@ -28,7 +30,11 @@ POINTS = (tuple(f"quantize(bits={b})" for b in BITS) +
 
 
 def get_config(generator: str = "dcgan_mnist5k") -> ml_collections.ConfigDict:
-  config = sweep_dcgan_mnist5k.get_config()
+  if generator == "pix2pix_edges2digits":
+    from configs import sweep_pix2pix_edges2digits  # pylint: disable=g-import-not-at-top
+    config = sweep_pix2pix_edges2digits.get_config()
+  else:
+    config = sweep_dcgan_mnist5k.get_config()
   config.generator = generator
   config.points = ";".join(POINTS)
   return config

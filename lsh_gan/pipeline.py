@@ -186,6 +186,8 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
       raise ValueError(f"config.inception_weights: {err}") from None
   mesh = _mesh(config)
   conditional = pretrained.is_conditional(config.generator)
+  if conditional:  # its samples are the split's conditions: enough of them?
+    _pairs(config, dataset)
   if not conditional and mesh is not None and (
       config.num_samples % mesh.devices.size):
     raise ValueError(
@@ -335,7 +337,8 @@ class ConditionalSampler:
   `sample_fn(variables, key, num)` translates the first `num` of the given
   conditions (repeated cyclically past their number; the key is unused: the
   conditions are the samples' inputs). `.jitted(variables, key, num)` is
-  the traceable generator on `num` blank conditions, for counting MACs."""
+  the traceable generator on `num` all-zero conditions, for counting MACs
+  (which do not depend on the values)."""
 
   def __init__(self, translate_fn, conditions: np.ndarray):
     self.translate_fn = translate_fn
@@ -542,7 +545,9 @@ class Stages:
     fake = self.embed(samples)
     embed_s, timer = time.perf_counter() - timer, time.perf_counter()
     if not _data_parallel.all_finite(fake):
-      scores = {m: math.nan for m in METRICS}  # a broken generator
+      # A broken generator.
+      scores = {m: math.nan for m in METRICS + (
+          PAIRED_METRICS if self.pairs is not None else ())}
       scores["notes"] = "non-finite samples: no metrics"
       log.warning("%s: non-finite samples; its metrics are NaN", name)
     else:
@@ -566,8 +571,9 @@ class Stages:
 
 def _pairs(config: ml_collections.ConfigDict, dataset: str) -> dict:
   """A conditional sweep's inputs and targets: `num_samples` pairs of the
-  config's split, drawn without repeats by `seed` and kept in stored order
-  ({"condition", "image"}).
+  config's split, drawn without repeats by `seed`, in the order drawn (the
+  splits are stored by class: a sample grid's first images are then of
+  every class) ({"condition", "image"}).
 
   Raises:
     ValueError: num_samples above the split's number of pairs.
@@ -580,8 +586,8 @@ def _pairs(config: ml_collections.ConfigDict, dataset: str) -> dict:
         f"config.num_samples={config.num_samples}: {config.generator!r} "
         f"translates the conditions of {dataset}'s {split} split, which "
         f"has {total}")
-  chosen = np.sort(np.random.default_rng(config.seed).choice(
-      total, config.num_samples, replace=False))
+  chosen = np.random.default_rng(config.seed).choice(
+      total, config.num_samples, replace=False)
   return {k: pairs[k][chosen] for k in ("condition", "image")}
 
 

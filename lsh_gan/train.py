@@ -449,22 +449,28 @@ def _key(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
   return ml_collections.FrozenConfigDict(config)
 
 
-def _gan_optimizers(config):
-  """(generator's, discriminator's) Adam of a GAN config; with
-  `decay_steps` > 0 each rate falls linearly to 0 over the last that many
-  of `steps`."""
+def learning_rate(config, rate: float):
+  """The rate of a GAN config's optimizers: `rate`, constant; with
+  `decay_steps` > 0, constant for the first `steps - decay_steps` steps and
+  then falling linearly to 0 at `steps` (a schedule)."""
   decay = config.get("decay_steps", 0)
-  if not 0 <= decay <= config.steps:
-    raise ValueError(f"decay_steps={decay!r} must be in 0..steps "
+  if (not isinstance(decay, int) or isinstance(decay, bool) or
+      not 0 <= decay <= config.steps):
+    raise ValueError(f"decay_steps={decay!r} must be an integer in 0..steps "
                      f"({config.steps})")
+  if not decay:
+    return rate
+  return optax.join_schedules(
+      [optax.constant_schedule(rate), optax.linear_schedule(rate, 0.0, decay)],
+      [config.steps - decay])
+
+
+def _gan_optimizers(config):
+  """(generator's, discriminator's) Adam of a GAN config, at
+  `learning_rate`'s rates."""
 
   def make(rate):
-    if decay:
-      rate = optax.join_schedules(
-          [optax.constant_schedule(rate),
-           optax.linear_schedule(rate, 0.0, decay)],
-          [config.steps - decay])
-    return optax.adam(rate, b1=config.get("b1", 0.5),
+    return optax.adam(learning_rate(config, rate), b1=config.get("b1", 0.5),
                       b2=config.get("b2", 0.999))
   return (make(config.learning_rate),
           make(config.get("d_learning_rate", config.learning_rate)))
@@ -674,6 +680,14 @@ def train_pix2pix(config: ml_collections.ConfigDict, workdir: str,
   if config.dataset not in data.PAIRED:
     raise ValueError(f"dataset={config.dataset!r} is not a paired dataset; "
                      f"paired ones: {', '.join(data.PAIRED)}")
+  learning_rate(config, config.learning_rate)  # a bad schedule, refused
+  # The schedule depends on `steps`: a workdir trained under another config
+  # is refused, never resumed as this one (its rate would jump).
+  os.makedirs(workdir, exist_ok=True)
+  _files.claim(workdir, "training.json",
+               {k: v for k, v in config.to_dict().items()
+                if k not in ("log_every", "checkpoint_every", "data_dir")},
+               "pix2pix training")
   train = data.load(config.dataset, "train", data_dir=config.get("data_dir"))
   conditions, targets = train["condition"], train["image"]
   generator, discriminator = models.build(config)

@@ -78,7 +78,7 @@ def test_patch_discriminator_gives_a_logit_per_patch():
 
 def test_registry_builds_pix2pix_and_the_translator_checks_its_input():
   config = {"architecture": "pix2pix", "dataset": "edges2digits",
-            "width": 4, "d_width": 8}
+            "width": 4, "d_width": 8, "levels": 2}
   generator, discriminator = models.build(config)
   assert models.is_conditional(config) and models.is_gan(config)
   assert generator.width == 4 and discriminator.width == 8
@@ -91,13 +91,19 @@ def test_registry_builds_pix2pix_and_the_translator_checks_its_input():
     translate({}, jnp.zeros((28, 28, 1)))
   with pytest.raises(ValueError, match="dtype"):
     translate({}, np.zeros((1, 28, 28, 1), np.uint8))
+  with pytest.raises(ValueError, match="1-channel conditions"):
+    translate(generator.init(jax.random.key(0), x), jnp.zeros((2, 28, 28, 3)))
+  with pytest.raises(ValueError, match="levels=0"):
+    models.build({**config, "levels": 0})
 
 
 def _tiny_config(data_dir, steps):
   from configs import train_pix2pix_edges2digits  # pylint: disable=g-import-not-at-top
   config = train_pix2pix_edges2digits.get_config()
   config.data_dir = data_dir
+  # Two levels (28 -> 14 -> 7 and back): what is tested compiles fast.
   config.width, config.d_width, config.batch_size = 4, 4, 8
+  config.levels = 2
   config.steps, config.decay_steps = steps, steps // 2
   config.log_every = config.checkpoint_every = 3
   config.augment_shift = 1
@@ -124,7 +130,8 @@ def test_pix2pix_training_resumes_bit_exactly(data_dir, tmp_path):
     assert np.isfinite(whole[key]), key
 
 
-def test_pix2pix_refuses_unpaired_data_and_a_bad_decay(data_dir, tmp_path):
+def test_pix2pix_refuses_unpaired_data_a_bad_decay_and_another_run(
+    data_dir, tmp_path):
   config = _tiny_config(data_dir, 4)
   config.dataset = "mnist5k"
   with pytest.raises(ValueError, match="not a paired dataset"):
@@ -133,6 +140,29 @@ def test_pix2pix_refuses_unpaired_data_and_a_bad_decay(data_dir, tmp_path):
   config.decay_steps = 5
   with pytest.raises(ValueError, match="decay_steps=5"):
     train.train_pix2pix(config, str(tmp_path / "b"))
+  # A finished run is not resumed under more steps (its decay would start
+  # again from another step).
+  config = _tiny_config(data_dir, 2)
+  train.train_pix2pix(config, str(tmp_path / "c"))
+  config.steps = 4
+  with pytest.raises(ValueError, match="differs in steps"):
+    train.train_pix2pix(config, str(tmp_path / "c"))
+
+
+def test_the_decay_holds_the_rate_then_falls_linearly_to_zero():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict({"steps": 10, "decay_steps": 4})
+  schedule = train.learning_rate(config, 2e-4)
+  rates = [float(schedule(i)) for i in range(11)]
+  np.testing.assert_allclose(rates[:7], 2e-4, rtol=1e-6)
+  np.testing.assert_allclose(rates[6:], [2e-4, 1.5e-4, 1e-4, 5e-5, 0.0],
+                             rtol=1e-6, atol=1e-12)
+  config.decay_steps = 0
+  assert train.learning_rate(config, 2e-4) == 2e-4
+  for decay in (-1, 11, 2.0, True):
+    with pytest.raises(ValueError, match="decay_steps="):
+      train.learning_rate(ml_collections.ConfigDict(
+          {"steps": 10, "decay_steps": decay}), 2e-4)
 
 
 def test_fidelity_matches_scikit_image_and_hand_values(pairs):
@@ -156,6 +186,17 @@ def test_fidelity_matches_scikit_image_and_hand_values(pairs):
   out = paired.fidelity(flat + 0.25, flat)
   assert out["l1"] == pytest.approx(0.25, rel=1e-6)
   assert out["psnr"] == pytest.approx(10 * np.log10(4 / 0.0625), rel=1e-6)
+  # Colour: the mean over channels of each channel's SSIM, as scikit-image.
+  colour = np.clip(np.concatenate([targets[:2], -targets[:2], targets[:2]
+                                   * 0.5], -1), -1, 1)
+  noisy = np.clip(colour + rng.normal(0, 0.2, colour.shape), -1,
+                  1).astype(np.float32)
+  got = paired.per_image(noisy, colour)["ssim"]
+  for i in range(2):
+    assert got[i] == pytest.approx(skm.structural_similarity(
+        noisy[i].astype(np.float64), colour[i].astype(np.float64),
+        gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        data_range=2.0, channel_axis=-1), abs=1e-4)
   same = paired.fidelity(targets, targets)
   assert same["ssim"] == pytest.approx(1.0, abs=1e-5)
   assert same["psnr"] == np.inf and same["l1"] == 0.0
@@ -182,6 +223,9 @@ def test_edge_consistency_is_one_for_the_targets_and_falls_for_others(
   blank = paired.edge_consistency(-np.ones_like(targets), conditions)
   assert blank == {"edge_precision": 0.0, "edge_recall": 0.0,
                    "edge_f1": 0.0}
+  with pytest.raises(ValueError, match="single-channel"):
+    paired.edge_consistency(np.zeros((2, 28, 28, 3), np.float32),
+                            np.zeros((2, 28, 28, 3), np.float32))
   # A bolder digit (dilated by a pixel) keeps fewer of the edges than the
   # digit but more than another digit.
   bold = np.maximum(targets, np.roll(targets, 1, axis=2))
@@ -233,27 +277,41 @@ def test_the_committed_pix2pix_draws_digits_from_outlines(pairs):
 
 def test_a_conditional_sweep_scores_pairs_and_resumes(data_dir, tmp_path):
   from configs import sweep_pix2pix_edges2digits  # pylint: disable=g-import-not-at-top
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
   config = sweep_pix2pix_edges2digits.get_config()
   config.data_dir = data_dir
-  config.num_samples, config.grid_samples = 200, 16
+  config.grid_samples = 16
   config.points = "quantize(bits=2)"
   workdir = str(tmp_path / "sweep")
   rows = pipeline.run(config, workdir)
   base, two = rows
+  # Every one of the 1,000 test pairs, so the means are those of the
+  # split in stored order, computed here without the pipeline.
+  test = data.load("edges2digits", "test", data_dir=data_dir)
   translate_fn, variables = pretrained.generator(config.generator)
-  pairs = pipeline._pairs(config, "edges2digits")  # pylint: disable=protected-access
-  expected = paired.fidelity(np.asarray(translate_fn(
-      variables, pairs["condition"])), pairs["image"])
+  outputs = np.asarray(translate_fn(variables, test["condition"]))
+  expected = paired.fidelity(outputs, test["image"])
   for key in ("l1", "psnr", "ssim"):
     assert base[key] == pytest.approx(expected[key], rel=1e-5), key
+  assert base["edge_f1"] == pytest.approx(paired.edge_consistency(
+      outputs, test["condition"])["edge_f1"], rel=1e-6)
+  embed_fn, params = pretrained.embedder("mnist5k")
+  reference = metrics.Reference(pretrained.embed_all(embed_fn, params,
+                                                     test["image"]))
+  knn = reference.knn_precision_recall(
+      pretrained.embed_all(embed_fn, params, outputs), k=3)
+  assert (base["knn_precision"], base["knn_recall"]) == (
+      knn["precision"], knn["recall"])
   assert two["l1"] > base["l1"] and two["edge_f1"] < base["edge_f1"]
   assert base["macs"] > 0 and two["stored_bytes"] < base["stored_bytes"]
   # Resumed: nothing computed again.
-  again = pipeline.run(config, workdir)
-  assert again == rows
+  assert pipeline.run(config, workdir) == rows
+  # Refused before any work: more pairs than the split has, a fine-tuned
+  # point.
   config.num_samples = 1001
   with pytest.raises(ValueError, match="num_samples=1001"):
     pipeline.run(config, str(tmp_path / "other"))
+  assert not (tmp_path / "other").exists()
   config.num_samples = 200
   config.points = "distill(width=4, steps=10)"
   with pytest.raises(ValueError, match="conditional"):

@@ -68,6 +68,9 @@ def gan(architecture: str, *, sample_shape: Sequence[int], width: int = 64,
     raise ValueError(f"architecture={architecture!r} makes square images "
                      f"(H, H, C), not samples of shape {sample_shape}")
   if architecture == "pix2pix":
+    if not isinstance(levels, int) or isinstance(levels, bool) or (
+        levels < 1):
+      raise ValueError(f"levels={levels!r} must be a positive integer")
     return (pix2pix.UNetGenerator(width=width, levels=levels,
                                   out_channels=sample_shape[2]),
             pix2pix.PatchDiscriminator(
@@ -204,6 +207,11 @@ def translator(generator):
     if not np.issubdtype(np.dtype(conditions.dtype), np.floating):
       raise ValueError(f"conditions of dtype {conditions.dtype}: must be "
                        "float images in [-1, 1]")
+    # The first convolution's kernel (h, w, in, out) says what it takes.
+    kernel = variables.get("params", {}).get("Conv_0", {}).get("kernel")
+    if kernel is not None and kernel.shape[2] != shape[-1]:
+      raise ValueError(f"conditions of shape {shape}: the generator takes "
+                       f"{kernel.shape[2]}-channel conditions")
     return jitted(variables, conditions)
   checked.jitted = jitted
   checked.apply = apply
@@ -212,5 +220,5 @@ def translator(generator):
 
 __all__ = ("ARCHITECTURES", "CONDITIONAL", "MODELS", "Classifier", "DCGANDiscriminator",
            "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan",
-           "build", "built_once", "gan", "is_conditional", "is_gan", "mlp_gan",
-           "pix2pix", "sampler", "translator")
+           "build", "built_once", "gan", "is_conditional", "is_gan",
+           "mlp_gan", "pix2pix", "sampler", "translator")

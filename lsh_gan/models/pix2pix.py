@@ -14,8 +14,9 @@ scaled to 28x28 digits (docs/image_to_image.md gives the whole reading):
           last up (which has a bias and a tanh). An image whose side is not
           a multiple of 2**levels is padded with the background (-1) to the
           next one and the output cropped back: 28 -> 32 for 5 levels, the
-          smallest stock U-Net (no dropout: the authors' dropout sits only
-          in the levels a sixth and deeper add).
+          fewest the authors' `UnetGenerator` builds (their stock ones have
+          7 and 8; no dropout: theirs sits only in a sixth level and
+          deeper).
   PatchGAN  `n_layers` stride-2 4x4 convolutions of width, 2 width, ...
           (capped at 8 x width), a stride-1 one doubling again, and a
           stride-1 one to one logit per patch; leaky ReLU (0.2), batch norm

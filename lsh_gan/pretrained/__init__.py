@@ -213,8 +213,8 @@ def discriminator(name: str):
   `logits_fn(params, samples)` returns one logit (a critic value for a
   WGAN-GP) per sample, as in training (batch norm on the batch's own
   statistics). A conditional generator's (pix2pix) is `logits_fn(params,
-  conditions, images)`, one logit per patch, (n, h, w). Fine-tuning methods use it as the supervisor
-  (`lsh_gan.finetune`).
+  conditions, images)`, one logit per patch, (n, h, w). Fine-tuning
+  methods use it as the supervisor (`lsh_gan.finetune`).
 
   Raises:
     ValueError: a name that is not a pre-trained generator.

@@ -61,9 +61,11 @@ training data (real_<dataset>.png); returns the paths."""
     sample_fn, variables = pretrained.generator(name)
     dataset = pretrained.info(name)["dataset"]
     mixture = dataset in data.MIXTURES
-    if pretrained.is_conditional(name):  # the first 64 test conditions
-      samples = np.asarray(sample_fn(variables, data.load(
-          dataset, "test", limit=64)["condition"]))
+    if pretrained.is_conditional(name):  # 64 test conditions at random
+      conditions = data.load(dataset, "test")["condition"]
+      samples = np.asarray(sample_fn(variables, conditions[
+          np.random.default_rng(0).choice(len(conditions), 64,
+                                          replace=False)]))
     else:
       samples = np.asarray(sample_fn(variables, jax.random.key(0),
                                      2000 if mixture else 64))
