@@ -195,11 +195,6 @@ def check(config: ml_collections.ConfigDict, workdir: str | None = None):
         f"{mesh.devices.size} devices of the mesh (config.mesh.devices), so "
         "that every device makes as many samples")
   for name, point in sweep(config):
-    if isinstance(point, finetune.Recipe) and conditional:
-      raise ValueError(
-          f"config.points: {name}: the fine-tuning methods take generators "
-          f"of latents; {config.generator!r} is conditional (its "
-          "post-training points run)")
     if isinstance(point, finetune.Recipe):
       try:
         point.check(config.generator)
@@ -499,8 +494,11 @@ class Stages:
     if isinstance(point, finetune.Recipe):
       out = self._fine_tuned(point)
       if isinstance(out, finetune.Distilled):
+        sample_fn = out.sample_fn
+        if self.pairs is not None:  # a translator: on the sweep's pairs
+          sample_fn = ConditionalSampler(sample_fn, self.pairs["condition"])
         return dict(variables=out.variables, stored=out.variables,
-                    sample_fn=out.sample_fn, macs=out.macs,
+                    sample_fn=sample_fn, macs=out.macs,
                     params=out.params, finetune_s=out.seconds, slim=True)
       packed, seconds = out.transform.pack(out.weights), out.seconds
     else:

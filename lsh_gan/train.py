@@ -606,6 +606,29 @@ def translation_quality(outputs: np.ndarray, dataset: str, split: str = "test",
   return out
 
 
+def pix2pix_losses(discriminator):
+  """(d_loss(d_params, conditions, targets, fake), g_gan(d_params,
+  conditions, fake)): pix2pix's conditional losses, as the authors' code
+  takes them. The discriminator's is half the binary cross-entropy of a
+  real pair scored real and a generated pair scored fake (the 0.5 slows it
+  against the generator); the generator's GAN term is the cross-entropy of
+  its pair scored real. Distillation (`lsh_gan.finetune`) uses them too."""
+  bce = optax.sigmoid_binary_cross_entropy
+
+  def logits(d_params, conditions, images):
+    return discriminator.apply({"params": d_params}, conditions, images,
+                               mutable=["batch_stats"])[0]
+
+  def d_loss(d_params, conditions, targets, fake):
+    return 0.5 * (bce(logits(d_params, conditions, targets), 1.0).mean() +
+                  bce(logits(d_params, conditions, fake), 0.0).mean())
+
+  def g_gan(d_params, conditions, fake):
+    return bce(logits(d_params, conditions, fake), 1.0).mean()
+
+  return d_loss, g_gan
+
+
 @functools.lru_cache(maxsize=8)
 def _pix2pix_step(config: ml_collections.FrozenConfigDict):
   """The jitted training step of a pix2pix config, built once per config:
@@ -614,25 +637,15 @@ def _pix2pix_step(config: ml_collections.FrozenConfigDict):
   g_opt, d_opt = _gan_optimizers(config)
   l1_weight = config.get("l1_weight", 100.0)
   shift = config.get("augment_shift", 0)
-  bce = optax.sigmoid_binary_cross_entropy
-
-  def logits(d_params, conditions, images):
-    return discriminator.apply({"params": d_params}, conditions, images,
-                               mutable=["batch_stats"])[0]
+  d_loss, g_gan = pix2pix_losses(discriminator)
 
   def fake_of(g_vars, conditions):
     return generator.apply(g_vars, conditions, train=True,
                            mutable=["batch_stats"])
 
-  def d_loss(d_params, conditions, targets, fake):
-    # The authors' 0.5: the discriminator learns at half the generator's
-    # rate.
-    return 0.5 * (bce(logits(d_params, conditions, targets), 1.0).mean() +
-                  bce(logits(d_params, conditions, fake), 0.0).mean())
-
   def g_loss(g_params, g_vars, d_params, conditions, targets):
     fake, stats = fake_of({**g_vars, "params": g_params}, conditions)
-    gan = bce(logits(d_params, conditions, fake), 1.0).mean()
+    gan = g_gan(d_params, conditions, fake)
     l1 = jnp.abs(fake - targets).mean()
     return gan + l1_weight * l1, (stats, gan, l1)
 

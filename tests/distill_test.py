@@ -30,14 +30,19 @@ NAME = conftest.TINY_GAN
 
 @pytest.mark.parametrize("dataset,architecture,channels", [
     ("mnist5k", "dcgan", (50, 17, 3)),     # 28x28: a 7x7 map, 3 hidden layers
-    ("ring8", "mlp_gan", (5, 30, 1))])
+    ("ring8", "mlp_gan", (5, 30, 1)),
+    # A U-Net of 5 levels: each level's encoder and decoder channels cut
+    # together, the skip concatenations as two groups.
+    ("edges2digits", "pix2pix", (3, 5, 7, 9, 4))])
 def test_the_slim_network_computes_what_the_masked_full_one_does(
     dataset, architecture, channels):
   config = ml_collections.ConfigDict(dict(
       architecture=architecture, dataset=dataset, width=16, latent_dim=6,
-      hidden=(32, 32, 32)))
+      hidden=(32, 32, 32), levels=5))
   full = _distill._module(config, _distill._hidden(config))  # pylint: disable=protected-access
-  z = jax.random.normal(jax.random.key(1), (9, 6))
+  z = (jax.random.uniform(jax.random.key(1), (9, 28, 28, 1), minval=-1)
+       if architecture == "pix2pix" else
+       jax.random.normal(jax.random.key(1), (9, 6)))
   variables = full.init(jax.random.key(0), z)
   # Batch-norm averages far from 0 and 1, so that a wrong cut shows.
   variables = jax.tree_util.tree_map_with_path(
@@ -57,18 +62,20 @@ def test_the_slim_network_computes_what_the_masked_full_one_does(
                                 mutable=["intermediates", "batch_stats"])
     scale = float(np.abs(want).max())
     np.testing.assert_allclose(got, want, atol=1e-5 * scale, rtol=0)
+    levels = _distill._feature_levels(config)  # pylint: disable=protected-access
+    assert len(levels) == len(want_state["intermediates"]["features"])
     for f_want, f_got, c in zip(want_state["intermediates"]["features"],
                                 got_state["intermediates"]["features"],
-                                channels):
+                                [channels[i] for i in levels]):
       np.testing.assert_allclose(f_got[..., :c], f_want,
                                  atol=1e-5 * float(np.abs(f_want).max()))
       np.testing.assert_array_equal(f_got[..., c:], 0)
   # The cut keeps the leading entries: the first kernel's first columns.
-  first = ("Dense_0", "kernel")
+  first = ("Conv_0" if architecture == "pix2pix" else "Dense_0", "kernel")
   k_full = np.asarray(variables["params"][first[0]][first[1]])
   k_cut = np.asarray(cut["params"][first[0]][first[1]])
-  if architecture == "mlp_gan":
-    np.testing.assert_array_equal(k_cut, k_full[:, :channels[0]])
+  if architecture in ("mlp_gan", "pix2pix"):
+    np.testing.assert_array_equal(k_cut, k_full[..., :channels[0]])
   else:  # the dense map's positions each keep their first channels
     cells = (data.sample_shape(dataset)[0] //
              2 ** (len(channels) - 1)) ** 2
@@ -204,3 +211,31 @@ def test_bad_arguments_are_named(with_tiny_gan):
       (lambda: finetune.macs_of(NAME, 0), "width=0")):
     with pytest.raises(ValueError, match=match):
       call()
+
+
+def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
+    tmp_path):
+  # The committed pix2pix as teacher: its U-Net's levels (16, 32, 64, 128,
+  # 128) at width 2 are (2, 4, 8, 16, 16); pairs from edges2digits.
+  name = "pix2pix_edges2digits"
+  data_dir = str(tmp_path / "tfds")
+  kwargs = dict(width=2, steps=4, batch_size=8, data_dir=data_dir)
+  whole = finetune.distill(name, **kwargs)
+  finetune.distill(name, workdir=tmp_path / "b", stop_after=2, **kwargs)
+  resumed = finetune.distill(name, workdir=tmp_path / "b", **kwargs)
+  for a, b in zip(jax.tree.leaves(whole.variables),
+                  jax.tree.leaves(resumed.variables)):
+    np.testing.assert_array_equal(a, b)
+  assert whole.channels == (2, 4, 8, 16, 16)
+  assert whole.macs == finetune.macs_of(name, 2) < finetune.macs_of(name) / 10
+  translate_fn, variables = whole
+  conditions = data.load("edges2digits", "test", data_dir=data_dir,
+                         limit=16)["condition"]
+  out = np.asarray(translate_fn(variables, conditions))
+  assert out.shape == conditions.shape and np.all(np.isfinite(out))
+  # Its MACs are those of the network it runs.
+  assert whole.macs == compress.macs(translate_fn.jitted, variables,
+                                     jnp.zeros((1, 28, 28, 1)))
+  # The fine-tuning methods under a transform still take latents only.
+  with pytest.raises(ValueError, match="conditional generator"):
+    finetune.quantization_aware(name, compress.quantize(4), steps=1)

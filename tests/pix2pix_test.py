@@ -281,10 +281,10 @@ def test_a_conditional_sweep_scores_pairs_and_resumes(data_dir, tmp_path):
   config = sweep_pix2pix_edges2digits.get_config()
   config.data_dir = data_dir
   config.grid_samples = 16
-  config.points = "quantize(bits=2)"
+  config.points = "quantize(bits=2);distill(width=2, steps=2, batch_size=8)"
   workdir = str(tmp_path / "sweep")
   rows = pipeline.run(config, workdir)
-  base, two = rows
+  base, two, slim = rows
   # Every one of the 1,000 test pairs, so the means are those of the
   # split in stored order, computed here without the pipeline.
   test = data.load("edges2digits", "test", data_dir=data_dir)
@@ -304,15 +304,22 @@ def test_a_conditional_sweep_scores_pairs_and_resumes(data_dir, tmp_path):
       knn["precision"], knn["recall"])
   assert two["l1"] > base["l1"] and two["edge_f1"] < base["edge_f1"]
   assert base["macs"] > 0 and two["stored_bytes"] < base["stored_bytes"]
+  # A distilled U-Net translates the same pairs with a tenth of the MACs
+  # and storage, and is scored on them.
+  assert slim["macs"] < base["macs"] / 10 and slim["finetune_s"] > 0
+  assert slim["stored_bytes"] < base["stored_bytes"] / 10
+  for key in pipeline.PAIRED_METRICS:
+    assert np.isfinite(slim[key]), key
   # Resumed: nothing computed again.
   assert pipeline.run(config, workdir) == rows
-  # Refused before any work: more pairs than the split has, a fine-tuned
-  # point.
+  # Refused before any work: more pairs than the split has, a point
+  # fine-tuned under a transform (those methods take latents).
   config.num_samples = 1001
   with pytest.raises(ValueError, match="num_samples=1001"):
     pipeline.run(config, str(tmp_path / "other"))
   assert not (tmp_path / "other").exists()
   config.num_samples = 200
-  config.points = "distill(width=4, steps=10)"
-  with pytest.raises(ValueError, match="conditional"):
+  config.points = "quantize(bits=4) >> quantization_aware(steps=10)"
+  with pytest.raises(ValueError, match="conditional generator"):
     pipeline.check(config)
+

@@ -41,20 +41,24 @@ def identity(method: str, name: str, uses_discriminator: bool,
   return out
 
 
-def check_generator(name) -> None:
-  """ValueError for a name that is not a committed generator of latents."""
+def check_generator(name, conditional: bool = False) -> None:
+  """ValueError for a name that is not a committed generator (of latents,
+  unless `conditional`: distillation and the width search also take
+  conditional ones)."""
   if name not in pretrained.generators():
     raise ValueError(f"name={name!r} is not a pre-trained generator; valid "
                      f"names: {', '.join(pretrained.generators())}")
-  if pretrained.is_conditional(name):
-    raise ValueError(f"name={name!r} is a conditional generator; the "
-                     "fine-tuning methods take generators of latents")
+  if not conditional and pretrained.is_conditional(name):
+    raise ValueError(f"name={name!r} is a conditional generator; "
+                     "quantization_aware and discriminator_supervised take "
+                     "generators of latents (distill and search take both)")
 
 
-def check_run(name, steps, seed, batch_size, learning_rate) -> None:
-  """ValueError naming the argument for a generator that is not committed,
-  or bad steps / seed / batch_size / learning_rate."""
-  check_generator(name)
+def check_run(name, steps, seed, batch_size, learning_rate,
+              conditional: bool = False) -> None:
+  """ValueError naming the argument for a generator that is not committed
+  (`check_generator`), or bad steps / seed / batch_size / learning_rate."""
+  check_generator(name, conditional)
   for arg, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
     check_int(arg, value, low)
   if isinstance(seed, bool) or not isinstance(seed, (int, numbers.Integral)):

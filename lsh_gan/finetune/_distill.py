@@ -29,12 +29,16 @@ from lsh_gan import train
 from lsh_gan.compress import _tree
 from lsh_gan.finetune import _common
 from lsh_gan.models import dcgan
+from lsh_gan.models import pix2pix
 
 # The objective's weights: output reconstruction (mean absolute error to the
 # teacher's samples), intermediate features (mean squared error through the
 # 1x1 adaptors, summed over the hidden layers) and the GAN's own generator
 # loss under its discriminator. GAN Compression weighs reconstruction 10
-# against the GAN loss; the feature weight 1 is ours.
+# against the GAN loss; the feature weight 1 is ours. A conditional
+# generator (pix2pix) is reconstructed towards its pairs' ground truth with
+# its own L1 weight (`l1_weight`, 100), as GAN Compression does for paired
+# data.
 RECONSTRUCTION_WEIGHT = 10.0
 FEATURE_WEIGHT = 1.0
 GAN_WEIGHT = 1.0
@@ -87,8 +91,12 @@ def teacher_channels(name: str) -> tuple[int, ...]:
 
 
 def _generator_config(name: str):
-  _common.check_generator(name)
+  _common.check_generator(name, conditional=True)
   return _config(name)
+
+
+def _conditional(config) -> bool:
+  return models.is_conditional(config)
 
 
 def macs_of(name: str, width: int | None = None) -> int:
@@ -114,17 +122,25 @@ def _student_channels(config, width: int) -> tuple[int, ...]:
   """The student's hidden channels at `width` (ValueError for a width
   that is not 1 to the teacher's)."""
   _common.check_int("width", width, 1)
-  if width > _hidden(config)[-1]:
-    raise ValueError(f"width={width} must be at most the teacher's "
-                     f"{_hidden(config)[-1]}")
+  # The teacher's width: the U-Net's first level, the DCGAN's last hidden
+  # layer, the MLP's units.
+  most = config.width if _conditional(config) else _hidden(config)[-1]
+  if width > most:
+    raise ValueError(f"width={width} must be at most the teacher's {most}")
   if config.architecture == "mlp_gan":
     return tuple(width for _ in config.hidden)
+  if _conditional(config):
+    return pix2pix.level_channels(width, config.get("levels", 5))
   return dcgan.hidden_channels(width, data.sample_shape(config.dataset))
 
 
 def _hidden(config) -> tuple[int, ...]:
+  """The hidden layers' channels (the U-Net's: one per level, its encoder
+  and decoder channels at that level cut together), first to last."""
   if config.architecture == "mlp_gan":
     return tuple(config.hidden)
+  if _conditional(config):
+    return pix2pix.level_channels(config.width, config.get("levels", 5))
   return dcgan.hidden_channels(config.width,
                                data.sample_shape(config.dataset))
 
@@ -133,8 +149,22 @@ def _module(config, channels):
   shape = data.sample_shape(config.dataset)
   if config.architecture == "mlp_gan":
     return models.MLPGenerator(hidden=tuple(channels), out_dim=shape[0])
+  if _conditional(config):
+    return pix2pix.UNetGenerator(width=config.width, levels=len(channels),
+                                 out_channels=shape[2],
+                                 channels=tuple(channels))
   return models.DCGANGenerator(width=config.width, image_shape=shape,
                                channels=tuple(channels))
+
+
+def _feature_levels(config) -> tuple[int, ...]:
+  """The hidden layer (U-Net level) of each feature map the generator sows,
+  in order: one per hidden layer; the U-Net's encoder levels, then its
+  decoder levels innermost first (the bottleneck once)."""
+  n = len(_hidden(config))
+  if _conditional(config):
+    return tuple(range(n)) + tuple(range(n - 2, -1, -1))
+  return tuple(range(n))
 
 
 def _channel_axes(config) -> dict[str, tuple]:
@@ -143,6 +173,8 @@ def _channel_axes(config) -> dict[str, tuple]:
   the channel index fastest (group 1 but for the DCGAN's first map, whose
   dense output holds start x start positions of each channel)."""
   n = len(_hidden(config))
+  if _conditional(config):
+    return _unet_channel_axes(n)
   if config.architecture == "mlp_gan":
     axes = {}
     for i in range(n + 1):
@@ -162,6 +194,31 @@ def _channel_axes(config) -> dict[str, tuple]:
   for i in range(n):
     axes[f"ConvTranspose_{i}/kernel"] = (
         (2, i, 1),) + (((3, i + 1, 1),) if i + 1 < n else ())
+  return axes
+
+
+def _unet_channel_axes(n: int) -> dict[str, tuple]:
+  """`_channel_axes` of a U-Net of n levels (`models.pix2pix`): encoder
+  convolution i makes level i's channels from level i - 1's; decoder
+  transposed convolution j (innermost first) makes level n - 2 - j's from
+  the bottleneck (j = 0) or from level n - 1 - j's decoder output and skip,
+  concatenated (two groups of that level's channels); batch norm follows
+  encoder levels 1 .. n - 2, then each decoder step but the last."""
+  stats = ("scale", "bias", "mean", "var")
+  axes = {}
+  for i in range(n):
+    axes[f"Conv_{i}/kernel"] = (((2, i - 1, 1),) if i else ()) + (
+        (3, i, 1),)
+  for b, level in enumerate(range(1, n - 1)):
+    for stat in stats:
+      axes[f"BatchNorm_{b}/{stat}"] = ((0, level, 1),)
+  for j in range(n):
+    made = ((3, n - 2 - j, 1),) if j < n - 1 else ()
+    axes[f"ConvTranspose_{j}/kernel"] = (
+        (2, n - 1 - j, 1 if j == 0 else 2),) + made
+    if j < n - 1:
+      for stat in stats:
+        axes[f"BatchNorm_{n - 2 + j}/{stat}"] = ((0, n - 2 - j, 1),)
   return axes
 
 
@@ -254,15 +311,19 @@ def _costs(config, channels) -> tuple[int, int]:
   return _costs_of_shape(
       config.architecture, config.dataset,
       None if config.architecture == "mlp_gan" else config.width,
-      config.latent_dim, tuple(int(c) for c in channels))
+      config.get("latent_dim"), tuple(int(c) for c in channels))
 
 
 @functools.lru_cache(maxsize=4096)
 def _costs_of_shape(architecture, dataset, width, latent_dim, channels):
+  # A U-Net's levels are its channels' number.
   config = ml_collections.ConfigDict(dict(
-      architecture=architecture, dataset=dataset, width=width))
+      architecture=architecture, dataset=dataset, width=width,
+      levels=len(channels)))
   module = _module(config, channels)
-  z = jax.ShapeDtypeStruct((1, latent_dim), jnp.float32)
+  z = jax.ShapeDtypeStruct(
+      (1, *data.sample_shape(dataset)) if _conditional(config) else
+      (1, latent_dim), jnp.float32)
   shapes = jax.eval_shape(module.init, jax.random.key(0), z)
   return (compress.macs(lambda v, x: module.apply(v, x), shapes, z),
           4 * sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes)))
@@ -289,7 +350,14 @@ class _Distiller:
     self.teacher = _module(config, _hidden(config))
     self.student = _module(config, student_channels)
     self.dense = jax.device_put(pretrained.params(name))
-    d_loss, g_loss = train.critic_losses(config, models.build(config)[1])
+    conditional = _conditional(config)
+    discriminator = models.build(config)[1]
+    if conditional:  # pix2pix's losses on (condition, image) pairs
+      d_pairs, g_gan = train.pix2pix_losses(discriminator)
+      recon_weight = config.get("l1_weight", 100.0)
+    else:
+      d_loss, g_loss = train.critic_losses(config, discriminator)
+      recon_weight = RECONSTRUCTION_WEIGHT
     self.opt = _common.adam(config, rate)
     self.d_opt = _common.adam(config, config.get("d_learning_rate", rate))
     self.batch_size, self.seed, self.real = batch_size, seed, real
@@ -305,22 +373,26 @@ class _Distiller:
           (choices.shape[0],), 0, choices.shape[1])
       return choices[jnp.arange(choices.shape[0]), picks]
 
-    def loss(trainable, fixed, d, z, key, channels, dense):
+    def loss(trainable, fixed, d, inputs, targets, key, channels, dense):
+      # inputs: latents, or a conditional generator's conditions, whose
+      # targets (the pairs' ground truth) are reconstructed; else the
+      # teacher's samples are.
       params = trainable["params"]
       if channels is not None:
         params = mask_channels(params, config, channels)
-      t_out, t_feats, _ = _features(teacher, dense, z, False)
+      t_out, t_feats, _ = _features(teacher, dense, inputs, False)
       t_out = jax.lax.stop_gradient(t_out)
       out, feats, updates = _features(student, {**fixed, "params": params},
-                                      z, True)
-      recon = jnp.mean(jnp.abs(out - t_out))
+                                      inputs, True)
+      recon = jnp.mean(jnp.abs(out - (t_out if targets is None else
+                                      targets)))
       feature = sum(
           jnp.mean((jnp.einsum("...c,cd->...d", f, a,
                                precision=jax.lax.Precision.HIGHEST) -
                     jax.lax.stop_gradient(t)) ** 2)
           for f, a, t in zip(feats, trainable["adaptors"], t_feats))
-      gan = g_loss(d, out, key)
-      total = (RECONSTRUCTION_WEIGHT * recon + FEATURE_WEIGHT * feature +
+      gan = (g_gan(d, inputs, out) if conditional else g_loss(d, out, key))
+      total = (recon_weight * recon + FEATURE_WEIGHT * feature +
                GAN_WEIGHT * gan)
       return total, (updates, jax.lax.stop_gradient(out),
                      jnp.stack([recon, feature, gan]))
@@ -328,18 +400,26 @@ class _Distiller:
     def step_fn(state, reals, dense, choices):
       # The teacher and the choices are arguments, not captured constants.
       key = jax.random.fold_in(jax.random.key(seed + 3), state["step"])
-      z = jax.random.normal(jax.random.fold_in(key, 0),
-                            (batch_size, config.latent_dim))
+      if conditional:  # reals: (conditions, targets)
+        inputs, targets = reals
+      else:
+        inputs = jax.random.normal(jax.random.fold_in(key, 0),
+                                   (batch_size, config.latent_dim))
+        targets = None
       channels = channels_of(state["step"], choices)
       trainable = {"params": state["params"], "adaptors": state["adaptors"]}
       fixed = {k: v for k, v in state["fixed"].items()}
       (_, (updates, fake, parts)), grads = jax.value_and_grad(
-          loss, has_aux=True)(trainable, fixed, state["d"], z,
+          loss, has_aux=True)(trainable, fixed, state["d"], inputs, targets,
                               jax.random.fold_in(key, 1), channels, dense)
       steps, opt_state = self.opt.update(grads, state["opt"], trainable)
       trainable = optax.apply_updates(trainable, steps)
-      d_value, d_grads = jax.value_and_grad(d_loss)(
-          state["d"], reals, fake, jax.random.fold_in(key, 2))
+      if conditional:
+        d_value, d_grads = jax.value_and_grad(d_pairs)(
+            state["d"], inputs, targets, fake)
+      else:
+        d_value, d_grads = jax.value_and_grad(d_loss)(
+            state["d"], reals, fake, jax.random.fold_in(key, 2))
       d_steps, d_opt_state = self.d_opt.update(d_grads, state["d_opt"],
                                                state["d"])
       new = {**state, **trainable, "fixed": {**fixed, **updates},
@@ -362,8 +442,12 @@ class _Distiller:
     begin = int(state["step"])
 
     def batch(step):
-      return (self.real[train._batch_indices(  # pylint: disable=protected-access
-          self.real.shape[0], self.batch_size, self.seed, step)],
+      # real: an array of samples, or (conditions, targets) of pairs.
+      arrays = self.real if isinstance(self.real, tuple) else (self.real,)
+      idx = train._batch_indices(  # pylint: disable=protected-access
+          arrays[0].shape[0], self.batch_size, self.seed, step)
+      picked = tuple(a[idx] for a in arrays)
+      return (picked if isinstance(self.real, tuple) else picked[0],
               self.dense, self.choices)
 
     state, seconds = train._run(  # pylint: disable=protected-access
@@ -374,12 +458,14 @@ class _Distiller:
     return state, seconds, int(state["step"]) - begin
 
 
-def _adaptors(student_channels, teacher, order=None):
-  """1x1 adaptors (a channels x teacher-channels matrix per hidden layer),
-  started as each student channel's copy onto the teacher channel it was
-  cut from (its leading channels, or the first of `order`)."""
+def _adaptors(config, student_channels, teacher, order=None):
+  """1x1 adaptors (a channels x teacher-channels matrix per feature map the
+  generator sows, `_feature_levels`), started as each student channel's
+  copy onto the teacher channel it was cut from (its leading channels, or
+  the first of `order`)."""
   out = []
-  for i, (s, t) in enumerate(zip(student_channels, teacher)):
+  for i in _feature_levels(config):
+    s, t = student_channels[i], teacher[i]
     source = np.arange(s) if order is None else np.asarray(order[i])[:s]
     start = np.zeros((s, t), np.float32)
     start[np.arange(s), source] = 1.0
@@ -387,23 +473,70 @@ def _adaptors(student_channels, teacher, order=None):
   return out
 
 
-def _finish(config, channels, weights, seed) -> dict:
+def _training_data(config, data_dir):
+  """What distillation draws its batches from: the training split's
+  samples, or a conditional generator's (conditions, targets) pairs."""
+  if _conditional(config):
+    pairs = data.load(config.dataset, "train", data_dir=data_dir)
+    return pairs["condition"], pairs["image"]
+  return data.images(config.dataset, "train", data_dir=data_dir)
+
+
+RECALIBRATION_BATCHES = 50  # training-mode passes of 64 inputs each
+
+
+def _recalibration_inputs(config, real, seed):
+  """A conditional generator's inputs for re-estimating batch-norm
+  averages: (RECALIBRATION_BATCHES, 64, H, W, C) training conditions drawn
+  by `seed` (passed to the jitted passes, not captured)."""
+  conditions = real[0]
+  return np.stack([conditions[train._batch_indices(  # pylint: disable=protected-access
+      conditions.shape[0], 64, seed + 3, i)]
+                   for i in range(RECALIBRATION_BATCHES)])
+
+
+@models.built_once
+def _conditional_stats(module):
+  """recalibrated(variables, batches) -> variables with batch-norm averages
+  re-estimated by training-mode passes over each batch of conditions
+  (momentum 0.9, as `train._with_batch_stats` does for latents); jitted
+  once per module."""
+
+  @jax.jit
+  def recalibrated(variables, batches):
+    def one_pass(variables, conditions):
+      _, stats = module.apply(variables, conditions, train=True,
+                              mutable=["batch_stats"])
+      return {**variables, **stats}, None
+    return jax.lax.scan(one_pass, variables, batches)[0]
+  return recalibrated
+
+
+def _finish(config, channels, weights, seed, real) -> dict:
   """The slim generator's variables, its batch-norm averages re-estimated
-  for its weights; its sampler, MACs and parameters."""
+  for its weights; its sampler (translator, for a conditional one), MACs
+  and parameters."""
   module = _module(config, channels)
-  variables = jax.tree.map(np.asarray, train._with_batch_stats(  # pylint: disable=protected-access
-      module, weights["params"], weights,
-      ml_collections.ConfigDict({"batch_size": 64,
-                                 "latent_dim": config.latent_dim,
-                                 "seed": seed})))
-  return dict(sample_fn=models.sampler(module, config.latent_dim),
+  if _conditional(config):
+    variables = jax.tree.map(np.asarray, _conditional_stats(module)(
+        weights, _recalibration_inputs(config, real, seed)))
+    sample_fn = models.translator(module)
+  else:
+    variables = jax.tree.map(np.asarray, train._with_batch_stats(  # pylint: disable=protected-access
+        module, weights["params"], weights,
+        ml_collections.ConfigDict({"batch_size": 64,
+                                   "latent_dim": config.latent_dim,
+                                   "seed": seed})))
+    sample_fn = models.sampler(module, config.latent_dim)
+  return dict(sample_fn=sample_fn,
               variables=variables, channels=tuple(int(c) for c in channels),
               macs=_macs(config, channels),
               params=compress.num_params(variables["params"]))
 
 
 def _check(name, steps, seed, batch_size, learning_rate):
-  _common.check_run(name, steps, seed, batch_size, learning_rate)
+  _common.check_run(name, steps, seed, batch_size, learning_rate,
+                    conditional=True)
   config = _config(name)
   return config, (config.learning_rate if learning_rate is None
                   else float(learning_rate))
@@ -468,10 +601,19 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
   training). Adam at the GAN's rate and betas; batch norm on batch
   statistics, its averages re-estimated at the end.
 
+  A conditional generator (pix2pix) is distilled on its training pairs
+  (x, y): the student is the U-Net at channels width x (1, 2, 4, 8, 8) per
+  level (a level's encoder and decoder channels cut together), the
+  reconstruction is 100 |G_s(x) - y|_1 (pix2pix's L1 weight, towards the
+  ground truth as GAN Compression does for paired data), the features are
+  every level's encoder and decoder outputs, the GAN term is pix2pix's
+  conditional loss under its PatchGAN; the result's sample_fn is then a
+  translate_fn (`lsh_gan.pretrained.generator`). docs/image_to_image.md.
+
   Args:
     name: a committed generator (`lsh_gan.pretrained.generators()`).
     width: the student's width, 1 to the teacher's (`teacher_channels`'s
-      last).
+      last; the U-Net's first level).
     steps: distillation steps (0: the teacher's strongest channels as they
       are).
     seed, workdir, batch_size, learning_rate, data_dir, stop_after: as
@@ -492,7 +634,7 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
                               steps=steps, seed=seed, batch_size=batch_size,
                               learning_rate=rate)
   _, d_params = pretrained.discriminator(name)
-  real = data.images(config.dataset, "train", data_dir=data_dir)
+  real = _training_data(config, data_dir)
   with _common.run_folder(workdir, identity) as folder:
     distiller = _Distiller(name, config, channels, batch_size, rate, seed,
                            real)
@@ -500,10 +642,11 @@ def distill(name: str, *, width: int, steps: int, seed: int = 0,
     start = slice_channels(distiller.dense, config, channels, order)
     state = distiller.init(start["params"],
                            {k: v for k, v in start.items() if k != "params"},
-                           _adaptors(channels, teacher, order), d_params)
+                           _adaptors(config, channels, teacher, order),
+                           d_params)
     state, seconds, _ = distiller.train(state, folder, steps, stop_after)
   weights = {**state["fixed"], "params": state["params"]}
-  return Distilled(**_finish(config, channels, weights, seed),
+  return Distilled(**_finish(config, channels, weights, seed, real),
                    steps=int(state["step"]), seconds=float(seconds))
 
 
@@ -564,7 +707,7 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
       search_samples=search_samples, batch_size=batch_size,
       learning_rate=rate)
   _, d_params = pretrained.discriminator(name)
-  real = data.images(config.dataset, "train", data_dir=data_dir)
+  real = _training_data(config, data_dir)
   # One row of channel counts per layer; a layer whose shares round to
   # fewer distinct counts repeats its widest (drawn more often).
   width = max(len(o) for o in options)
@@ -575,7 +718,7 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     dense = supernet.dense
     state = supernet.init(dense["params"],
                           {k: v for k, v in dense.items() if k != "params"},
-                          _adaptors(teacher, teacher), d_params)
+                          _adaptors(config, teacher, teacher), d_params)
     state, seconds, taken = supernet.train(
         state, os.path.join(folder, "supernet"), supernet_steps, stop_after)
     if int(state["step"]) < supernet_steps:  # stopped (stop_after)
@@ -587,7 +730,7 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     else:
       begin = time.perf_counter()
       scored = _score(config, state, allowed, costs, search_samples, seed,
-                      data_dir)
+                      data_dir, real)
       scored = {"candidates": scored,
                 "seconds": time.perf_counter() - begin}
       _files.write_json(scored_path, scored)
@@ -597,7 +740,8 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
                          config, best)
     tune = _Distiller(name, config, best, batch_size, rate, seed, real)
     left = None if stop_after is None else max(stop_after - taken, 0)
-    adaptors = [a[:c] for a, c in zip(state["adaptors"], best)]
+    adaptors = [a[:best[level]] for a, level in zip(state["adaptors"],
+                                                     _feature_levels(config))]
     tuned = tune.init(cut["params"],
                       {k: v for k, v in cut.items() if k != "params"},
                       adaptors, state["d"])
@@ -606,15 +750,18 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
     if int(tuned["step"]) < steps:  # stopped (stop_after)
       return None
   weights = {**tuned["fixed"], "params": tuned["params"]}
-  return Distilled(**_finish(config, best, weights, seed),
+  return Distilled(**_finish(config, best, weights, seed, real),
                    steps=int(tuned["step"]),
                    seconds=float(seconds + tune_seconds),
                    candidates=tuple(scored["candidates"]))
 
 
-def _score(config, state, allowed, costs, num, seed, data_dir) -> list:
+def _score(config, state, allowed, costs, num, seed, data_dir, real) -> list:
   """Each allowed sub-network's Frechet distance to the training data in
-  the dataset's embedding, best first."""
+  the dataset's embedding, best first (a conditional generator's: of its
+  outputs on `num` training conditions to their targets)."""
+  if _conditional(config):
+    return _score_conditional(config, state, allowed, costs, num, seed, real)
   reference, embed, _ = train.quality_reference(config.dataset,
                                                 data_dir=data_dir, seed=seed)
   full = _module(config, _hidden(config))
@@ -638,15 +785,52 @@ def _score(config, state, allowed, costs, num, seed, data_dir) -> list:
       return {**variables, **stats}
     return jax.lax.fori_loop(0, 50, one_pass, variables)
 
+  return _ranked([
+      (channels, costs[channels], reference.frechet_distance(embed(
+          np.asarray(sample(recalibrated(weights, jnp.asarray(channels)),
+                            jax.random.key(seed + 11), num))))["fid"])
+      for channels in allowed])
+
+
+def _ranked(scores) -> list:
+  """[(channels, macs, fid)] as candidate dicts, best first: lowest FID,
+  then fewest MACs; a non-finite score (a broken sub-network) last."""
   out = []
-  for channels in allowed:
-    variables = recalibrated(weights, jnp.asarray(channels))
-    fake = np.asarray(sample(variables, jax.random.key(seed + 11), num))
-    fid = reference.frechet_distance(embed(fake))["fid"]
-    out.append({"channels": list(channels), "macs": costs[channels],
-                "fid": float(fid)})
+  for channels, macs, fid in scores:
+    out.append({"channels": list(channels), "macs": macs, "fid": float(fid)})
     logging.info("width search: channels %s  MACs %s  FID %.4g", channels,
-                 f"{costs[channels]:,}", fid)
-  # A non-finite score (a broken sub-network) ranks last.
+                 f"{macs:,}", fid)
   return sorted(out, key=lambda c: (not np.isfinite(c["fid"]), c["fid"],
                                     c["macs"]))
+
+
+def _score_conditional(config, state, allowed, costs, num, seed, real):
+  """`_score` of a conditional generator: each candidate translates `num`
+  training conditions (drawn by `seed`; the test split is kept for the
+  final evaluation, as GAN Compression keeps its own), scored by the
+  Frechet distance of the outputs to those conditions' targets in the
+  targets' embedding."""
+  from lsh_gan import metrics  # pylint: disable=g-import-not-at-top
+  conditions, targets = real
+  chosen = np.random.default_rng(seed + 11).choice(
+      conditions.shape[0], min(num, conditions.shape[0]), replace=False)
+  embed, _ = train.embedding_of(config.dataset)
+  reference = metrics.Reference(embed(targets[chosen]))
+  full = _module(config, _hidden(config))
+  translate = models.translator(full)
+  weights = {**state["fixed"], "params": state["params"]}
+  batches = _recalibration_inputs(config, real, seed)
+
+  @jax.jit
+  def recalibrated(weights, channels, batches):
+    # Each candidate's batch-norm averages, as `_finish` re-estimates them;
+    # one compiled function for every candidate.
+    return _conditional_stats(full)(
+        mask_channels(weights, config, channels), batches)
+
+  return _ranked([
+      (channels, costs[channels], reference.frechet_distance(embed(
+          np.asarray(translate(recalibrated(weights, jnp.asarray(channels),
+                                            batches),
+                               conditions[chosen]))))["fid"])
+      for channels in allowed])
