@@ -44,11 +44,12 @@ def test_the_slim_network_computes_what_the_masked_full_one_does(
        if architecture == "pix2pix" else
        jax.random.normal(jax.random.key(1), (9, 6)))
   variables = full.init(jax.random.key(0), z)
-  # Batch-norm averages far from 0 and 1, so that a wrong cut shows.
+  # Batch-norm averages, scales and biases far from 0 and 1, so that a
+  # wrong cut or a missing mask shows.
   variables = jax.tree_util.tree_map_with_path(
       lambda p, v: (v + jax.random.uniform(jax.random.key(len(str(p))),
                                            v.shape, minval=0.5, maxval=2.0)
-                    if "batch_stats" in str(p) else v), variables)
+                    if "BatchNorm" in str(p) else v), variables)
   slim = _distill._module(config, channels)  # pylint: disable=protected-access
   cut = _distill.slice_channels(variables, config, channels)
   shapes = jax.eval_shape(slim.init, jax.random.key(0), z)

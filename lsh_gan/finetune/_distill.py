@@ -51,10 +51,11 @@ class Distilled:
   """A slimmer generator, trained by distillation.
 
   ``sample_fn, variables = distilled`` unpacks it: `sample_fn(variables,
-  key, num)` samples it as `lsh_gan.pretrained.generator`'s does.
+  key, num)` samples it as `lsh_gan.pretrained.generator`'s does (for a
+  conditional generator, `translate_fn(variables, conditions)`).
 
   Attributes:
-    sample_fn: the slim generator's sampler.
+    sample_fn: the slim generator's sampler (or translate_fn).
     variables: its variables (batch-norm averages re-estimated for them).
     channels: its hidden layers' channels, first to last (the teacher's:
       `teacher_channels`).
@@ -485,7 +486,7 @@ def _training_data(config, data_dir):
 RECALIBRATION_BATCHES = 50  # training-mode passes of 64 inputs each
 
 
-def _recalibration_inputs(config, real, seed):
+def _recalibration_inputs(real, seed):
   """A conditional generator's inputs for re-estimating batch-norm
   averages: (RECALIBRATION_BATCHES, 64, H, W, C) training conditions drawn
   by `seed` (passed to the jitted passes, not captured)."""
@@ -519,7 +520,7 @@ def _finish(config, channels, weights, seed, real) -> dict:
   module = _module(config, channels)
   if _conditional(config):
     variables = jax.tree.map(np.asarray, _conditional_stats(module)(
-        weights, _recalibration_inputs(config, real, seed)))
+        weights, _recalibration_inputs(real, seed)))
     sample_fn = models.translator(module)
   else:
     variables = jax.tree.map(np.asarray, train._with_batch_stats(  # pylint: disable=protected-access
@@ -667,8 +668,10 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
      multiply-accumulates per sample is cut from the supernet, its batch-norm
      averages re-estimated, and scored by the Frechet distance of
      `search_samples` samples to the training data in the dataset's
-     embedding (`lsh_gan.train.generator_quality`'s space); the lowest wins
-     (fewer MACs on a tie).
+     embedding (`lsh_gan.train.generator_quality`'s space; a conditional
+     generator's outputs on `search_samples` training conditions to their
+     targets, pairs the supernet also trained on); the lowest wins (fewer
+     MACs on a tie).
   3. The winner takes `steps` more distillation steps on its own.
 
   Stages are resumable in `workdir` (supernet/, search.json, finetune/).
@@ -819,7 +822,8 @@ def _score_conditional(config, state, allowed, costs, num, seed, real):
   full = _module(config, _hidden(config))
   translate = models.translator(full)
   weights = {**state["fixed"], "params": state["params"]}
-  batches = _recalibration_inputs(config, real, seed)
+  batches = _recalibration_inputs(real, seed)
+  scored_conditions = jnp.asarray(conditions[chosen])  # moved once
 
   @jax.jit
   def recalibrated(weights, channels, batches):
@@ -832,5 +836,5 @@ def _score_conditional(config, state, allowed, costs, num, seed, real):
       (channels, costs[channels], reference.frechet_distance(embed(
           np.asarray(translate(recalibrated(weights, jnp.asarray(channels),
                                             batches),
-                               conditions[chosen]))))["fid"])
+                               scored_conditions))))["fid"])
       for channels in allowed])
