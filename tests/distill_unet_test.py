@@ -1,0 +1,40 @@
+"""lsh_gan.finetune.distill on the committed pix2pix: a slimmer U-Net,
+resumed bit for bit. A module of its own, outside conftest's ONE_WORKER:
+it shares no fixture, so xdist may run it beside distill_test.py."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lsh_gan import compress
+from lsh_gan import data
+from lsh_gan import finetune
+
+
+def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
+    tmp_path):
+  # The committed pix2pix as teacher: its U-Net's levels (16, 32, 64, 128,
+  # 128) at width 2 are (2, 4, 8, 16, 16); pairs from edges2digits.
+  name = "pix2pix_edges2digits"
+  data_dir = str(tmp_path / "tfds")
+  kwargs = dict(width=2, steps=4, batch_size=8, data_dir=data_dir)
+  whole = finetune.distill(name, **kwargs)
+  finetune.distill(name, workdir=tmp_path / "b", stop_after=2, **kwargs)
+  resumed = finetune.distill(name, workdir=tmp_path / "b", **kwargs)
+  for a, b in zip(jax.tree.leaves(whole.variables),
+                  jax.tree.leaves(resumed.variables)):
+    np.testing.assert_array_equal(a, b)
+  assert whole.channels == (2, 4, 8, 16, 16)
+  assert whole.macs == finetune.macs_of(name, 2) < finetune.macs_of(name) / 10
+  translate_fn, variables = whole
+  conditions = data.load("edges2digits", "test", data_dir=data_dir,
+                         limit=16)["condition"]
+  out = np.asarray(translate_fn(variables, conditions))
+  assert out.shape == conditions.shape and np.all(np.isfinite(out))
+  # Its MACs are those of the network it runs.
+  assert whole.macs == compress.macs(translate_fn.jitted, variables,
+                                     jnp.zeros((1, 28, 28, 1)))
+  # The fine-tuning methods under a transform still take latents only.
+  with pytest.raises(ValueError, match="conditional generator"):
+    finetune.quantization_aware(name, compress.quantize(4), steps=1)
