@@ -119,6 +119,49 @@ def tiny_gan(compute_once):
   return compute_once("tiny_gan", compute)
 
 
+TINY_PIX2PIX = "pix2pix_tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_pix2pix(compute_once):
+  """A checkpoint folder holding a small edges2digits pix2pix (a 2-level
+  U-Net of width 4, a PatchGAN of width 4, 20 steps) named TINY_PIX2PIX,
+  with its discriminator, beside the committed mnist5k embedder its
+  outputs are scored in: trained once per test run for the tests of the
+  U-Net's compression, which compile in seconds where the committed
+  5-level one takes minutes."""
+  def compute(folder):
+    import os  # pylint: disable=g-import-not-at-top
+    from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+    from lsh_gan import train  # pylint: disable=g-import-not-at-top
+    from configs import train_pix2pix_edges2digits  # pylint: disable=g-import-not-at-top
+    config = train_pix2pix_edges2digits.get_config()
+    config.data_dir = str(folder / "tfds")
+    config.width, config.d_width, config.levels = 4, 4, 2
+    config.batch_size, config.steps, config.decay_steps = 8, 20, 10
+    config.log_every = config.checkpoint_every = 20
+    models = folder / "models"
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setattr(pretrained, "CHECKPOINTS", str(models))
+      train.run(config, str(folder / "run"), export=TINY_PIX2PIX)
+    os.symlink(os.path.join(pretrained.CHECKPOINTS, "embedder_mnist5k"),
+               models / "embedder_mnist5k")
+    pretrained._clear_caches()  # pylint: disable=protected-access
+    return str(models)
+  return compute_once("tiny_pix2pix", compute)
+
+
+@pytest.fixture
+def with_tiny_pix2pix(tiny_pix2pix, monkeypatch):
+  """The committed models replaced by `tiny_pix2pix`'s folder for one
+  test."""
+  from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(pretrained, "CHECKPOINTS", tiny_pix2pix)
+  pretrained._clear_caches()  # pylint: disable=protected-access
+  yield
+  pretrained._clear_caches()  # pylint: disable=protected-access
+
+
 @pytest.fixture
 def with_tiny_gan(tiny_gan, monkeypatch):
   """The committed models replaced by `tiny_gan`'s folder for one test."""

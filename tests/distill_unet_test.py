@@ -1,6 +1,7 @@
-"""lsh_gan.finetune.distill on the committed pix2pix: a slimmer U-Net,
-resumed bit for bit. A module of its own, outside conftest's ONE_WORKER:
-it shares no fixture, so xdist may run it beside distill_test.py."""
+"""lsh_gan.finetune.distill on a pix2pix (conftest's small `tiny_pix2pix`,
+a 2-level U-Net): a slimmer U-Net, resumed bit for bit. A module of its
+own, outside conftest's ONE_WORKER, so xdist may run it beside
+distill_test.py."""
 
 import jax
 import jax.numpy as jnp
@@ -11,12 +12,14 @@ from lsh_gan import compress
 from lsh_gan import data
 from lsh_gan import finetune
 
+import conftest
+
 
 def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
-    tmp_path):
-  # The committed pix2pix as teacher: its U-Net's levels (16, 32, 64, 128,
-  # 128) at width 2 are (2, 4, 8, 16, 16); pairs from edges2digits.
-  name = "pix2pix_edges2digits"
+    with_tiny_pix2pix, tmp_path):
+  # The teacher's U-Net levels (4, 8) at width 2 are (2, 4); pairs from
+  # edges2digits.
+  name = conftest.TINY_PIX2PIX
   data_dir = str(tmp_path / "tfds")
   kwargs = dict(width=2, steps=4, batch_size=8, data_dir=data_dir)
   whole = finetune.distill(name, **kwargs)
@@ -25,8 +28,11 @@ def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
   for a, b in zip(jax.tree.leaves(whole.variables),
                   jax.tree.leaves(resumed.variables)):
     np.testing.assert_array_equal(a, b)
-  assert whole.channels == (2, 4, 8, 16, 16)
-  assert whole.macs == finetune.macs_of(name, 2) < finetune.macs_of(name) / 10
+  assert finetune.teacher_channels(name) == (4, 8)
+  assert whole.channels == (2, 4)
+  # Half the channels: 0.36 of the MACs (those of the first and last
+  # convolutions, on the one-channel images, only halve).
+  assert whole.macs == finetune.macs_of(name, 2) < finetune.macs_of(name) / 2
   translate_fn, variables = whole
   conditions = data.load("edges2digits", "test", data_dir=data_dir,
                          limit=16)["condition"]

@@ -36,6 +36,12 @@ Slimmer generators (`lsh_gan.finetune.Distilled`), after GAN Compression
 - `search`: a once-for-all supernet over per-layer widths, the best
   sub-network under a MACs budget by our metrics, then fine-tuned.
 
+For an image-to-image GAN (pix2pix), after Ganjdanesh et al. (AAAI 2024):
+- `collaborative_prune`: the generator's and discriminator's channels
+  chosen together by two pruning agents that exchange feedback, under a
+  MACs budget, preserving the local density structure of the generator's
+  outputs (`local_density_loss`); then the pruned pair fine-tuned.
+
 A launcher sweep holds fine-tuned points beside post-training ones, one
 string each (`parse_recipe`): "prune(sparsity=0.8) >>
 discriminator_supervised(steps=2000)", "distill(width=16, steps=3000)".
@@ -45,6 +51,8 @@ Runs are resumable (Orbax checkpoints in `workdir`), seeded and logged like
 training.
 """
 
+from lsh_gan.finetune._collaborative import collaborative_prune
+from lsh_gan.finetune._collaborative import local_density_loss
 from lsh_gan.finetune._compressed import DISCRIMINATOR_WEIGHT
 from lsh_gan.finetune._compressed import discriminator_supervised
 from lsh_gan.finetune._compressed import FineTuned
@@ -63,6 +71,7 @@ from lsh_gan.finetune._recipe import parse_recipe
 from lsh_gan.finetune._recipe import Recipe
 
 __all__ = ("CHOICES", "DISCRIMINATOR_WEIGHT", "Distilled", "FineTuned",
-           "METHODS", "discriminator_supervised", "distill", "freeze",
-           "frozen_zeros", "macs_of", "parse_recipe", "quantization_aware", "Recipe",
+           "METHODS", "collaborative_prune", "discriminator_supervised",
+           "distill", "freeze", "frozen_zeros", "local_density_loss",
+           "macs_of", "parse_recipe", "quantization_aware", "Recipe",
            "search", "stored_bytes_of", "teacher_channels")

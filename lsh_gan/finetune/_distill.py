@@ -67,6 +67,8 @@ class Distilled:
       supernet, search and fine-tuning together).
     candidates: for `search`, every sub-network scored: dicts of
       "channels", "macs" and "fid" (best first); empty for `distill`.
+    discriminator_channels: for `collaborative_prune`, the pruned
+      discriminator's channels, first to last; empty for the others.
   """
   sample_fn: Callable
   variables: Any
@@ -76,6 +78,7 @@ class Distilled:
   steps: int
   seconds: float
   candidates: tuple = ()
+  discriminator_channels: tuple = ()
 
   def __iter__(self):
     return iter((self.sample_fn, self.variables))
@@ -223,15 +226,46 @@ def _unet_channel_axes(n: int) -> dict[str, tuple]:
   return axes
 
 
-def _per_leaf(tree, config, fn):
-  """fn(leaf, axes) over a generator's variables or params (leaves named by
-  their last two keys)."""
-  axes = _channel_axes(config)
+def on_axes(tree, axes: dict, fn):
+  """fn(leaf, leaf's axes) over a tree of variables or params, each leaf
+  named by its last two keys ("Conv_1/kernel") in `axes` (a
+  `_channel_axes`-style table; () for a leaf not in it)."""
 
   def one(path, leaf):
     key = "/".join(_tree.path_str(path).split("/")[-2:])
     return fn(leaf, axes.get(key, ()))
   return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def taken(tree, axes: dict, kept) -> Any:
+  """A tree cut, on each channel axis of `axes`, to the channels `kept`
+  (one index array per hidden layer) of each group."""
+
+  def cut(leaf, leaf_axes):
+    leaf = jnp.asarray(leaf)
+    for axis, layer, group in leaf_axes:
+      shape = leaf.shape
+      split = shape[:axis] + (group, shape[axis] // group) + shape[axis + 1:]
+      picked = jnp.take(leaf.reshape(split), kept[layer], axis=axis + 1)
+      leaf = picked.reshape(shape[:axis] + (-1,) + shape[axis + 1:])
+    return leaf
+  return on_axes(tree, axes, cut)
+
+
+def scaled(tree, axes: dict, factors) -> Any:
+  """A tree multiplied, along each channel axis of `axes`, by its hidden
+  layer's per-channel `factors` (repeated per group; may be traced): with
+  0/1 factors, the network computes what the one cut to the 1s does."""
+
+  def scale(leaf, leaf_axes):
+    leaf = jnp.asarray(leaf)
+    for axis, layer, group in leaf_axes:
+      factor = jnp.tile(jnp.asarray(factors[layer]), group)
+      shape = [1] * leaf.ndim
+      shape[axis] = factor.shape[0]
+      leaf = leaf * factor.reshape(shape).astype(leaf.dtype)
+    return leaf
+  return on_axes(tree, axes, scale)
 
 
 def slice_channels(tree, config, channels: Sequence[int], order=None):
@@ -246,16 +280,7 @@ def slice_channels(tree, config, channels: Sequence[int], order=None):
                      f"counts from 1 to the full network's {hidden}")
   kept = [np.arange(int(c)) if order is None else
           np.asarray(order[i])[:int(c)] for i, c in enumerate(channels)]
-
-  def cut(leaf, axes):
-    leaf = jnp.asarray(leaf)
-    for axis, layer, group in axes:
-      shape = leaf.shape
-      split = shape[:axis] + (group, shape[axis] // group) + shape[axis + 1:]
-      taken = jnp.take(leaf.reshape(split), kept[layer], axis=axis + 1)
-      leaf = taken.reshape(shape[:axis] + (-1,) + shape[axis + 1:])
-    return leaf
-  return _per_leaf(tree, config, cut)
+  return taken(tree, _channel_axes(config), kept)
 
 
 def strongest_channels(params, config) -> list[np.ndarray]:
@@ -287,18 +312,9 @@ def mask_channels(tree, config, channels):
   full-width network then computes exactly what `slice_channels`' slim one
   does, the other channels being zeros (their batch norm's scale and bias
   are zero too)."""
-  hidden = _hidden(config)
-
-  def zero(leaf, axes):
-    leaf = jnp.asarray(leaf)
-    for axis, layer, group in axes:
-      keep = jnp.arange(hidden[layer]) < channels[layer]
-      keep = jnp.tile(keep, group)
-      shape = [1] * leaf.ndim
-      shape[axis] = keep.shape[0]
-      leaf = leaf * keep.reshape(shape).astype(leaf.dtype)
-    return leaf
-  return _per_leaf(tree, config, zero)
+  return scaled(tree, _channel_axes(config),
+                [jnp.arange(h) < channels[i]
+                 for i, h in enumerate(_hidden(config))])
 
 
 def _macs(config, channels) -> int:

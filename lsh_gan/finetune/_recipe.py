@@ -4,6 +4,7 @@
   quantize(bits=2) >> quantization_aware(steps=1000, seed=1)
   distill(width=16, steps=3000)
   search(budget_macs=2000000, supernet_steps=3000, steps=1000)
+  collaborative_prune(macs_ratio=0.125, search_steps=500, steps=3000)
 
 A transform string (`lsh_gan.compress.parse`), `>>`, then a method that
 fine-tunes under it; or a method that trains a slimmer generator on its
@@ -20,13 +21,15 @@ from typing import Any
 
 from lsh_gan import compress
 from lsh_gan import pretrained
+from lsh_gan.finetune import _collaborative
 from lsh_gan.finetune import _compressed
 from lsh_gan.finetune import _distill
 
 UNDER_TRANSFORM = {"quantization_aware": _compressed.quantization_aware,
                    "discriminator_supervised":
                    _compressed.discriminator_supervised}
-ON_THEIR_OWN = {"distill": _distill.distill, "search": _distill.search}
+ON_THEIR_OWN = {"distill": _distill.distill, "search": _distill.search,
+                "collaborative_prune": _collaborative.collaborative_prune}
 _GIVEN = ("name", "transform", "workdir", "data_dir", "stop_after")
 
 
@@ -59,6 +62,11 @@ class Recipe:
     elif self.method == "distill":
       _distill._distill_plan(name, full["width"], full["steps"], full["seed"],  # pylint: disable=protected-access
                              full["batch_size"], full["learning_rate"])
+    elif self.method == "collaborative_prune":
+      _collaborative._plan(  # pylint: disable=protected-access
+          name, full["macs_ratio"], full["search_steps"], full["steps"],
+          full["seed"], full["neighbours"], full["noise"],
+          full["density_weight"], full["batch_size"], full["learning_rate"])
     else:
       _distill._search_plan(  # pylint: disable=protected-access
           name, full["budget_macs"], full["supernet_steps"], full["steps"],
