@@ -91,6 +91,21 @@ def test_config_builds(path, tmp_path):
       assert finetune.macs_of(generator, width) == search["budget_macs"]
       assert _distill._student_channels(  # pylint: disable=protected-access
           _distill._config(generator), width) in allowed  # pylint: disable=protected-access
+  elif name == "image_to_image":  # the pix2pix at matched MACs
+    config.data_dir = str(tmp_path)  # the check reads the pairs
+    pipeline.check(config)  # every fine-tuned point's arguments too
+    sweep = pipeline.sweep(config)[1:]
+    full = finetune.macs_of(config.generator)
+    assert len(sweep) == 9
+    for r, (distilled, searched, pruned) in zip(
+        (4, 8, 12), zip(*[iter(p for _, p in sweep)] * 3)):
+      budget = full // r
+      width = dict(distilled.kwargs)["width"]
+      # The widest uniform student within the budget.
+      assert finetune.macs_of(config.generator, width) <= budget < (
+          finetune.macs_of(config.generator, width + 1))
+      assert dict(searched.kwargs)["budget_macs"] == budget
+      assert dict(pruned.kwargs)["macs_ratio"] == pytest.approx(1 / r)
   else:
     assert name.startswith("sweep_") and name == f"sweep_{config.generator}"
     # The baseline and 15 points; pix2pix's: 11 (no 1-bit or clipping

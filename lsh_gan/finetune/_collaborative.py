@@ -56,8 +56,8 @@ from lsh_gan.models import pix2pix
 # The objective's weights. The density weight makes the local-density loss
 # (about 0.1-1 nats for a broken generator) count beside pix2pix's
 # L1 x 100; the MACs term is a squared log-ratio.
-DENSITY_WEIGHT = 10.0
-MACS_WEIGHT = 10.0
+DENSITY_WEIGHT = 1.0
+MACS_WEIGHT = 100.0
 TEMPERATURE = 0.5
 AGENT_RATE = 0.02
 START_LOGIT = 2.0  # agents start keeping every channel (gate ~0.98)
