@@ -39,7 +39,7 @@ ONE_WORKER = frozenset({
     "finetune_test.py", "inception_test.py", "metrics_common_test.py",
     "metrics_known_truth_test.py", "metrics_reference_test.py",
     "multiprocess_test.py", "packing_test.py", "pipeline_finetune_test.py",
-    "pipeline_test.py", "pix2pix_test.py", "pretrained_test.py",
+    "pipeline_test.py", "pretrained_test.py",
     "sharded_test.py", "train_test.py"})
 
 
