@@ -533,7 +533,10 @@ def collaborative_prune(name: str, *, macs_ratio: float, search_steps: int,
       "collaborative_prune", name, True, macs_ratio=macs_ratio,
       search_steps=search_steps, steps=steps, seed=seed,
       neighbours=neighbours, noise=noise, density_weight=density_weight,
-      batch_size=batch_size, learning_rate=rate)
+      batch_size=batch_size, learning_rate=rate,
+      # The module's constants: a run under others is another run.
+      macs_weight=MACS_WEIGHT, temperature=TEMPERATURE,
+      agent_rate=AGENT_RATE, start_logit=START_LOGIT)
   _, d_params = pretrained.discriminator(name)
   real = _distill._training_data(config, data_dir)  # pylint: disable=protected-access
   pruner = _Pruner(config, _discriminator_config(config), batch_size, rate,
