@@ -51,7 +51,7 @@ def points() -> tuple[str, ...]:
         f"steps={STEPS}, choices=(0.25, 0.5, 1.0), search_samples=500, "
         "batch_size=32)",
         f"collaborative_prune(macs_ratio={1 / r!r}, "
-        f"search_steps={SEARCH_STEPS}, steps={STEPS})"]
+        f"search_steps={SEARCH_STEPS}, steps={STEPS}, batch_size=32)"]
   return tuple(out)
 
 

@@ -11,8 +11,9 @@ Two stages, resumable in the run's folder:
    are held fixed; each has a pruning agent, a small network that gives a
    logit per channel of every hidden layer (the U-Net's levels, the
    PatchGAN's convolutions). Gates are drawn from the logits (logistic
-   noise, temperature 0.5) and passed straight through as 0/1, so the gated
-   networks compute exactly what the pruned ones would. Each agent sees its
+   noise, temperature 0.5) and passed straight through as 0/1; each scales
+   the kernel entries that read its channel, so the gated networks compute
+   exactly what the pruned ones would (`reading_axes`). Each agent sees its
    peer's current keep fractions (the feedback the two exchange). The
    generator's agent minimises the local-density loss of the gated
    generator against the original on neighbourhoods of perturbed
@@ -53,14 +54,14 @@ from lsh_gan.finetune import _common
 from lsh_gan.finetune import _distill
 from lsh_gan.models import pix2pix
 
-# The objective's weights. The density weight makes the local-density loss
-# (about 0.1-1 nats for a broken generator) count beside pix2pix's
-# L1 x 100; the MACs term is a squared log-ratio.
+# The objective's weights (docs/image_to_image.md gives the runs they come
+# from): the local-density loss, and the MACs term (a squared log-ratio),
+# strong enough that the agents reach the budget themselves.
 DENSITY_WEIGHT = 1.0
 MACS_WEIGHT = 100.0
 TEMPERATURE = 0.5
 AGENT_RATE = 0.02
-START_LOGIT = 2.0  # agents start keeping every channel (gate ~0.98)
+START_LOGIT = 2.0  # each channel starts open in sigmoid(2) = 0.88 of draws
 
 
 def local_density_loss(original, pruned):
@@ -79,15 +80,17 @@ def local_density_loss(original, pruned):
 
   and the loss is the sum of
 
-    mean_m [log f(o_m) - log f(p_m)]          (the pruned outputs lie where
-                                                the original's density does)
+    mean_m [log f(o_m) - log f(p_m)]^2        (each pruned output keeps the
+                                                original's density at its
+                                                place in the neighbourhood)
     mean_m KL(P_m || Q_m)                      (each output's neighbours keep
                                                 their relative densities)
 
   averaged over anchors, where P_m(m') is proportional to exp(-D(o_m,
   o_m') / h) over m' != m and Q_m likewise from the pruned outputs (at the
-  same h, so a collapsed or spread-out neighbourhood costs). Both are 0 when
-  pruned == original.
+  same h, so a collapsed or spread-out neighbourhood costs). Both are >= 0,
+  and 0 when pruned == original (squared: a pruned output drawn to the
+  neighbourhood's denser middle costs too).
   """
   m1, b = original.shape[:2]
   if pruned.shape != original.shape or m1 < 2:
@@ -105,7 +108,7 @@ def local_density_loss(original, pruned):
                   (m1 * (m1 - 1)), 1e-8)
   log_f_o = jax.nn.logsumexp(-d_oo / h, axis=1)
   log_f_p = jax.nn.logsumexp(-sq(p, jax.lax.stop_gradient(o)) / h, axis=1)
-  kde = jnp.mean(log_f_o - log_f_p)
+  kde = jnp.mean((log_f_o - log_f_p) ** 2)
   log_p = jax.nn.log_softmax(jnp.where(off, -d_oo / h, -jnp.inf), axis=1)
   log_q = jax.nn.log_softmax(jnp.where(off, -sq(p, p) / h, -jnp.inf), axis=1)
   kl = jnp.sum(jnp.where(off, jnp.exp(log_p) * (log_p - log_q), 0.0), axis=1)
@@ -132,6 +135,22 @@ def patch_channel_axes(n_layers: int) -> dict[str, tuple]:
       axes[f"BatchNorm_{i - 1}/{stat}"] = ((0, i, 1),)
   axes[f"Conv_{n_layers + 1}/kernel"] = ((2, n_layers, 1),)
   return axes
+
+
+def reading_axes(axes: dict) -> dict:
+  """The entries of a `_channel_axes`-style table where a layer reads its
+  input channels (a kernel's axis 2). Gating only those removes a channel
+  from every layer that uses it, as cutting it does (the channel itself is
+  still computed), and keeps a closed gate's gradient: gating the making
+  side as well would zero the channel before it is read, and the gradient
+  of g^2 f at g = 0 is 0."""
+  out = {}
+  for name, entries in axes.items():
+    if name.endswith("/kernel"):
+      reads = tuple(e for e in entries if e[0] == 2)
+      if reads:
+        out[name] = reads
+  return out
 
 
 def quadratic_costs(cost, full) -> tuple[float, np.ndarray, np.ndarray]:
@@ -223,6 +242,8 @@ class _Pruner:
     self.d_sizes = d_config["channels"]
     self.g_axes = _distill._channel_axes(config)  # pylint: disable=protected-access
     self.d_axes = patch_channel_axes(len(self.d_sizes) - 1)
+    self.g_gating = reading_axes(self.g_axes)
+    self.d_gating = reading_axes(self.d_axes)
     self.g_costs = quadratic_costs(
         lambda c: _distill._macs(config, c), self.g_sizes)  # pylint: disable=protected-access
     settings = tuple(sorted((k, v) for k, v in d_config.items()
@@ -275,15 +296,15 @@ class _Pruner:
                        jax.random.fold_in(key, 1))
       d_gates = _gates(self.d_agent.apply(agents["d"], state["g_fractions"]),
                        jax.random.fold_in(key, 2))
-      gated = _distill.scaled(dense, self.g_axes, g_gates)
+      gated = _distill.scaled(dense, self.g_gating, g_gates)
       out = generator.apply(gated, flat).reshape(original.shape)
       density = local_density_loss(original, out)
-      d_fixed = _distill.scaled(d_params, self.d_axes,
+      d_fixed = _distill.scaled(d_params, self.d_gating,
                                 [jax.lax.stop_gradient(g) for g in d_gates])
       gan = d_losses[1](d_fixed, conditions, out[0])
       g_ratio = evaluate(self.g_costs, _counts(g_gates)) / self.g_full
       g_macs = jnp.log(g_ratio / self.budget) ** 2
-      d_gated = _distill.scaled(d_params, self.d_axes, d_gates)
+      d_gated = _distill.scaled(d_params, self.d_gating, d_gates)
       d_value = d_losses[0](d_gated, conditions, targets,
                             jax.lax.stop_gradient(out[0]))
       d_ratio = evaluate(self.d_costs, _counts(d_gates)) / self.d_full
@@ -329,8 +350,10 @@ class _Pruner:
         agents["g"], state["d_fractions"])]
     d_logits = [np.asarray(l, np.float64) for l in self.d_agent.apply(
         agents["d"], state["g_fractions"])]
+    # The fitted MACs (exact, checked against the counter at build) price
+    # each of the hundreds of shapes tried without a trace each.
     g_keep = fit_to_budget(
-        g_logits, lambda c: _distill._macs(self.config, c),  # pylint: disable=protected-access
+        g_logits, lambda c: evaluate(self.g_costs, np.asarray(c, float)),
         self.budget * self.g_full)
     d_keep = [_at_least_one(l > 0, l) for l in d_logits]
     return {"generator": [np.flatnonzero(k).tolist() for k in g_keep],
@@ -350,21 +373,18 @@ class _Pruner:
     def step_fn(state, conditions, targets, dense):
       key = jax.random.fold_in(jax.random.key(self.seed + 23), state["step"])
       inputs = neighbourhoods(key, conditions, self.neighbours, self.noise)
-      near = inputs[1:].reshape((-1,) + conditions.shape[1:])
-      original = jax.lax.stop_gradient(full.apply(
-          dense, inputs.reshape((-1,) + conditions.shape[1:])).reshape(
-              inputs.shape[:2] + targets.shape[1:]))
+      flat = inputs.reshape((-1,) + conditions.shape[1:])
+      original = jax.lax.stop_gradient(full.apply(dense, flat).reshape(
+          inputs.shape[:2] + targets.shape[1:]))
 
       def loss(params):
-        variables = {**state["fixed"], "params": params}
-        fake, updates = slim.apply(variables, conditions, train=True,
-                                   mutable=["batch_stats"])
-        # The neighbours on their own batch statistics: the averages are
-        # those of clean conditions.
-        around, _ = slim.apply(variables, near, train=True,
-                               mutable=["batch_stats"])
-        out = jnp.concatenate([fake[None], around.reshape(
-            (self.neighbours,) + fake.shape)])
+        # Anchors and neighbours in one training-mode pass, on one batch's
+        # statistics (the averages are re-estimated on clean conditions at
+        # the end); the anchors' outputs are its first rows.
+        out, updates = slim.apply({**state["fixed"], "params": params}, flat,
+                                  train=True, mutable=["batch_stats"])
+        out = out.reshape(original.shape)
+        fake = out[0]
         density = local_density_loss(original, out)
         l1 = jnp.mean(jnp.abs(fake - targets))
         gan = g_gan(state["d"], conditions, fake)
@@ -466,7 +486,9 @@ def _plan(name, macs_ratio, search_steps, steps, seed, neighbours, noise,
                      "collaborative_prune prunes image-to-image generators "
                      "(pix2pix), as the paper does")
   _common.check_int("search_steps", search_steps, 0)
-  _common.check_int("neighbours", neighbours, 1)
+  # Two at least: with one, each output's neighbours are a single other
+  # and their relative densities say nothing.
+  _common.check_int("neighbours", neighbours, 2)
   for arg, value in (("macs_ratio", macs_ratio), ("noise", noise),
                      ("density_weight", density_weight)):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
