@@ -206,14 +206,7 @@ def test_a_pix2pix_is_pruned_to_its_budget_and_resumes_bit_exactly(
   full = finetune.macs_of(name)
   assert whole.macs <= 0.3 * full
   assert len(whole.discriminator_channels) == 3
-  translate_fn, variables = whole
-  conditions = data.load("edges2digits", "test", data_dir=data_dir,
-                         limit=8)["condition"]
-  out = np.asarray(translate_fn(variables, conditions))
-  assert out.shape == conditions.shape and np.all(np.isfinite(out))
-  # Its MACs are those of the network it runs.
-  assert whole.macs == compress.macs(translate_fn.jitted, variables,
-                                     jnp.zeros((1, 28, 28, 1)))
+  conftest.assert_translates(whole, data_dir)
   assert whole.steps == 3 and whole.seconds > 0
 
 

@@ -162,6 +162,21 @@ def with_tiny_pix2pix(tiny_pix2pix, monkeypatch):
   pretrained._clear_caches()  # pylint: disable=protected-access
 
 
+def assert_translates(slim, data_dir: str) -> None:
+  """A slimmer translator (`lsh_gan.finetune.Distilled` of a pix2pix)
+  translates test conditions into finite images of their shape, and its
+  MACs are those of the network it runs."""
+  from lsh_gan import compress  # pylint: disable=g-import-not-at-top
+  from lsh_gan import data  # pylint: disable=g-import-not-at-top
+  translate_fn, variables = slim
+  conditions = data.load("edges2digits", "test", data_dir=data_dir,
+                         limit=8)["condition"]
+  out = np.asarray(translate_fn(variables, conditions))
+  assert out.shape == conditions.shape and np.all(np.isfinite(out))
+  assert slim.macs == compress.macs(translate_fn.jitted, variables,
+                                    jnp.zeros((1, *conditions.shape[1:])))
+
+
 @pytest.fixture
 def with_tiny_gan(tiny_gan, monkeypatch):
   """The committed models replaced by `tiny_gan`'s folder for one test."""

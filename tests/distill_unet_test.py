@@ -4,12 +4,10 @@ own, outside conftest's ONE_WORKER, so xdist may run it beside
 distill_test.py."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from lsh_gan import compress
-from lsh_gan import data
 from lsh_gan import finetune
 
 import conftest
@@ -33,14 +31,7 @@ def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
   # Half the channels: 0.36 of the MACs (those of the first and last
   # convolutions, on the one-channel images, only halve).
   assert whole.macs == finetune.macs_of(name, 2) < finetune.macs_of(name) / 2
-  translate_fn, variables = whole
-  conditions = data.load("edges2digits", "test", data_dir=data_dir,
-                         limit=16)["condition"]
-  out = np.asarray(translate_fn(variables, conditions))
-  assert out.shape == conditions.shape and np.all(np.isfinite(out))
-  # Its MACs are those of the network it runs.
-  assert whole.macs == compress.macs(translate_fn.jitted, variables,
-                                     jnp.zeros((1, 28, 28, 1)))
+  conftest.assert_translates(whole, data_dir)
   # The fine-tuning methods under a transform still take latents only.
   with pytest.raises(ValueError, match="conditional generator"):
     finetune.quantization_aware(name, compress.quantize(4), steps=1)

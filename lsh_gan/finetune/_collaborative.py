@@ -44,7 +44,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lsh_gan import _files
 from lsh_gan import compress
 from lsh_gan import data
 from lsh_gan import models
@@ -572,13 +571,9 @@ def collaborative_prune(name: str, *, macs_ratio: float, search_steps: int,
         stop_after, dense, d_params)
     if int(state["step"]) < search_steps:  # stopped (stop_after)
       return None
-    chosen_path = os.path.join(folder, "architecture.json")
-    if os.path.exists(chosen_path):
-      chosen = _files.read_json(chosen_path, "the pruned architecture",
-                                "remove it to choose again")
-    else:
-      chosen = pruner.architecture(state)
-      _files.write_json(chosen_path, chosen)
+    chosen = _common.saved_once(
+        os.path.join(folder, "architecture.json"), "the pruned architecture",
+        lambda: pruner.architecture(state))
     g_kept = [np.asarray(k, np.int64) for k in chosen["generator"]]
     d_kept = [np.asarray(k, np.int64) for k in chosen["discriminator"]]
     g_channels = tuple(len(k) for k in g_kept)

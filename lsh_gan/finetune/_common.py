@@ -100,6 +100,16 @@ def run_folder(workdir, identity):
       shutil.rmtree(folder, ignore_errors=True)
 
 
+def saved_once(path: str, what: str, compute):
+  """The JSON result a run's stage left at `path`, or compute()'s, written
+  there atomically (a rerun reads it back instead of computing again)."""
+  if os.path.exists(path):
+    return _files.read_json(path, what, "remove it to compute it again")
+  result = compute()
+  _files.write_json(path, result)
+  return result
+
+
 def adam(config, rate: float):
   """Adam at `rate` with the GAN's own betas."""
   return optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))

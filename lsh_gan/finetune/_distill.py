@@ -20,7 +20,6 @@ import ml_collections
 import numpy as np
 import optax
 
-from lsh_gan import _files
 from lsh_gan import compress
 from lsh_gan import data
 from lsh_gan import models
@@ -742,17 +741,14 @@ def search(name: str, *, budget_macs: int, supernet_steps: int, steps: int,
         state, os.path.join(folder, "supernet"), supernet_steps, stop_after)
     if int(state["step"]) < supernet_steps:  # stopped (stop_after)
       return None
-    scored_path = os.path.join(folder, "search.json")
-    if os.path.exists(scored_path):
-      scored = _files.read_json(scored_path, "the width search's scores",
-                                "remove it to search again")
-    else:
+    def score():
       begin = time.perf_counter()
-      scored = _score(config, state, allowed, costs, search_samples, seed,
-                      data_dir, real)
-      scored = {"candidates": scored,
-                "seconds": time.perf_counter() - begin}
-      _files.write_json(scored_path, scored)
+      candidates = _score(config, state, allowed, costs, search_samples,
+                          seed, data_dir, real)
+      return {"candidates": candidates,
+              "seconds": time.perf_counter() - begin}
+    scored = _common.saved_once(os.path.join(folder, "search.json"),
+                                "the width search's scores", score)
     seconds += scored["seconds"]
     best = tuple(scored["candidates"][0]["channels"])
     cut = slice_channels({**state["fixed"], "params": state["params"]},
