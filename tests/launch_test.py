@@ -78,7 +78,7 @@ def test_default_workdir_names_the_config_and_its_argument(args, name):
 @pytest.mark.parametrize("args,message", [
     (["--config=configs/does_not_exist.py"],
      "--config=configs/does_not_exist.py: no such config file; configs: "
-     "configs/finetune.py, configs/results.py, "),
+     "configs/finetune.py, configs/image_to_image.py, configs/results.py, "),
     (["--config.num_sample=10"],
      "--config.num_sample: configs/sweep_dcgan_mnist5k.py has no field "
      "'num_sample'; did you mean --config.num_samples?"),
