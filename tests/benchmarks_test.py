@@ -173,3 +173,35 @@ def test_the_image_to_image_table_marks_changes_beyond_its_margins():
   # KNN P, FID, L1, PSNR, SSIM marked; no "± 0.000" for rounding spreads.
   assert sum(c.endswith("*") for c in far_cells) == 5
   assert "±" not in lines[-1] and far_cells[1] == "0.440 *"
+
+
+def test_the_matched_macs_table_reads_one_run_or_seeds(tmp_path):
+  import image_to_image_matched as matched  # pylint: disable=g-import-not-at-top
+  metrics = {m: 0.5 for _, m, _ in matched.METRICS}
+  base = {"transform": "identity", "macs": 1000, "stored_bytes": 4096,
+          "finetune_s": 0.0, "generate_1000_s": 0.6, **metrics}
+  slim = {**base, "transform": "distill(width=2,steps=5)", "macs": 250,
+          "stored_bytes": 1024, "finetune_s": 12.4, "fid": 0.01234}
+  with open(tmp_path / "results.json", "w") as f:
+    json.dump({"rows": [base, slim]}, f)
+  rows, seeds = matched.rows_of(str(tmp_path))
+  assert seeds == 1
+  last = matched.table(rows, seeds).splitlines()[-1].split(" | ")
+  assert last[:5] == ["| distill", "distill(width=2,steps=5)", "250", "4.0×",
+                      "1"]
+  assert "0.01234" in last and last[-2] == "12"
+  # A seeded run: its means are the values, a spread that shows is given.
+  seeded = tmp_path / "seeded"
+  seeded.mkdir()
+  summary = [{k: v for k, v in r.items() if k not in metrics} for r in
+             (base, slim)]
+  for r, src in zip(summary, (base, slim)):
+    for m in metrics:
+      r[f"{m}_mean"], r[f"{m}_std"] = src[m], 0.0
+  summary[1]["ssim_std"] = 0.02
+  with open(seeded / "summary.json", "w") as f:
+    json.dump({"rows": summary, "seeds": [0, 1, 2]}, f)
+  rows, seeds = matched.rows_of(str(seeded))
+  text = matched.table(rows, seeds)
+  assert seeds == 3 and text.startswith("3 seeds")
+  assert "0.500 ± 0.020" in text.splitlines()[-1]
