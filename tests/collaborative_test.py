@@ -103,8 +103,9 @@ def test_gated_networks_compute_what_the_cut_ones_do():
     g[0] = True
   axes = _collaborative.patch_channel_axes(2)
   reading = _collaborative.reading_axes(axes)
-  apply = lambda module, p: module.apply({"params": p}, x, y,
-                                         mutable=["batch_stats"])[0]
+  # (Jitted: eager, each operation compiles on its own.)
+  apply = lambda module, p: jax.jit(lambda p: module.apply(
+      {"params": p}, x, y, mutable=["batch_stats"])[0])(p)
   slim = pix2pix.PatchDiscriminator(width=4, n_layers=2,
                                     channels=tuple(int(g.sum()) for g in gates))
   want = apply(slim, _distill.taken(params, axes,
@@ -129,16 +130,18 @@ def test_gated_networks_compute_what_the_cut_ones_do():
   axes = _distill._channel_axes(config)
   reading = _collaborative.reading_axes(axes)
   cut = _distill._module(config, tuple(int(g.sum()) for g in gates))
-  want = cut.apply(_distill.taken(variables, axes,
-                                  [np.flatnonzero(g) for g in gates]), x)
+  want = jax.jit(cut.apply)(_distill.taken(
+      variables, axes, [np.flatnonzero(g) for g in gates]), x)
   gated = lambda v, gates: full.apply(_distill.scaled(v, reading, gates), x)
+  gated_jit = jax.jit(gated)
   np.testing.assert_allclose(
-      gated(variables, [g.astype(np.float32) for g in gates]), want, rtol=0,
+      gated_jit(variables, [g.astype(np.float32) for g in gates]), want,
+      rtol=0,
       atol=1e-5 * float(np.abs(want).max()))
   # A closed gate still gets a gradient: the channel is computed, and only
   # its readers are scaled (at the initial weights, whose outputs do not
   # saturate the tanh).
-  grads = jax.grad(lambda g: jnp.sum(gated(start, g) ** 2))(
+  grads = jax.jit(jax.grad(lambda g: jnp.sum(gated(start, g) ** 2)))(
       [jnp.asarray(g, jnp.float32) for g in gates])
   closed = np.concatenate([np.asarray(grad)[~g]
                            for g, grad in zip(gates, grads)])

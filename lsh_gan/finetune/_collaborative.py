@@ -230,12 +230,22 @@ def _fractions(gates, sizes):
   return jax.lax.stop_gradient(_counts(gates) / jnp.asarray(sizes, jnp.float32))
 
 
+@functools.lru_cache(maxsize=8)
+def _pruner(config, d_items, batch_size, rate, seed, neighbours, noise,
+            density_weight, budget):
+  """The `_Pruner` of a run's settings (a frozen generator config, the
+  discriminator's settings as items), built once: a resumed or re-read run
+  reuses its compiled steps."""
+  return _Pruner(config, dict(d_items), batch_size, rate, seed, neighbours,
+                 noise, density_weight, budget)
+
+
 class _Pruner:
-  """Both stages' jitted steps for one generator, built once per run's
-  settings."""
+  """Both stages' jitted steps for one generator and run's settings (the
+  data are arguments; build it with `_pruner`)."""
 
   def __init__(self, config, d_config, batch_size, rate, seed, neighbours,
-               noise, density_weight, budget, real):
+               noise, density_weight, budget):
     self.config, self.d_config = config, d_config
     self.g_sizes = _distill._hidden(config)  # pylint: disable=protected-access
     self.d_sizes = d_config["channels"]
@@ -253,7 +263,8 @@ class _Pruner:
         self.d_sizes)
     self.g_full = evaluate(self.g_costs, np.asarray(self.g_sizes, float))
     self.d_full = evaluate(self.d_costs, np.asarray(self.d_sizes, float))
-    self.budget, self.real = budget, real
+    self.budget = budget
+    self._tune = {}
     self.batch_size, self.seed = batch_size, seed
     self.neighbours, self.noise = neighbours, noise
     self.density_weight = density_weight
@@ -322,21 +333,22 @@ class _Pruner:
              "opt": opt, "g_fractions": g_fr, "d_fractions": d_fr,
              "step": state["step"] + 1}, parts)
 
-  def run_agents(self, state, folder, steps, stop_after, dense, d_params):
+  def run_agents(self, state, folder, steps, stop_after, dense, d_params,
+                 real):
     manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
     state = train._restore(manager, state)  # pylint: disable=protected-access
     begin = int(state["step"])
     state, seconds = train._run(  # pylint: disable=protected-access
         _common.run_config(steps), manager, state, self.search_step,
-        lambda step: self._batch(step) + (dense, d_params),
+        lambda step: self._batch(real, step) + (dense, d_params),
         lambda v: (f"density {float(v[0][0]):.4f}  gan {float(v[0][1]):.4f}"
                    f"  d loss {float(v[0][2]):.4f}  G MACs x"
                    f"{float(v[0][3]):.3f}  D MACs x{float(v[0][4]):.3f}"),
         stop_after)
     return state, seconds, int(state["step"]) - begin
 
-  def _batch(self, step):
-    conditions, targets = self.real
+  def _batch(self, real, step):
+    conditions, targets = real
     idx = train._batch_indices(  # pylint: disable=protected-access
         conditions.shape[0], self.batch_size, self.seed, step)
     return conditions[idx], targets[idx]
@@ -361,6 +373,14 @@ class _Pruner:
   # Stage 2 ---------------------------------------------------------------
 
   def tune_step_fn(self, g_channels, d_channels):
+    """(jitted step, init) of the fine-tuning at these channels, built once
+    per pruner and channels."""
+    key = (tuple(g_channels), tuple(d_channels))
+    if key not in self._tune:
+      self._tune[key] = self._build_tune(*key)
+    return self._tune[key]
+
+  def _build_tune(self, g_channels, d_channels):
     slim = _distill._module(self.config, g_channels)  # pylint: disable=protected-access
     full = _distill._module(self.config, self.g_sizes)  # pylint: disable=protected-access
     d_pairs, g_gan = train.pix2pix_losses(pix2pix.PatchDiscriminator(
@@ -410,12 +430,13 @@ class _Pruner:
               "step": jnp.zeros((), jnp.int32)}
     return jax.jit(step_fn), init
 
-  def run_tuning(self, step_fn, state, folder, steps, stop_after, dense):
+  def run_tuning(self, step_fn, state, folder, steps, stop_after, dense,
+                 real):
     manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
     state = train._restore(manager, state)  # pylint: disable=protected-access
     return train._run(  # pylint: disable=protected-access
         _common.run_config(steps), manager, state, step_fn,
-        lambda step: self._batch(step) + (dense,),
+        lambda step: self._batch(real, step) + (dense,),
         lambda v: (f"l1 {float(v[0][0]):.4f}  gan {float(v[0][1]):.4f}  "
                    f"density {float(v[0][2]):.4f}  d loss {float(v[1]):.4f}"),
         stop_after)
@@ -560,15 +581,16 @@ def collaborative_prune(name: str, *, macs_ratio: float, search_steps: int,
       agent_rate=AGENT_RATE, start_logit=START_LOGIT)
   _, d_params = pretrained.discriminator(name)
   real = _distill._training_data(config, data_dir)  # pylint: disable=protected-access
-  pruner = _Pruner(config, _discriminator_config(config), batch_size, rate,
-                   seed, neighbours, float(noise), float(density_weight),
-                   float(macs_ratio), real)
+  pruner = _pruner(train._key(config),  # pylint: disable=protected-access
+                   tuple(_discriminator_config(config).items()), batch_size,
+                   rate, seed, neighbours, float(noise),
+                   float(density_weight), float(macs_ratio))
   dense = jax.device_put(pretrained.params(name))
   d_params = jax.device_put(d_params)
   with _common.run_folder(workdir, identity) as folder:
     state, seconds, taken = pruner.run_agents(
         pruner.init_agents(), os.path.join(folder, "agents"), search_steps,
-        stop_after, dense, d_params)
+        stop_after, dense, d_params, real)
     if int(state["step"]) < search_steps:  # stopped (stop_after)
       return None
     chosen = _common.saved_once(
@@ -587,7 +609,7 @@ def collaborative_prune(name: str, *, macs_ratio: float, search_steps: int,
     tuned, tune_seconds = pruner.run_tuning(
         step_fn, init(cut["params"],
                       {k: v for k, v in cut.items() if k != "params"}, d_cut),
-        os.path.join(folder, "finetune"), steps, left, dense)
+        os.path.join(folder, "finetune"), steps, left, dense, real)
     if int(tuned["step"]) < steps:  # stopped (stop_after)
       return None
   weights = {**tuned["fixed"], "params": tuned["params"]}
