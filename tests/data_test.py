@@ -196,6 +196,12 @@ def test_edges2digits_pairs_each_mnist5k_digit_with_its_outline(data_dir):
     digits = data.load("mnist5k", split, data_dir=data_dir)
     assert set(pairs) == {"condition", "image", "label"}
     assert pairs["condition"].shape == (n, 28, 28, 1)
+    # The shapes known without loading are those loaded.
+    assert pairs["condition"].shape[1:] == data.condition_shape(
+        "edges2digits")
+    assert pairs["image"].shape[1:] == data.sample_shape("edges2digits")
+  with pytest.raises(ValueError, match="not a paired dataset"):
+    data.condition_shape("mnist5k")
     assert pairs["condition"].dtype == np.float32
     np.testing.assert_array_equal(pairs["image"], digits["image"])
     np.testing.assert_array_equal(pairs["label"], digits["label"])

@@ -75,6 +75,21 @@ def sample_shape(name: str) -> tuple[int, ...]:
   return _SHAPES[name]
 
 
+# A paired dataset's input (condition) shape, beside its target's
+# (`sample_shape`).
+_CONDITION_SHAPES = {"edges2digits": (28, 28, 1)}
+
+
+def condition_shape(name: str) -> tuple[int, ...]:
+  """A paired dataset's condition (input image) shape, known without
+  loading (ValueError for a dataset that is not paired)."""
+  _check(name, "train", None)
+  if name not in _CONDITION_SHAPES:
+    raise ValueError(f"name={name!r} is not a paired dataset; paired: "
+                     f"{', '.join(PAIRED)}")
+  return _CONDITION_SHAPES[name]
+
+
 def default_data_dir() -> str:
   return os.environ.get("LSH_GAN_DATA_DIR",
                         os.path.join(os.path.expanduser("~"),

@@ -257,9 +257,10 @@ class _Pruner:
         lambda c: _distill._macs(config, c), self.g_sizes)  # pylint: disable=protected-access
     settings = tuple(sorted((k, v) for k, v in d_config.items()
                             if k != "channels"))
-    shape = tuple(data.sample_shape(config.dataset))
+    shapes = (tuple(data.condition_shape(config.dataset)),
+              tuple(data.sample_shape(config.dataset)))
     self.d_costs = quadratic_costs(
-        lambda c: _discriminator_macs(settings, shape, tuple(c)),
+        lambda c: _discriminator_macs(settings, *shapes, tuple(c)),
         self.d_sizes)
     self.g_full = evaluate(self.g_costs, np.asarray(self.g_sizes, float))
     self.d_full = evaluate(self.d_costs, np.asarray(self.d_sizes, float))
@@ -476,16 +477,17 @@ def fit_to_budget(logits, cost, budget) -> list[np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _discriminator_macs(d_config: tuple, image_shape: tuple,
-                        channels: tuple) -> int:
+def _discriminator_macs(d_config: tuple, condition_shape: tuple,
+                        image_shape: tuple, channels: tuple) -> int:
   """MACs per pair of a PatchGAN (`d_config`: its (key, value) settings) at
-  `channels`, on images of `image_shape`."""
+  `channels`, on conditions and images of these shapes."""
   module = pix2pix.PatchDiscriminator(**dict(d_config), channels=channels)
-  x = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
-  shapes = jax.eval_shape(module.init, jax.random.key(0), x, x)
+  x = jax.ShapeDtypeStruct((1, *condition_shape), jnp.float32)
+  y = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
+  shapes = jax.eval_shape(module.init, jax.random.key(0), x, y)
   return compress.macs(
       lambda v, a, b: module.apply(v, a, b, mutable=["batch_stats"])[0],
-      shapes, x, x)
+      shapes, x, y)
 
 
 def _discriminator_config(config) -> dict:

@@ -337,8 +337,10 @@ def _costs_of_shape(architecture, dataset, width, latent_dim, channels):
       architecture=architecture, dataset=dataset, width=width,
       levels=len(channels)))
   module = _module(config, channels)
+  # A translator's input is its condition, whose shape may differ from
+  # the output's.
   z = jax.ShapeDtypeStruct(
-      (1, *data.sample_shape(dataset)) if _conditional(config) else
+      (1, *data.condition_shape(dataset)) if _conditional(config) else
       (1, latent_dim), jnp.float32)
   shapes = jax.eval_shape(module.init, jax.random.key(0), z)
   return (compress.macs(lambda v, x: module.apply(v, x), shapes, z),
