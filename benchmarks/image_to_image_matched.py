@@ -30,11 +30,11 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 sys.path.insert(0, _ROOT)
+sys.path.insert(0, _HERE)
+import image_to_image_table  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
-from lsh_gan import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
-from lsh_gan import pretrained  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _RUN = flags.DEFINE_string("matched_run", "runs/image_to_image/matched_macs",
@@ -42,7 +42,7 @@ _RUN = flags.DEFINE_string("matched_run", "runs/image_to_image/matched_macs",
 _DOCS = flags.DEFINE_string("matched_docs", os.path.join(_ROOT, "docs"),
                             "where results/ and figures/ go")
 
-GENERATOR = "pix2pix_edges2digits"
+GENERATOR = image_to_image_table.GENERATOR
 METRICS = (("KNN P", "knn_precision", 3), ("KNN R", "knn_recall", 3),
            ("LSH P", "lsh_precision", 3), ("LSH R", "lsh_recall", 3),
            ("FID", "fid", 5), ("L1", "l1", 3), ("PSNR", "psnr", 1),
@@ -87,26 +87,15 @@ def table(rows: list[dict], seeds: int) -> str:
 
 
 def sample_figure(rows: list[dict], run: str, path: str) -> str:
-  pairs = data.load("edges2digits", "test")
-  first = [int(np.flatnonzero(pairs["label"] == d)[0]) for d in range(10)]
-  conditions, targets = pairs["condition"][first], pairs["image"][first]
-  translate_fn, variables = pretrained.generator(GENERATOR)
-  shown = [("input (outline)", conditions), ("target", targets),
-           ("committed", np.asarray(translate_fn(variables, conditions)))]
+  conditions, shown = image_to_image_table.first_rows()
   for r in rows[1:]:
     recipe = finetune.parse_recipe(r["transform"])
     slim = recipe.run(GENERATOR, pipeline.finetune_folder(
         os.path.join(run, "finetune"), GENERATOR, recipe))
     shown.append((f"{r['transform']} ({rows[0]['macs'] / r['macs']:.1f}× "
-                   "fewer MACs)",
+                  "fewer MACs)",
                   np.asarray(slim.sample_fn(slim.variables, conditions))))
-  fig, axes = report.subplots(len(shown), 1, figsize=(6, 0.95 * len(shown)))
-  for ax, (title, images) in zip(axes, shown):
-    ax.imshow(report.tile(images, cols=10)[..., 0], cmap="gray", vmin=0,
-              vmax=1)
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=6, loc="left")
-  return report.save_figure(fig, path)
+  return image_to_image_table.draw(shown, path)
 
 
 def main(argv):

@@ -104,16 +104,21 @@ def table(rows: list[dict], timing: dict[str, float]) -> str:
                "bits", "ratio", "KiB", "MACs", "ms / 1k"], lines))
 
 
-def sample_figure(path: str) -> str:
+def first_rows():
+  """The conditions of the sample figures (the first test pair of each
+  class), and their first rows: input, target, the committed generator's
+  output."""
   pairs = data.load("edges2digits", "test")
   first = [int(np.flatnonzero(pairs["label"] == d)[0]) for d in range(10)]
   conditions, targets = pairs["condition"][first], pairs["image"][first]
   translate_fn, variables = pretrained.generator(GENERATOR)
-  rows = [("input (outline)", conditions), ("target", targets),
-          ("baseline", np.asarray(translate_fn(variables, conditions)))]
-  for point in SHOWN:
-    rows.append((point, np.asarray(translate_fn(
-        compress.parse(point)(variables), conditions))))
+  return conditions, [
+      ("input (outline)", conditions), ("target", targets),
+      ("baseline", np.asarray(translate_fn(variables, conditions)))]
+
+
+def draw(rows, path: str) -> str:
+  """A figure of titled rows of 10 images each, saved to `path`."""
   fig, axes = report.subplots(len(rows), 1, figsize=(6, 0.95 * len(rows)))
   for ax, (title, images) in zip(axes, rows):
     ax.imshow(report.tile(images, cols=10)[..., 0], cmap="gray", vmin=0,
@@ -121,6 +126,15 @@ def sample_figure(path: str) -> str:
     ax.set_axis_off()
     ax.set_title(title, fontsize=7, loc="left")
   return report.save_figure(fig, path)
+
+
+def sample_figure(path: str) -> str:
+  conditions, rows = first_rows()
+  translate_fn, variables = pretrained.generator(GENERATOR)
+  for point in SHOWN:
+    rows.append((point, np.asarray(translate_fn(
+        compress.parse(point)(variables), conditions))))
+  return draw(rows, path)
 
 
 def main(argv):
