@@ -336,17 +336,13 @@ class _Pruner:
 
   def run_agents(self, state, folder, steps, stop_after, dense, d_params,
                  real):
-    manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
-    state = train._restore(manager, state)  # pylint: disable=protected-access
-    begin = int(state["step"])
-    state, seconds = train._run(  # pylint: disable=protected-access
-        _common.run_config(steps), manager, state, self.search_step,
+    return _common.run_stage(
+        folder, steps, state, self.search_step,
         lambda step: self._batch(real, step) + (dense, d_params),
         lambda v: (f"density {float(v[0][0]):.4f}  gan {float(v[0][1]):.4f}"
                    f"  d loss {float(v[0][2]):.4f}  G MACs x"
                    f"{float(v[0][3]):.3f}  D MACs x{float(v[0][4]):.3f}"),
         stop_after)
-    return state, seconds, int(state["step"]) - begin
 
   def _batch(self, real, step):
     conditions, targets = real
@@ -433,10 +429,8 @@ class _Pruner:
 
   def run_tuning(self, step_fn, state, folder, steps, stop_after, dense,
                  real):
-    manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
-    state = train._restore(manager, state)  # pylint: disable=protected-access
-    return train._run(  # pylint: disable=protected-access
-        _common.run_config(steps), manager, state, step_fn,
+    return _common.run_stage(
+        folder, steps, state, step_fn,
         lambda step: self._batch(real, step) + (dense,),
         lambda v: (f"l1 {float(v[0][0]):.4f}  gan {float(v[0][1]):.4f}  "
                    f"density {float(v[0][2]):.4f}  d loss {float(v[1]):.4f}"),
@@ -494,8 +488,7 @@ def _discriminator_config(config) -> dict:
   """The committed PatchGAN's settings: width, n_layers, full channels."""
   d = models.build(config)[1]
   return {"width": d.width, "n_layers": d.n_layers,
-          "channels": tuple(d.width * min(2 ** i, 8)
-                            for i in range(d.n_layers + 1))}
+          "channels": pix2pix.patch_channels(d.width, d.n_layers)}
 
 
 def _plan(name, macs_ratio, search_steps, steps, seed, neighbours, noise,
@@ -608,7 +601,7 @@ def collaborative_prune(name: str, *, macs_ratio: float, search_steps: int,
     d_cut = _distill.taken(d_params, pruner.d_axes, d_kept)
     step_fn, init = pruner.tune_step_fn(g_channels, d_channels)
     left = None if stop_after is None else max(stop_after - taken, 0)
-    tuned, tune_seconds = pruner.run_tuning(
+    tuned, tune_seconds, _ = pruner.run_tuning(
         step_fn, init(cut["params"],
                       {k: v for k, v in cut.items() if k != "params"}, d_cut),
         os.path.join(folder, "finetune"), steps, left, dense, real)

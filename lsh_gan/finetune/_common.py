@@ -110,6 +110,21 @@ def saved_once(path: str, what: str, compute):
   return result
 
 
+def run_stage(folder, steps, state, step_fn, batch, log_line, stop_after):
+  """A training stage in `folder` (Orbax checkpoints): resumed from its
+  last checkpoint, stepped to `steps` (`lsh_gan.train`'s loop: `batch(step)`
+  gives step_fn's arguments after the state). Returns (state, seconds
+  summed over every call, steps taken by this call)."""
+  from lsh_gan import train  # pylint: disable=g-import-not-at-top
+  manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
+  state = train._restore(manager, state)  # pylint: disable=protected-access
+  begin = int(state["step"])
+  state, seconds = train._run(  # pylint: disable=protected-access
+      run_config(steps), manager, state, step_fn, batch, log_line,
+      stop_after)
+  return state, seconds, int(state["step"]) - begin
+
+
 def adam(config, rate: float):
   """Adam at `rate` with the GAN's own betas."""
   return optax.adam(rate, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))

@@ -455,9 +455,6 @@ class _Distiller:
 
   def train(self, state, folder, steps, stop_after):
     """(state, seconds, steps taken by this call)."""
-    manager = train._checkpoint_manager(folder)  # pylint: disable=protected-access
-    state = train._restore(manager, state)  # pylint: disable=protected-access
-    begin = int(state["step"])
 
     def batch(step):
       # real: an array of samples, or (conditions, targets) of pairs.
@@ -468,12 +465,11 @@ class _Distiller:
       return (picked if isinstance(self.real, tuple) else picked[0],
               self.dense, self.choices)
 
-    state, seconds = train._run(  # pylint: disable=protected-access
-        _common.run_config(steps), manager, state, self.step_fn, batch,
+    return _common.run_stage(
+        folder, steps, state, self.step_fn, batch,
         lambda v: (f"reconstruction {float(v[0][0]):.4f}  features "
                    f"{float(v[0][1]):.4f}  gan {float(v[0][2]):.4f}  "
                    f"d loss {float(v[1]):.4f}"), stop_after)
-    return state, seconds, int(state["step"]) - begin
 
 
 def _adaptors(config, student_channels, teacher, order=None):

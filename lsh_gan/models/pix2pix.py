@@ -51,6 +51,12 @@ def level_channels(width: int, levels: int) -> tuple[int, ...]:
   return tuple(width * min(2 ** i, 8) for i in range(levels))
 
 
+def patch_channels(width: int, n_layers: int) -> tuple[int, ...]:
+  """The PatchGAN's convolutions' channels, first to last: width * 2**i,
+  capped at 8 * width (n_layers + 1 of them)."""
+  return tuple(width * min(2 ** i, 8) for i in range(n_layers + 1))
+
+
 def padded_side(side: int, levels: int) -> int:
   """The side a U-Net of `levels` works at: `side` rounded up to a multiple
   of 2**levels."""
@@ -151,8 +157,7 @@ class PatchDiscriminator(nn.Module):
     if conditions.shape[:3] != images.shape[:3]:
       raise ValueError(f"conditions {conditions.shape} and images "
                        f"{images.shape} must be images of one size")
-    hidden = (tuple(self.width * min(2 ** i, 8)
-                    for i in range(self.n_layers + 1))
+    hidden = (patch_channels(self.width, self.n_layers)
               if self.channels is None else tuple(self.channels))
     if len(hidden) != self.n_layers + 1 or min(hidden) < 1:
       raise ValueError(f"channels={self.channels!r} must be "
