@@ -7,18 +7,21 @@ Run from the repository root, after the sweep it reads (resumable):
       --workdir=runs/image_to_image/matched_macs
   python benchmarks/image_to_image_matched.py
 
-It copies the rows (every metric at every point; with --seeds, mean and std
-over the seeds) to docs/results/image_to_image_matched_macs.csv, prints the
-markdown table, one row per point grouped by MACs budget (the MACs, the
-reduction against the committed U-Net, the stored size, the training time
-and every metric), and draws docs/figures/image_to_image_matched.png: one
-column per digit class (the first test pair of each), rows input, target,
-the committed generator's output and each slimmer generator's, read back
+It copies the rows (every metric at every point and training seed; with
+--seeds, mean and std over the evaluation seeds) to
+docs/results/image_to_image_matched_macs.csv, prints the markdown table, one
+row per point grouped by MACs budget (the MACs, the reduction against the
+committed U-Net, the stored size, the training time and every metric; for a
+point trained at several seeds, the mean and sample std over them), and
+draws docs/figures/image_to_image_matched.png: one column per digit class
+(the first test pair of each), rows input, target, the committed
+generator's output and each slimmer generator's (seed 0's), read back
 from the sweep's fine-tuning folders (nothing is trained here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -62,6 +65,41 @@ def rows_of(run: str) -> tuple[list[dict], int]:
     return json.load(f)["rows"], 1
 
 
+def unseeded(transform: str) -> tuple[str, int]:
+  """A fine-tuned point's string without its training seed, and the seed."""
+  recipe = finetune.parse_recipe(transform)
+  if recipe is None:
+    return transform, 0
+  kwargs = dict(recipe.kwargs)
+  seed = kwargs.pop("seed", 0)
+  return str(dataclasses.replace(recipe, kwargs=tuple(kwargs.items()))), seed
+
+
+def by_training_seed(rows: list[dict]) -> list[dict]:
+  """One row per point trained at several seeds (`seed=` in its recipe), in
+  the order of its first seed's row: each metric's mean over the training
+  seeds, its sample std (ddof 1) beside it, the MACs' and the training
+  time's means, and `training_seeds`, the seeds it has. A point with one
+  training seed keeps its row (and any spread over evaluation seeds)."""
+  groups: dict[str, list[dict]] = {}
+  for r in rows:
+    name, seed = unseeded(r["transform"])
+    groups.setdefault(name, []).append({**r, "training_seed": seed})
+  out = []
+  for name, group in groups.items():
+    group.sort(key=lambda r: r["training_seed"])
+    row = {**group[0], "transform": name,
+           "training_seeds": [r["training_seed"] for r in group]}
+    if len(group) > 1:
+      for key in ("macs", "stored_bytes", "finetune_s", "generate_1000_s",
+                  *(m for _, m, _ in METRICS)):
+        values = np.array([r[key] for r in group], np.float64)
+        row[key] = float(values.mean())
+        row[f"{key}_std"] = float(values.std(ddof=1))
+    out.append(row)
+  return out
+
+
 def cell(row: dict, metric: str, places: int) -> str:
   std = row.get(f"{metric}_std", 0.0)
   value = f"{row[metric]:.{places}f}"
@@ -69,26 +107,36 @@ def cell(row: dict, metric: str, places: int) -> str:
 
 
 def table(rows: list[dict], seeds: int) -> str:
+  """The markdown table of `by_training_seed`'s rows (the committed
+  generator's first) over `seeds` evaluation seeds."""
   base = rows[0]
   lines = []
   for r in rows:
     method = r["transform"].split("(")[0] if r is not base else "committed"
+    trained = r.get("training_seeds", [0])
+    macs = f"{r['macs']:,.0f}"
+    if r.get("macs_std", 0.0) >= 0.5:
+      macs += f" ± {r['macs_std']:,.0f}"
     lines.append([
         method, r["transform"] if r is not base else "pix2pix_edges2digits",
-        f"{r['macs']:,}", f"{base['macs'] / r['macs']:.1f}×",
+        "–" if r is base else str(len(trained)), macs,
+        f"{base['macs'] / r['macs']:.1f}×",
         f"{r['stored_bytes'] / 1024:,.0f}",
         *(cell(r, m, p) for _, m, p in METRICS),
         f"{r['finetune_s']:.0f}", f"{1000 * r['generate_1000_s']:.0f}"])
   return (f"{seeds} seed{'s' if seeds > 1 else ''} of the metrics' "
-          "randomness (each slimmer generator trained once, seed 0)\n\n" +
+          "randomness; a value ± the sample std over the point's training "
+          "seeds (column seeds)\n\n" +
           report.markdown_table(
-              ["method", "point", "MACs", "fewer", "KiB",
+              ["method", "point", "seeds", "MACs", "fewer", "KiB",
                *(c for c, _, _ in METRICS), "train s", "ms / 1k"], lines))
 
 
 def sample_figure(rows: list[dict], run: str, path: str) -> str:
   conditions, shown = image_to_image_table.first_rows()
   for r in rows[1:]:
+    if unseeded(r["transform"])[1]:
+      continue  # one generator per point: the one trained at seed 0
     recipe = finetune.parse_recipe(r["transform"])
     slim = recipe.run(GENERATOR, pipeline.finetune_folder(
         os.path.join(run, "finetune"), GENERATOR, recipe))
@@ -104,7 +152,7 @@ def main(argv):
   _files.write_csv(os.path.join(_DOCS.value, "results",
                                 "image_to_image_matched_macs.csv"),
                    rows, rows[0])
-  print(table(rows, seeds))
+  print(table(by_training_seed(rows), seeds))
   print(sample_figure(rows, _RUN.value, os.path.join(
       _DOCS.value, "figures", "image_to_image_matched.png")),
         file=sys.stderr)

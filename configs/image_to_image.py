@@ -19,7 +19,12 @@ Each trains for STEPS steps after its search (a third of the pix2pix's
 post-training points are configs/sweep_pix2pix_edges2digits.py's. Every
 other field is that sweep's: the 1,000 test pairs, every metric. Each
 fine-tuned generator is trained once in the workdir and reused by every
-seed.
+evaluation seed.
+
+Training seeds: every point is trained at seed 0 first, then again at
+seeds 1 and 2 (the recipe's `seed=`), distillation and collaborative
+pruning before the search (the costliest), so a run stopped early still
+has whole seed-0 rows and spreads for the cheaper methods.
 """
 
 import ml_collections
@@ -29,6 +34,7 @@ from lsh_gan import finetune
 
 GENERATOR = "pix2pix_edges2digits"
 REDUCTIONS = (4, 8, 12)
+TRAINING_SEEDS = (0, 1, 2)
 STEPS = 2000
 SEARCH_STEPS = 500
 
@@ -39,20 +45,31 @@ def widest_within(budget: int) -> int:
              if finetune.macs_of(GENERATOR, w) <= budget)
 
 
+def _point(method: str, r: int, seed: int) -> str:
+  budget = finetune.macs_of(GENERATOR) // r
+  tail = f", seed={seed})" if seed else ")"
+  if method == "distill":
+    return (f"distill(width={widest_within(budget)}, steps={STEPS}, "
+            f"batch_size=32{tail}")
+  if method == "search":
+    return (f"search(budget_macs={budget}, supernet_steps={STEPS}, "
+            f"steps={STEPS}, choices=(0.25, 0.5, 1.0), search_samples=500, "
+            f"batch_size=32{tail}")
+  return (f"collaborative_prune(macs_ratio={1 / r!r}, "
+          f"search_steps={SEARCH_STEPS}, steps={STEPS}, batch_size=32{tail}")
+
+
 def points() -> tuple[str, ...]:
-  full = finetune.macs_of(GENERATOR)
-  out = []
-  for r in REDUCTIONS:
-    budget = full // r
-    out += [
-        f"distill(width={widest_within(budget)}, steps={STEPS}, "
-        "batch_size=32)",
-        f"search(budget_macs={budget}, supernet_steps={STEPS}, "
-        f"steps={STEPS}, choices=(0.25, 0.5, 1.0), search_samples=500, "
-        "batch_size=32)",
-        f"collaborative_prune(macs_ratio={1 / r!r}, "
-        f"search_steps={SEARCH_STEPS}, steps={STEPS}, batch_size=32)"]
-  return tuple(out)
+  """Seed 0's nine points (per reduction: distill, search, collaborative),
+  then the other training seeds' distill and collaborative points, then
+  their searches."""
+  methods = ("distill", "search", "collaborative_prune")
+  later = TRAINING_SEEDS[1:]
+  return tuple(
+      [_point(m, r, 0) for r in REDUCTIONS for m in methods]
+      + [_point(m, r, s) for s in later for r in REDUCTIONS
+         for m in ("distill", "collaborative_prune")]
+      + [_point("search", r, s) for s in later for r in REDUCTIONS])
 
 
 def get_config() -> ml_collections.ConfigDict:

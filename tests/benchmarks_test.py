@@ -186,10 +186,29 @@ def test_the_matched_macs_table_reads_one_run_or_seeds(tmp_path):
     json.dump({"rows": [base, slim]}, f)
   rows, seeds = matched.rows_of(str(tmp_path))
   assert seeds == 1
-  last = matched.table(rows, seeds).splitlines()[-1].split(" | ")
-  assert last[:5] == ["| distill", "distill(width=2,steps=5)", "250", "4.0×",
-                      "1"]
+  last = matched.table(matched.by_training_seed(rows), seeds).splitlines()[
+      -1].split(" | ")
+  assert last[:6] == ["| distill", "distill(width=2,steps=5)", "1", "250",
+                      "4.0×", "1"]
   assert "0.01234" in last and last[-2] == "12"
+  # The same point at training seeds 1 and 2: one row, the mean and the
+  # sample std over the three (FID 0.010, 0.012, 0.014: std 0.002), in the
+  # place of seed 0's row; MACs that differ (a search's) get a spread too.
+  seeded_rows = [base, slim] + [
+      {**slim, "transform": f"distill(width=2,steps=5,seed={s})",
+       "fid": fid, "macs": macs, "finetune_s": 10.0}
+      for s, fid, macs in ((2, 0.014, 250), (1, 0.010, 280))]
+  seeded_rows[1] = {**slim, "fid": 0.012, "macs": 220}
+  grouped = matched.by_training_seed(seeded_rows)
+  assert [r["transform"] for r in grouped] == [
+      "identity", "distill(width=2,steps=5)"]
+  assert grouped[1]["training_seeds"] == [0, 1, 2]
+  assert grouped[1]["fid"] == pytest.approx(0.012)
+  assert grouped[1]["fid_std"] == pytest.approx(0.002)
+  assert grouped[1]["macs"] == pytest.approx(250)
+  cells = matched.table(grouped, 1).splitlines()[-1].split(" | ")
+  assert cells[2:5] == ["3", "250 ± 30", "4.0×"]
+  assert "0.01200 ± 0.00200" in cells
   # A seeded run: its means are the values, a spread that shows is given.
   seeded = tmp_path / "seeded"
   seeded.mkdir()

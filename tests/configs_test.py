@@ -1,6 +1,8 @@
 """Every config in configs/ loads and describes a model or sweep that can
 be built: shapes, names and transform strings check out without data."""
 
+import collections
+import dataclasses
 import glob
 import importlib.util
 import os
@@ -96,9 +98,16 @@ def test_config_builds(path, tmp_path):
     pipeline.check(config)  # every fine-tuned point's arguments too
     sweep = pipeline.sweep(config)[1:]
     full = finetune.macs_of(config.generator)
-    assert len(sweep) == 9
+    # Seed 0's nine points first; each again at training seeds 1 and 2.
+    assert len(sweep) == 27
+    seeds = [dict(p.kwargs).get("seed", 0) for _, p in sweep]
+    assert seeds[:9] == [0] * 9 and sorted(seeds[9:]) == [1] * 9 + [2] * 9
+    unseeded = collections.Counter(
+        str(dataclasses.replace(p, kwargs=tuple(
+            kv for kv in p.kwargs if kv[0] != "seed"))) for _, p in sweep)
+    assert len(unseeded) == 9 and set(unseeded.values()) == {3}
     for r, (distilled, searched, pruned) in zip(
-        (4, 8, 12), zip(*[iter(p for _, p in sweep)] * 3)):
+        (4, 8, 12), zip(*[iter(p for _, p in sweep[:9])] * 3)):
       budget = full // r
       width = dict(distilled.kwargs)["width"]
       # The widest uniform student within the budget.
