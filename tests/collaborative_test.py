@@ -13,6 +13,7 @@ from lsh_gan import data
 from lsh_gan import finetune
 from lsh_gan import pretrained
 from lsh_gan.finetune import _collaborative
+from lsh_gan.finetune import _common
 from lsh_gan.finetune import _distill
 from lsh_gan.models import pix2pix
 
@@ -155,7 +156,7 @@ def test_the_fitted_costs_are_the_counted_macs():
       "architecture": "pix2pix", "dataset": "edges2digits", "width": 16,
       "levels": 5})
   full = (16, 32, 64, 128, 128)
-  costs = _collaborative.quadratic_costs(
+  costs = _common.quadratic_costs(
       lambda c: _distill._macs(config, c), full)
   rng = np.random.default_rng(2)
   for _ in range(3):
@@ -165,10 +166,10 @@ def test_the_fitted_costs_are_the_counted_macs():
     counted = compress.macs(lambda v, c: module.apply(v, c),
                             jax.eval_shape(module.init, jax.random.key(0), x),
                             x)
-    assert _collaborative.evaluate(costs, np.asarray(k, float)) == (
+    assert _common.evaluate(costs, np.asarray(k, float)) == (
         pytest.approx(counted, rel=1e-9))
   with pytest.raises(RuntimeError, match="not quadratic"):
-    _collaborative.quadratic_costs(lambda c: float(np.prod(c)), (4, 4, 4))
+    _common.quadratic_costs(lambda c: float(np.prod(c)), (4, 4, 4))
 
 
 def test_the_budget_is_met_by_the_agents_ranking():

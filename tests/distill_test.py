@@ -9,6 +9,7 @@ the project's image sizes.
 """
 
 import functools
+import itertools
 import os
 
 import jax
@@ -195,6 +196,24 @@ def test_a_search_keeps_to_its_budget_and_resumes_without_retraining(
                   jax.tree.leaves(out.variables)):
     np.testing.assert_array_equal(a, b)
   assert stamps == {p: os.stat(tmp_path / p).st_mtime_ns for p in stamps}
+
+
+def test_the_searchs_grid_costs_equal_one_trace_per_shape():
+  # The search prices its whole grid from a quadratic fitted on a few
+  # shapes; at shapes it was not fitted on, each equals the counted MACs
+  # (the U-Net's fit: collaborative_test.py; the tiny GAN's whole grid by
+  # hand: the search test above).
+  name = "dcgan_mnist5k"
+  config = _distill._config(name)  # pylint: disable=protected-access
+  teacher = _distill._hidden(config)  # pylint: disable=protected-access
+  options = [sorted({max(1, round(s * t)) for s in (0.25, 0.5, 0.75, 1.0)})
+             for t in teacher]
+  grid = [tuple(c) for c in itertools.product(*options)]
+  costs = _distill._grid_macs(config, teacher, grid)  # pylint: disable=protected-access
+  rng = np.random.default_rng(0)
+  for i in rng.choice(len(grid), 6, replace=False):
+    assert costs[grid[i]] == _distill._macs(config, grid[i])  # pylint: disable=protected-access
+  assert costs[tuple(teacher)] == finetune.macs_of(name)
 
 
 def test_bad_arguments_are_named(with_tiny_gan):

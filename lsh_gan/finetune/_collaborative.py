@@ -152,48 +152,6 @@ def reading_axes(axes: dict) -> dict:
   return out
 
 
-def quadratic_costs(cost, full) -> tuple[float, np.ndarray, np.ndarray]:
-  """(c, a, Q) with cost(k) = c + a.k + k.Q.k for channel counts k, fitted
-  exactly from cost's values at all-ones, each count raised by 1 and 2, and
-  each pair raised by 1: a convolutional network's MACs are bilinear in
-  adjacent layers' channels. Checked at `full` and at a point between
-  (RuntimeError if cost is not such a quadratic)."""
-  n = len(full)
-  base = np.ones(n, np.int64)
-  points = [base]
-  for i in range(n):
-    for s in (1, 2):
-      points.append(base + s * np.eye(n, dtype=np.int64)[i])
-  for i in range(n):
-    for j in range(i + 1, n):
-      points.append(base + np.eye(n, dtype=np.int64)[i] +
-                    np.eye(n, dtype=np.int64)[j])
-  pairs = [(i, j) for i in range(n) for j in range(i, n)]
-
-  def features(k):
-    k = np.asarray(k, np.float64)
-    return np.concatenate([[1.0], k, [k[i] * k[j] for i, j in pairs]])
-  coef = np.linalg.solve(np.stack([features(k) for k in points]),
-                         np.asarray([cost(tuple(k)) for k in points],
-                                    np.float64))
-  quad = np.zeros((n, n))
-  for (i, j), q in zip(pairs, coef[1 + n:]):
-    quad[i, j] = q
-  out = (float(coef[0]), coef[1:1 + n], quad)
-  for k in (tuple(full), tuple(max(1, (f + 1) // 2) for f in full)):
-    got = evaluate(out, np.asarray(k, np.float64))
-    if not math.isclose(got, cost(k), rel_tol=1e-6):
-      raise RuntimeError(f"costs are not quadratic in channels: {got} "
-                         f"fitted at {k}, {cost(k)} counted")
-  return out
-
-
-def evaluate(costs, counts):
-  """A `quadratic_costs` polynomial at (possibly traced) counts."""
-  c, a, quad = costs
-  return c + counts @ a + counts @ quad @ counts
-
-
 class _Agent(nn.Module):
   """A pruning agent: its peer's keep fractions -> one logit per channel
   of each of its network's hidden layers."""
@@ -253,17 +211,19 @@ class _Pruner:
     self.d_axes = patch_channel_axes(len(self.d_sizes) - 1)
     self.g_gating = reading_axes(self.g_axes)
     self.d_gating = reading_axes(self.d_axes)
-    self.g_costs = quadratic_costs(
+    self.g_costs = _common.quadratic_costs(
         lambda c: _distill._macs(config, c), self.g_sizes)  # pylint: disable=protected-access
     settings = tuple(sorted((k, v) for k, v in d_config.items()
                             if k != "channels"))
     shapes = (tuple(data.condition_shape(config.dataset)),
               tuple(data.sample_shape(config.dataset)))
-    self.d_costs = quadratic_costs(
+    self.d_costs = _common.quadratic_costs(
         lambda c: _discriminator_macs(settings, *shapes, tuple(c)),
         self.d_sizes)
-    self.g_full = evaluate(self.g_costs, np.asarray(self.g_sizes, float))
-    self.d_full = evaluate(self.d_costs, np.asarray(self.d_sizes, float))
+    self.g_full = _common.evaluate(self.g_costs,
+                                   np.asarray(self.g_sizes, float))
+    self.d_full = _common.evaluate(self.d_costs,
+                                   np.asarray(self.d_sizes, float))
     self.budget = budget
     self._tune = {}
     self.batch_size, self.seed = batch_size, seed
@@ -313,12 +273,12 @@ class _Pruner:
       d_fixed = _distill.scaled(d_params, self.d_gating,
                                 [jax.lax.stop_gradient(g) for g in d_gates])
       gan = d_losses[1](d_fixed, conditions, out[0])
-      g_ratio = evaluate(self.g_costs, _counts(g_gates)) / self.g_full
+      g_ratio = _common.evaluate(self.g_costs, _counts(g_gates)) / self.g_full
       g_macs = jnp.log(g_ratio / self.budget) ** 2
       d_gated = _distill.scaled(d_params, self.d_gating, d_gates)
       d_value = d_losses[0](d_gated, conditions, targets,
                             jax.lax.stop_gradient(out[0]))
-      d_ratio = evaluate(self.d_costs, _counts(d_gates)) / self.d_full
+      d_ratio = _common.evaluate(self.d_costs, _counts(d_gates)) / self.d_full
       d_macs = jnp.log(d_ratio / jax.lax.stop_gradient(g_ratio)) ** 2
       total = (self.density_weight * density + gan + MACS_WEIGHT * g_macs +
                d_value + MACS_WEIGHT * d_macs)
@@ -361,7 +321,7 @@ class _Pruner:
     # The fitted MACs (exact, checked against the counter at build) price
     # each of the hundreds of shapes tried without a trace each.
     g_keep = fit_to_budget(
-        g_logits, lambda c: evaluate(self.g_costs, np.asarray(c, float)),
+        g_logits, lambda c: _common.evaluate(self.g_costs, np.asarray(c, float)),
         self.budget * self.g_full)
     d_keep = [_at_least_one(l > 0, l) for l in d_logits]
     return {"generator": [np.flatnonzero(k).tolist() for k in g_keep],

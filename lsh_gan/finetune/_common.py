@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import os
 import shutil
 import tempfile
 
+import numpy as np
 import optax
 
 from lsh_gan import _files
@@ -135,3 +137,45 @@ def run_config(steps: int):
   return ml_collections.ConfigDict(dict(
       steps=steps, log_every=max(1, min(100, steps)),
       checkpoint_every=max(1, min(500, steps))))
+
+
+def quadratic_costs(cost, full) -> tuple[float, np.ndarray, np.ndarray]:
+  """(c, a, Q) with cost(k) = c + a.k + k.Q.k for channel counts k, fitted
+  exactly from cost's values at all-ones, each count raised by 1 and 2, and
+  each pair raised by 1: a convolutional network's MACs are bilinear in
+  adjacent layers' channels. Checked at `full` and at a point between
+  (RuntimeError if cost is not such a quadratic)."""
+  n = len(full)
+  base = np.ones(n, np.int64)
+  points = [base]
+  for i in range(n):
+    for s in (1, 2):
+      points.append(base + s * np.eye(n, dtype=np.int64)[i])
+  for i in range(n):
+    for j in range(i + 1, n):
+      points.append(base + np.eye(n, dtype=np.int64)[i] +
+                    np.eye(n, dtype=np.int64)[j])
+  pairs = [(i, j) for i in range(n) for j in range(i, n)]
+
+  def features(k):
+    k = np.asarray(k, np.float64)
+    return np.concatenate([[1.0], k, [k[i] * k[j] for i, j in pairs]])
+  coef = np.linalg.solve(np.stack([features(k) for k in points]),
+                         np.asarray([cost(tuple(k)) for k in points],
+                                    np.float64))
+  quad = np.zeros((n, n))
+  for (i, j), q in zip(pairs, coef[1 + n:]):
+    quad[i, j] = q
+  out = (float(coef[0]), coef[1:1 + n], quad)
+  for k in (tuple(full), tuple(max(1, (f + 1) // 2) for f in full)):
+    got = evaluate(out, np.asarray(k, np.float64))
+    if not math.isclose(got, cost(k), rel_tol=1e-6):
+      raise RuntimeError(f"costs are not quadratic in channels: {got} "
+                         f"fitted at {k}, {cost(k)} counted")
+  return out
+
+
+def evaluate(costs, counts):
+  """A `quadratic_costs` polynomial at (possibly traced) counts."""
+  c, a, quad = costs
+  return c + counts @ a + counts @ quad @ counts
