@@ -213,3 +213,16 @@ def test_edges2digits_pairs_each_mnist5k_digit_with_its_outline(data_dir):
     assert np.all(uint8[on] >= 128)
     assert 0.3 < on.mean() / (uint8 >= 128).mean() < 0.95
   assert data.sample_shape("edges2digits") == (28, 28, 1)
+
+
+def test_two_loads_that_build_one_dataset_at_once_both_get_it(tmp_path):
+  # Two runs sharing a fresh data_dir ask for the same offline dataset at
+  # the same time: one builds it, the other waits and reads it.
+  import concurrent.futures  # pylint: disable=g-import-not-at-top
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    got = list(pool.map(
+        lambda _: data.load("digits", "test", data_dir=str(tmp_path)),
+        range(2)))
+  for key in ("image", "label"):
+    np.testing.assert_array_equal(got[0][key], got[1][key])
+  assert got[0]["image"].shape[0] == 359  # 1,797 digits, a fifth

@@ -13,6 +13,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 try:  # TensorFlow only reads and writes files here: leave the GPUs to JAX.
@@ -255,8 +256,12 @@ def _celeb_a(image: tf.Tensor) -> tf.Tensor:
 def load(name: str, split: str, data_dir: str, limit) -> dict[str, np.ndarray]:
   """See `lsh_gan.data.load` (arguments already checked)."""
   if name in BUILDERS:
-    builder = BUILDERS[name](data_dir=data_dir)
-    builder.download_and_prepare()  # a no-op once prepared
+    # One process builds a dataset in a data_dir at a time; another that
+    # asks for it meanwhile waits, then reads what the first prepared (a
+    # builder made before the build ends would see no splits).
+    with _files.locked(os.path.join(data_dir, "lsh_gan_builds", name)):
+      builder = BUILDERS[name](data_dir=data_dir)
+      builder.download_and_prepare()  # a no-op once prepared
     ds = builder.as_dataset(split=split)
   else:
     ds = tfds.load(name, split=split, data_dir=data_dir)
