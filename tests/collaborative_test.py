@@ -21,11 +21,10 @@ import conftest
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(data_dir):
   """(5, 6, 28, 28, 1) mnist5k digits in [-1, 1]: 6 anchors' neighbourhoods
   of 5 (index 0 the anchor), each a digit and its neighbours."""
-  images = data.images("mnist5k", "test",
-                       data_dir=str(tmp_path_factory.mktemp("tfds")))
+  images = data.images("mnist5k", "test", data_dir=data_dir)
   return np.asarray(images[:30], np.float32).reshape(6, 5, 28, 28, 1).swapaxes(
       0, 1)
 
@@ -191,9 +190,8 @@ def test_the_budget_is_met_by_the_agents_ranking():
 
 
 def test_a_pix2pix_is_pruned_to_its_budget_and_resumes_bit_exactly(
-    with_tiny_pix2pix, tmp_path):
+    with_tiny_pix2pix, data_dir, tmp_path):
   name = conftest.TINY_PIX2PIX
-  data_dir = str(tmp_path / "tfds")
   kwargs = dict(macs_ratio=0.3, search_steps=4, steps=3, batch_size=4,
                 neighbours=2, data_dir=data_dir)
   whole = finetune.collaborative_prune(name, **kwargs)

@@ -33,7 +33,7 @@ def _load(path):
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
-def test_config_builds(path, tmp_path):
+def test_config_builds(path, data_dir):
   module = _load(path)
   config = module.get_config()
   name = os.path.splitext(os.path.basename(path))[0]
@@ -65,7 +65,7 @@ def test_config_builds(path, tmp_path):
   elif name == "results":  # one config, any generator: results.py:<name>
     for generator in pretrained.generators():
       config = module.get_config(generator)
-      config.data_dir = str(tmp_path)  # pix2pix's check reads its pairs
+      config.data_dir = data_dir  # pix2pix's check reads its pairs
       pipeline.check(config)
       points = [p for p, _ in pipeline.sweep(config)]
       assert config.generator == generator and len(points) == 25
@@ -94,7 +94,7 @@ def test_config_builds(path, tmp_path):
       assert _distill._student_channels(  # pylint: disable=protected-access
           _distill._config(generator), width) in allowed  # pylint: disable=protected-access
   elif name == "image_to_image":  # the pix2pix at matched MACs
-    config.data_dir = str(tmp_path)  # the check reads the pairs
+    config.data_dir = data_dir  # the check reads the pairs
     pipeline.check(config)  # every fine-tuned point's arguments too
     sweep = pipeline.sweep(config)[1:]
     full = finetune.macs_of(config.generator)

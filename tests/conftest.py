@@ -90,11 +90,19 @@ def compute_once(tmp_path_factory, worker_id):
                                              name, compute)
 
 
+@pytest.fixture(scope="session")
+def data_dir(compute_once):
+  """One TFDS data_dir for the whole run, shared by its workers: each
+  offline dataset is built once per run (a build holds a lock per dataset;
+  data_test.py builds its own). Tests that read datasets take it."""
+  return compute_once("tfds", str)
+
+
 TINY_GAN = "mlp_gan_tiny"
 
 
 @pytest.fixture(scope="session")
-def tiny_gan(compute_once):
+def tiny_gan(compute_once, data_dir):
   """A checkpoint folder holding a small ring8 GAN (hidden (32, 32),
   latent 4, 150 steps) named TINY_GAN, with its discriminator: trained once
   per test run, for the fine-tuning tests (the committed models are not
@@ -104,7 +112,7 @@ def tiny_gan(compute_once):
     from lsh_gan import train  # pylint: disable=g-import-not-at-top
     from configs import train_mlp_gan_ring8  # pylint: disable=g-import-not-at-top
     config = train_mlp_gan_ring8.get_config()
-    config.data_dir = str(folder / "tfds")
+    config.data_dir = data_dir
     config.hidden = (32, 32)
     config.latent_dim = 4
     config.steps = 150
@@ -123,7 +131,7 @@ TINY_PIX2PIX = "pix2pix_tiny"
 
 
 @pytest.fixture(scope="session")
-def tiny_pix2pix(compute_once):
+def tiny_pix2pix(compute_once, data_dir):
   """A checkpoint folder holding a small edges2digits pix2pix (a 2-level
   U-Net of width 4, a PatchGAN of width 4, 20 steps) named TINY_PIX2PIX,
   with its discriminator, beside the committed mnist5k embedder its
@@ -136,7 +144,7 @@ def tiny_pix2pix(compute_once):
     from lsh_gan import train  # pylint: disable=g-import-not-at-top
     from configs import train_pix2pix_edges2digits  # pylint: disable=g-import-not-at-top
     config = train_pix2pix_edges2digits.get_config()
-    config.data_dir = str(folder / "tfds")
+    config.data_dir = data_dir
     config.width, config.d_width, config.levels = 4, 4, 2
     config.batch_size, config.steps, config.decay_steps = 8, 20, 10
     config.log_every = config.checkpoint_every = 20

@@ -14,11 +14,10 @@ import conftest
 
 
 def test_a_pix2pix_distils_into_a_slimmer_u_net_and_resumes_bit_exactly(
-    with_tiny_pix2pix, tmp_path):
+    with_tiny_pix2pix, data_dir, tmp_path):
   # The teacher's U-Net levels (4, 8) at width 2 are (2, 4); pairs from
   # edges2digits.
   name = conftest.TINY_PIX2PIX
-  data_dir = str(tmp_path / "tfds")
   kwargs = dict(width=2, steps=4, batch_size=8, data_dir=data_dir)
   whole = finetune.distill(name, **kwargs)
   finetune.distill(name, workdir=tmp_path / "b", stop_after=2, **kwargs)

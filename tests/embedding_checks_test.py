@@ -14,11 +14,6 @@ from lsh_gan import models
 from lsh_gan import pretrained
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 @pytest.fixture(scope="module", params=["mnist5k", "digits"])
 def checked(request, data_dir):
   return request.param, embedding_checks.run(request.param,

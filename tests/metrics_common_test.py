@@ -92,9 +92,8 @@ METRICS = {
 
 
 @pytest.fixture(scope="module")
-def sets(tmp_path_factory):
+def sets(data_dir):
   """(real, fake) embeddings: 600 digits and 400 DCGAN samples, float32."""
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
   embed_fn, params = pretrained.embedder("digits")
   images = data.images("digits", data_dir=data_dir)
   pick = np.random.default_rng(0).choice(images.shape[0], 600, replace=False)

@@ -16,8 +16,7 @@ import known_truth  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(scope="module", params=["mnist5k", "digits"])
-def scored(request, tmp_path_factory):
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
+def scored(request, data_dir):
   real, cases = known_truth.embedded_cases(request.param, data_dir)
   ref = metrics.Reference(real)
   return request.param, {

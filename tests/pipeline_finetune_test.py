@@ -23,10 +23,10 @@ from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 POINTS = "quantize(bits=2) >> quantization_aware(steps=30); distill(width=8, steps=30)"
 
 
-def _config(tmp_path, points=POINTS):
+def _config(data_dir, points=POINTS):
   config = sweep_dcgan_mnist5k.get_config()
   config.generator = conftest.TINY_GAN
-  config.data_dir = str(tmp_path / "tfds")
+  config.data_dir = data_dir
   config.num_samples = 200
   config.num_reference = 400
   config.grid_samples = 0
@@ -40,12 +40,11 @@ def _mtimes(folder):
           if not f.startswith(".lsh_gan.lock")}
 
 
-def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
-                                                          tmp_path,
-                                                          monkeypatch):
+def test_fine_tuned_points_are_trained_once_and_read_back(
+    data_dir, with_tiny_gan, tmp_path, monkeypatch):
   del with_tiny_gan
   workdir = str(tmp_path / "sweep")
-  rows = pipeline.run(_config(tmp_path), workdir)
+  rows = pipeline.run(_config(data_dir), workdir)
   base, qat, slim = rows
   assert [r["point"] for r in rows] == [
       "baseline", "quantize(bits=2) >> quantization_aware(steps=30)",
@@ -67,7 +66,7 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   # The row's generator is the method's own, run directly.
   direct = finetune.quantization_aware(conftest.TINY_GAN, "quantize(bits=2)",
                                        steps=30)
-  stages = pipeline.Stages(_config(tmp_path),
+  stages = pipeline.Stages(_config(data_dir),
                            os.path.join(workdir, "finetune"))
   made = stages.compressed(finetune.parse_recipe(qat["point"]))
   np.testing.assert_array_equal(stages.generate(made["variables"]),
@@ -82,7 +81,7 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   saved["rows"] = saved["rows"][:1]
   with open(path, "w") as f:
     json.dump(saved, f)
-  again = pipeline.run(_config(tmp_path), workdir)
+  again = pipeline.run(_config(data_dir), workdir)
   assert _mtimes(os.path.join(workdir, "finetune")) == before
   numbers = lambda r: {k: r[k] for k in pipeline.METRICS + (
       "stored_bytes", "macs", "params", "finetune_s")}
@@ -93,16 +92,16 @@ def test_fine_tuned_points_are_trained_once_and_read_back(with_tiny_gan,
   fingerprint = pretrained.fingerprint
   monkeypatch.setattr(pretrained, "fingerprint", lambda name, part="params": (
       "retrained" if part == "discriminator" else fingerprint(name, part)))
-  pipeline.run(_config(tmp_path), workdir)
+  pipeline.run(_config(data_dir), workdir)
   assert len(os.listdir(os.path.join(workdir, "finetune"))) == 3
   assert _mtimes(os.path.join(workdir, "finetune")).items() >= before.items()
 
 
 def test_seeds_share_the_fine_tuned_generators_and_old_rows_are_kept(
-    with_tiny_gan, tmp_path):
+    data_dir, with_tiny_gan, tmp_path):
   del with_tiny_gan
   workdir = tmp_path / "sweep"
-  config = _config(tmp_path, points="distill(width=8, steps=10)")
+  config = _config(data_dir, points="distill(width=8, steps=10)")
   summary = pipeline.run_seeds(config, str(workdir), 2)
   # Trained once, beside the seeds' folders, and used by both.
   [folder] = os.listdir(workdir / "finetune")
@@ -139,11 +138,11 @@ def test_seeds_share_the_fine_tuned_generators_and_old_rows_are_kept(
     ("search(budget_macs=5, supernet_steps=1, steps=1)", "smallest takes"),
 ])
 def test_bad_fine_tuned_points_are_refused_before_any_work(
-    with_tiny_gan, tmp_path, monkeypatch, points, message):
+    data_dir, with_tiny_gan, tmp_path, monkeypatch, points, message):
   del with_tiny_gan
   monkeypatch.setattr(pipeline, "Stages", None)
   with pytest.raises(ValueError, match=message):
-    pipeline.run(_config(tmp_path, points=points), str(tmp_path / "w"))
+    pipeline.run(_config(data_dir, points=points), str(tmp_path / "w"))
   assert not os.path.exists(tmp_path / "w" / "results.json")
 
 

@@ -15,11 +15,6 @@ from lsh_gan import pretrained
 from configs import sweep_dcgan_mnist5k  # pylint: disable=g-import-not-at-top
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def tiny(data_dir, **fields):
   config = sweep_dcgan_mnist5k.get_config()
   config.generator = "dcgan_digits"

@@ -21,11 +21,6 @@ import conftest
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
-@pytest.fixture(scope="module")
 def pairs(data_dir):
   return data.load("edges2digits", "test", data_dir=data_dir, limit=300)
 

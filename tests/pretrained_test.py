@@ -13,11 +13,6 @@ from lsh_gan import models
 from lsh_gan import pretrained
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def test_names_and_info():
   assert {"embedder_digits", "embedder_mnist5k"} <= set(pretrained.names())
   info = pretrained.info("embedder_mnist5k")

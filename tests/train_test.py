@@ -17,11 +17,6 @@ from lsh_gan import train
 from configs import train_embedder_digits  # pylint: disable=g-import-not-at-top
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def _config(data_dir, steps):
   config = train_embedder_digits.get_config()
   config.data_dir = data_dir
