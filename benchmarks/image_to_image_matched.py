@@ -37,6 +37,8 @@ sys.path.insert(0, _HERE)
 import image_to_image_table  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import _files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan.finetune import _collaborative  # pylint: disable=g-import-not-at-top,wrong-import-position
+from lsh_gan.finetune import _distill  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from lsh_gan import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -100,6 +102,19 @@ def by_training_seed(rows: list[dict]) -> list[dict]:
   return out
 
 
+def label(transform: str) -> str:
+  """A point's short name: the argument its method is set by."""
+  recipe = finetune.parse_recipe(transform)
+  kwargs = dict(recipe.kwargs)
+  if recipe.method == "distill":
+    return f"width {kwargs['width']}"
+  if recipe.method == "search":
+    return f"≤ {kwargs['budget_macs']:,} MACs"
+  if recipe.method == "collaborative_prune":
+    return f"MACs ratio {kwargs['macs_ratio']:.3g}"
+  return transform
+
+
 def cell(row: dict, metric: str, places: int) -> str:
   std = row.get(f"{metric}_std", 0.0)
   value = f"{row[metric]:.{places}f}"
@@ -118,7 +133,8 @@ def table(rows: list[dict], seeds: int) -> str:
     if r.get("macs_std", 0.0) >= 0.5:
       macs += f" ± {r['macs_std']:,.0f}"
     lines.append([
-        method, r["transform"] if r is not base else "pix2pix_edges2digits",
+        method, label(r["transform"]) if r is not base else
+        "pix2pix_edges2digits",
         "–" if r is base else str(len(trained)), macs,
         f"{base['macs'] / r['macs']:.1f}×",
         f"{r['stored_bytes'] / 1024:,.0f}",
@@ -132,17 +148,45 @@ def table(rows: list[dict], seeds: int) -> str:
                *(c for c, _, _ in METRICS), "train s", "ms / 1k"], lines))
 
 
-def sample_figure(rows: list[dict], run: str, path: str) -> str:
+def trained(rows: list[dict], run: str) -> dict:
+  """Each fine-tuned row's generator (`finetune.Distilled`), read back from
+  the sweep's fine-tuning folders (nothing is trained here), by its
+  transform string."""
+  out = {}
+  for r in rows[1:]:
+    recipe = finetune.parse_recipe(r["transform"])
+    out[r["transform"]] = recipe.run(GENERATOR, pipeline.finetune_folder(
+        os.path.join(run, "finetune"), GENERATOR, recipe))
+  return out
+
+
+def architectures(rows: list[dict], slim: dict) -> str:
+  """The channels each point kept, per training seed: the generator's per
+  U-Net level and, for the collaborative pruning, the PatchGAN's."""
+  # pylint: disable=protected-access
+  patch = _collaborative._discriminator_config(_distill._config(GENERATOR))
+  # pylint: enable=protected-access
+  lines = [["committed", "–", str(tuple(finetune.teacher_channels(GENERATOR))),
+            str(tuple(patch["channels"])), f"{rows[0]['macs']:,}"]]
+  for r in rows[1:]:
+    name, seed = unseeded(r["transform"])
+    d = slim[r["transform"]].discriminator_channels
+    lines.append([f"{name.split('(')[0]}, {label(name)}", str(seed), str(tuple(slim[r["transform"]].channels)),
+                  str(tuple(d)) if d else "–", f"{r['macs']:,}"])
+  return report.markdown_table(
+      ["point", "seed", "generator channels", "discriminator channels",
+       "MACs"], lines)
+
+
+def sample_figure(rows: list[dict], slim: dict, path: str) -> str:
   conditions, shown = image_to_image_table.first_rows()
   for r in rows[1:]:
     if unseeded(r["transform"])[1]:
       continue  # one generator per point: the one trained at seed 0
-    recipe = finetune.parse_recipe(r["transform"])
-    slim = recipe.run(GENERATOR, pipeline.finetune_folder(
-        os.path.join(run, "finetune"), GENERATOR, recipe))
-    shown.append((f"{r['transform']} ({rows[0]['macs'] / r['macs']:.1f}× "
-                  "fewer MACs)",
-                  np.asarray(slim.sample_fn(slim.variables, conditions))))
+    g = slim[r["transform"]]
+    shown.append((f"{r['transform'].split('(')[0]}, {label(r['transform'])}"
+                  f" ({rows[0]['macs'] / r['macs']:.1f}× fewer MACs)",
+                  np.asarray(g.sample_fn(g.variables, conditions))))
   return image_to_image_table.draw(shown, path)
 
 
@@ -153,7 +197,9 @@ def main(argv):
                                 "image_to_image_matched_macs.csv"),
                    rows, rows[0])
   print(table(by_training_seed(rows), seeds))
-  print(sample_figure(rows, _RUN.value, os.path.join(
+  slim = trained(rows, _RUN.value)
+  print("\n" + architectures(rows, slim))
+  print(sample_figure(rows, slim, os.path.join(
       _DOCS.value, "figures", "image_to_image_matched.png")),
         file=sys.stderr)
 

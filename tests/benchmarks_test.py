@@ -188,7 +188,7 @@ def test_the_matched_macs_table_reads_one_run_or_seeds(tmp_path):
   assert seeds == 1
   last = matched.table(matched.by_training_seed(rows), seeds).splitlines()[
       -1].split(" | ")
-  assert last[:6] == ["| distill", "distill(width=2,steps=5)", "1", "250",
+  assert last[:6] == ["| distill", "width 2", "1", "250",
                       "4.0×", "1"]
   assert "0.01234" in last and last[-2] == "12"
   # The same point at training seeds 1 and 2: one row, the mean and the
