@@ -46,11 +46,10 @@ def _run_all(commands, env):
   return logs
 
 
-def _processes(folder):
+def _processes(folder, data_dir):
   """The two processes' results and, run beside them in a third process on
   one CPU device, the one-process results they must agree with."""
-  data_dir = str(folder / "tfds")
-  data.images("digits", "train", data_dir=data_dir)  # built once, here
+  data.images("digits", "train", data_dir=data_dir)  # built before them
   port = _free_port()
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
   env.pop("XLA_FLAGS", None)
@@ -73,8 +72,9 @@ def _processes(folder):
 
 
 @pytest.fixture(scope="module")
-def two_processes(compute_once):
-  return compute_once("processes", _processes)
+def two_processes(compute_once, data_dir):
+  return compute_once("processes",
+                      lambda folder: _processes(folder, data_dir))
 
 
 @pytest.fixture(scope="module")
