@@ -95,6 +95,8 @@ def by_training_seed(rows: list[dict]) -> list[dict]:
     if len(group) > 1:
       for key in ("macs", "stored_bytes", "finetune_s", "generate_1000_s",
                   *(m for _, m, _ in METRICS)):
+        if key not in group[0]:  # a seeded run's summary has no times
+          continue
         values = np.array([r[key] for r in group], np.float64)
         row[key] = float(values.mean())
         row[f"{key}_std"] = float(values.std(ddof=1))
@@ -135,16 +137,18 @@ def table(rows: list[dict], seeds: int) -> str:
     lines.append([
         method, label(r["transform"]) if r is not base else
         "pix2pix_edges2digits",
-        "–" if r is base else str(len(trained)), macs,
+        "–" if r is base else ", ".join(map(str, trained)), macs,
         f"{base['macs'] / r['macs']:.1f}×",
         f"{r['stored_bytes'] / 1024:,.0f}",
         *(cell(r, m, p) for _, m, p in METRICS),
-        f"{r['finetune_s']:.0f}", f"{1000 * r['generate_1000_s']:.0f}"])
-  return (f"{seeds} seed{'s' if seeds > 1 else ''} of the metrics' "
-          "randomness; a value ± the sample std over the point's training "
-          "seeds (column seeds)\n\n" +
+        f"{r['finetune_s']:.0f}",
+        f"{1000 * r['generate_1000_s']:.0f}" if "generate_1000_s" in r
+        else "–"])
+  return (f"{seeds} evaluation seed{'s' if seeds > 1 else ''}; ± the sample "
+          "std over the training seeds listed where there are several, "
+          "else over the evaluation seeds\n\n" +
           report.markdown_table(
-              ["method", "point", "seeds", "MACs", "fewer", "KiB",
+              ["method", "point", "training seeds", "MACs", "fewer", "KiB",
                *(c for c, _, _ in METRICS), "train s", "ms / 1k"], lines))
 
 
@@ -180,9 +184,12 @@ def architectures(rows: list[dict], slim: dict) -> str:
 
 def sample_figure(rows: list[dict], slim: dict, path: str) -> str:
   conditions, shown = image_to_image_table.first_rows()
+  first = {}  # one generator per point: its lowest training seed's
   for r in rows[1:]:
-    if unseeded(r["transform"])[1]:
-      continue  # one generator per point: the one trained at seed 0
+    name, seed = unseeded(r["transform"])
+    if name not in first or seed < first[name][0]:
+      first[name] = (seed, r)
+  for _, r in first.values():
     g = slim[r["transform"]]
     shown.append((f"{r['transform'].split('(')[0]}, {label(r['transform'])}"
                   f" ({rows[0]['macs'] / r['macs']:.1f}× fewer MACs)",

@@ -188,8 +188,7 @@ def test_the_matched_macs_table_reads_one_run_or_seeds(tmp_path):
   assert seeds == 1
   last = matched.table(matched.by_training_seed(rows), seeds).splitlines()[
       -1].split(" | ")
-  assert last[:6] == ["| distill", "width 2", "1", "250",
-                      "4.0×", "1"]
+  assert last[:6] == ["| distill", "width 2", "0", "250", "4.0×", "1"]
   assert "0.01234" in last and last[-2] == "12"
   # The same point at training seeds 1 and 2: one row, the mean and the
   # sample std over the three (FID 0.010, 0.012, 0.014: std 0.002), in the
@@ -207,20 +206,30 @@ def test_the_matched_macs_table_reads_one_run_or_seeds(tmp_path):
   assert grouped[1]["fid_std"] == pytest.approx(0.002)
   assert grouped[1]["macs"] == pytest.approx(250)
   cells = matched.table(grouped, 1).splitlines()[-1].split(" | ")
-  assert cells[2:5] == ["3", "250 ± 30", "4.0×"]
+  assert cells[2:5] == ["0, 1, 2", "250 ± 30", "4.0×"]
   assert "0.01200 ± 0.00200" in cells
-  # A seeded run: its means are the values, a spread that shows is given.
+  # A run over evaluation seeds (launch.py --seeds): its summary's rows, with
+  # the keys `pipeline.run_seeds` writes (no generation time), the means
+  # as the values and a spread that shows given; trained at two seeds too.
   seeded = tmp_path / "seeded"
   seeded.mkdir()
-  summary = [{k: v for k, v in r.items() if k not in metrics} for r in
-             (base, slim)]
-  for r, src in zip(summary, (base, slim)):
+  keys = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
+          "macs", "params", "finetune_s")
+  summary = []
+  for src in (base, slim, {**slim, "transform":
+                           "distill(width=2,steps=5,seed=1)", "ssim": 0.54}):
+    row = {k: src.get(k, 0) for k in keys}
+    row["num_seeds"] = 3
     for m in metrics:
-      r[f"{m}_mean"], r[f"{m}_std"] = src[m], 0.0
-  summary[1]["ssim_std"] = 0.02
+      row[f"{m}_mean"], row[f"{m}_std"] = src[m], 0.0
+    summary.append(row)
+  summary[0]["ssim_std"] = 0.02
   with open(seeded / "summary.json", "w") as f:
     json.dump({"rows": summary, "seeds": [0, 1, 2]}, f)
   rows, seeds = matched.rows_of(str(seeded))
-  text = matched.table(rows, seeds)
-  assert seeds == 3 and text.startswith("3 seeds")
-  assert "0.500 ± 0.020" in text.splitlines()[-1]
+  text = matched.table(matched.by_training_seed(rows), seeds)
+  assert seeds == 3 and text.startswith("3 evaluation seeds")
+  lines = text.splitlines()
+  assert "0.500 ± 0.020" in lines[-2]  # the evaluation seeds' spread
+  # Two training seeds: their spread (SSIM 0.50, 0.54: std 0.028).
+  assert "0.520 ± 0.028" in lines[-1] and lines[-1].endswith("| – |")

@@ -215,14 +215,33 @@ def test_edges2digits_pairs_each_mnist5k_digit_with_its_outline(data_dir):
   assert data.sample_shape("edges2digits") == (28, 28, 1)
 
 
-def test_two_loads_that_build_one_dataset_at_once_both_get_it(tmp_path):
+def test_two_loads_that_build_one_dataset_at_once_both_get_it(
+    tmp_path, monkeypatch):
   # Two runs sharing a fresh data_dir ask for the same offline dataset at
-  # the same time: one builds it, the other waits and reads it.
+  # the same time: one builds it, the other waits and reads it. The build
+  # is slowed so that the second always arrives during it (without the
+  # lock, the two builds collide).
   import concurrent.futures  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from lsh_gan import _files  # pylint: disable=g-import-not-at-top
+  from lsh_gan.data import _tfds  # pylint: disable=g-import-not-at-top
+  arrays = _tfds.Digits._arrays  # pylint: disable=protected-access
+
+  def slow(self):
+    time.sleep(1.0)
+    return arrays(self)
+  monkeypatch.setattr(_tfds.Digits, "_arrays", slow)
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     got = list(pool.map(
         lambda _: data.load("digits", "test", data_dir=str(tmp_path)),
         range(2)))
   for key in ("image", "label"):
     np.testing.assert_array_equal(got[0][key], got[1][key])
-  assert got[0]["image"].shape[0] == 359  # 1,797 digits, a fifth
+  assert got[0]["image"].shape[0] == 359  # 1,797 digits, a fifth of each
+  # Once prepared, a dataset is read without the lock (a data_dir one may
+  # only read works).
+  def refuse(*args, **kwargs):
+    raise AssertionError("locked to read a prepared dataset")
+  monkeypatch.setattr(_files, "locked", refuse)
+  again = data.load("digits", "test", data_dir=str(tmp_path))
+  np.testing.assert_array_equal(again["image"], got[0]["image"])

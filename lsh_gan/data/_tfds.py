@@ -256,12 +256,15 @@ def _celeb_a(image: tf.Tensor) -> tf.Tensor:
 def load(name: str, split: str, data_dir: str, limit) -> dict[str, np.ndarray]:
   """See `lsh_gan.data.load` (arguments already checked)."""
   if name in BUILDERS:
-    # One process builds a dataset in a data_dir at a time; another that
-    # asks for it meanwhile waits, then reads what the first prepared (a
-    # builder made before the build ends would see no splits).
-    with _files.locked(os.path.join(data_dir, "lsh_gan_builds", name)):
-      builder = BUILDERS[name](data_dir=data_dir)
-      builder.download_and_prepare()  # a no-op once prepared
+    builder = BUILDERS[name](data_dir=data_dir)
+    if not builder.is_prepared():  # a prepared one is read without a lock
+      # One process builds a dataset in a data_dir at a time; another that
+      # asks for it meanwhile waits, then reads what the first prepared
+      # through a builder made after it (one made before would see no
+      # splits).
+      with _files.locked(os.path.join(data_dir, "lsh_gan_builds", name)):
+        builder = BUILDERS[name](data_dir=data_dir)
+        builder.download_and_prepare()  # a no-op once prepared
     ds = builder.as_dataset(split=split)
   else:
     ds = tfds.load(name, split=split, data_dir=data_dir)
