@@ -43,9 +43,16 @@ def matched_width(generator: str, transform: str = TRANSFORMS[0]) -> int:
   _, dense = pretrained.generator(generator)
   target = compress.report(dense, compress.parse(transform).pack(
       dense)).total.stored_bytes
-  widths = range(1, finetune.teacher_channels(generator)[-1] + 1)
-  return min(widths, key=lambda w: abs(math.log(
-      finetune.stored_bytes_of(generator, w) / target)))
+  size = lambda w: finetune.stored_bytes_of(generator, w)
+  # The size grows with the width: bisect for the first width at or above
+  # the target, then take it or the one before (a few traces, not one per
+  # width).
+  lo, hi = 1, finetune.teacher_channels(generator)[-1]
+  while lo < hi:
+    mid = (lo + hi) // 2
+    lo, hi = (mid + 1, hi) if size(mid) < target else (lo, mid)
+  return min({max(1, lo - 1), lo},
+             key=lambda w: abs(math.log(size(w) / target)))
 
 
 def points(generator: str) -> tuple[str, ...]:
