@@ -117,6 +117,11 @@ def label(transform: str) -> str:
   return transform
 
 
+def title(transform: str) -> str:
+  """A point's method and short name."""
+  return f"{finetune.parse_recipe(transform).method}, {label(transform)}"
+
+
 def cell(row: dict, metric: str, places: int) -> str:
   std = row.get(f"{metric}_std", 0.0)
   value = f"{row[metric]:.{places}f}"
@@ -173,10 +178,11 @@ def architectures(rows: list[dict], slim: dict) -> str:
   lines = [["committed", "–", str(tuple(finetune.teacher_channels(GENERATOR))),
             str(tuple(patch["channels"])), f"{rows[0]['macs']:,}"]]
   for r in rows[1:]:
-    name, seed = unseeded(r["transform"])
-    d = slim[r["transform"]].discriminator_channels
-    lines.append([f"{name.split('(')[0]}, {label(name)}", str(seed), str(tuple(slim[r["transform"]].channels)),
-                  str(tuple(d)) if d else "–", f"{r['macs']:,}"])
+    g = slim[r["transform"]]
+    d = g.discriminator_channels
+    lines.append([title(r["transform"]), str(unseeded(r["transform"])[1]),
+                  str(tuple(g.channels)), str(tuple(d)) if d else "–",
+                  f"{r['macs']:,}"])
   return report.markdown_table(
       ["point", "seed", "generator channels", "discriminator channels",
        "MACs"], lines)
@@ -191,8 +197,8 @@ def sample_figure(rows: list[dict], slim: dict, path: str) -> str:
       first[name] = (seed, r)
   for _, r in first.values():
     g = slim[r["transform"]]
-    shown.append((f"{r['transform'].split('(')[0]}, {label(r['transform'])}"
-                  f" ({rows[0]['macs'] / r['macs']:.1f}× fewer MACs)",
+    shown.append((f"{title(r['transform'])} "
+                  f"({rows[0]['macs'] / r['macs']:.1f}× fewer MACs)",
                   np.asarray(g.sample_fn(g.variables, conditions))))
   return image_to_image_table.draw(shown, path)
 

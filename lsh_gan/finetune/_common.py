@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import numbers
 import os
 import shutil
@@ -143,8 +142,8 @@ def quadratic_costs(cost, full) -> tuple[float, np.ndarray, np.ndarray]:
   """(c, a, Q) with cost(k) = c + a.k + k.Q.k for channel counts k, fitted
   exactly from cost's values at all-ones, each count raised by 1 and 2, and
   each pair raised by 1: a convolutional network's MACs are bilinear in
-  adjacent layers' channels. Checked at `full` and at a point between
-  (RuntimeError if cost is not such a quadratic)."""
+  adjacent layers' channels. Checked at `full` and at a point between, to
+  the unit once rounded (RuntimeError if cost is not such a quadratic)."""
   n = len(full)
   base = np.ones(n, np.int64)
   points = [base]
@@ -169,7 +168,7 @@ def quadratic_costs(cost, full) -> tuple[float, np.ndarray, np.ndarray]:
   out = (float(coef[0]), coef[1:1 + n], quad)
   for k in (tuple(full), tuple(max(1, (f + 1) // 2) for f in full)):
     got = evaluate(out, np.asarray(k, np.float64))
-    if not math.isclose(got, cost(k), rel_tol=1e-6):
+    if round(got) != cost(k):  # exact to the unit: budgets compare integers
       raise RuntimeError(f"costs are not quadratic in channels: {got} "
                          f"fitted at {k}, {cost(k)} counted")
   return out
