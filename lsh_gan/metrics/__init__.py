@@ -24,10 +24,15 @@ from lsh_gan.metrics.knn import KNNReference
 from lsh_gan.metrics.lsh import lsh_precision_recall
 from lsh_gan.metrics.lsh_knn import lsh_knn_precision_recall
 from lsh_gan.metrics.reference import FakeSet
+from lsh_gan.metrics.robust import clipped_density_coverage
+from lsh_gan.metrics.robust import probabilistic_precision_recall
+from lsh_gan.metrics.robust import realism_scores
+from lsh_gan.metrics.robust import top_precision_recall
 from lsh_gan.metrics.reference import Reference
 
 __all__ = (
     "AccuracyWarning",
+    "clipped_density_coverage",
     "DegenerateError",
     "density_coverage",
     "FakeSet",
@@ -37,5 +42,8 @@ __all__ = (
     "KNNReference",
     "lsh_knn_precision_recall",
     "lsh_precision_recall",
+    "probabilistic_precision_recall",
+    "realism_scores",
     "Reference",
+    "top_precision_recall",
 )

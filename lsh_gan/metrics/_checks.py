@@ -195,6 +195,22 @@ def positive_int(value, name: str) -> int:
   return int(value)
 
 
+def positive_float(value, name: str) -> float:
+  """A finite number > 0 as float; else ValueError naming it."""
+  if not isinstance(value, numbers.Real) or isinstance(value, bool) or (
+      not math.isfinite(value)) or value <= 0:
+    raise ValueError(f"{name}={value!r} must be a finite number > 0")
+  return float(value)
+
+
+def fraction(value, name: str) -> float:
+  """A number strictly between 0 and 1 as float; else ValueError naming it."""
+  if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (
+      0 < value < 1):
+    raise ValueError(f"{name}={value!r} must be a number in (0, 1)")
+  return float(value)
+
+
 def seed(value, name: str = "seed") -> int:
   """A seed: an integer >= 0 (numpy's generators refuse negative ones)."""
   if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (

@@ -642,12 +642,8 @@ def bucket_counts(s1, s2, run_end, num_valid, q1, q2):
 
 def check_width(value, name: str = "bucket_width") -> float | None:
   """None, or a finite number > 0 as float; else ValueError naming it."""
-  if value is None:
-    return None
-  if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(
-      value, bool) or not math.isfinite(value) or value <= 0:
-    raise ValueError(f"{name}={value!r} must be a finite number > 0")
-  return float(value)
+  from lsh_gan.metrics import _checks  # pylint: disable=g-import-not-at-top
+  return None if value is None else _checks.positive_float(value, name)
 
 
 def check_family(num_tables, num_hashes) -> tuple[int, int]:

@@ -43,6 +43,7 @@ from lsh_gan.metrics import _checks
 from lsh_gan.metrics import _hashing
 from lsh_gan.metrics import _lsh
 from lsh_gan.metrics import _lsh_knn
+from lsh_gan.metrics import _robust
 from lsh_gan.metrics import _sharded
 from lsh_gan.metrics import _sharded_lsh_knn
 from lsh_gan.metrics import _stored
@@ -543,6 +544,96 @@ class Reference:
     return fid.kernel_distance_in_units(
         self.real, self.exponent, fake.values, self.exponent + fake.shift,
         max_exponents=(real_max, fake.max_exponent), **kwargs)
+
+
+  # The robust peers (`robust`): on one device (a reference on a mesh
+  # gathers its set once for them).
+
+  def _peer_knn(self, k: int) -> knn.KNNReference:
+    """The single-device exact k-NN side, with at least k neighbours."""
+    if self.sharded is None:
+      return self._knn_reference(k)
+    _checks.enough_points(self.n, k, "real")
+    side = self._cache.get(("peer_knn", None))
+    if side is None or side.max_k < k:
+      self.computed["knn"] += 1
+      side = self._cache["peer_knn", None] = knn.KNNReference.in_units(
+          self.real, self.exponent, max_k=max(k, 5), centre=self.centre)
+    return side
+
+  def _peer_sides(self, fake, k: int):
+    """(real points and their squared k-NN distances, the fake points), in
+    the fake set's units."""
+    side = self._peer_knn(k)
+    fake, shift, _ = self._fake(fake, k)
+    real_points, nearest_sq = side.points, side.nearest_sq
+    if shift:
+      real_points = real_points.rescaled(-shift)
+      nearest_sq = nearest_sq * np.float32(4.0 ** -shift)
+    return (real_points, nearest_sq,
+            _robust._points(fake, self._centre(shift)))  # pylint: disable=protected-access
+
+  def probabilistic_precision_recall(self, fake, *, k: int = 4,
+                                     scale: float = 1.2) -> dict[str, float]:
+    """`metrics.probabilistic_precision_recall` against this reference."""
+    k = _checks.positive_int(k, "k")
+    scale = _checks.positive_float(scale, "scale")
+    real_points, nearest_sq, fake_points = self._peer_sides(fake, k)
+    fake_nearest = _robust._host(knn.nearest_sq_distances(fake_points, k),  # pylint: disable=protected-access
+                                 fake_points.n)
+    real_r = scale * _robust.mean_radius(nearest_sq, k, "real")
+    fake_r = scale * _robust.mean_radius(fake_nearest, k, "fake")
+    return _robust.probabilistic_score(fake_points, real_points, real_r**2,
+                                       fake_r**2)
+
+  def clipped_density_coverage(self, fake, *, k: int = 5) -> dict[str, float]:
+    """`metrics.clipped_density_coverage` against this reference."""
+    k = _checks.positive_int(k, "k")
+    side = self._peer_knn(k)
+    clipped = self._cached("clipped", k, lambda: _robust.clipped_side(
+        side.points, side.nearest_sq, k))
+    real_points, _, fake_points = self._peer_sides(fake, k)
+    shift = self.fake_set(fake).shift
+    return _robust.clipped_score(clipped.in_units(shift), real_points,
+                                 fake_points)
+
+  def realism_scores(self, fake, *, k: int = 3) -> np.ndarray:
+    """`metrics.realism_scores` against this reference."""
+    k = _checks.positive_int(k, "k")
+    real_points, nearest_sq, fake_points = self._peer_sides(fake, k)
+    return _robust.realism(fake_points, real_points,
+                           _robust.realism_kept_r2(nearest_sq, k))
+
+  def top_precision_recall(self, fake, *, alpha: float = 0.1,
+                           projection_dim: int = _robust.TOP_PROJECTION_DIM,
+                           bootstraps: int = 10,
+                           seed: int = _robust.TOP_SEED) -> dict[str, float]:
+    """`metrics.top_precision_recall` against this reference."""
+    alpha = _checks.fraction(alpha, "alpha")
+    projection_dim = _checks.positive_int(projection_dim, "projection_dim")
+    bootstraps = _checks.positive_int(bootstraps, "bootstraps")
+    seed = _checks.seed(seed)
+    key = (alpha, projection_dim, bootstraps, seed)
+
+    def real_side():
+      projection = _robust.top_projection(self.dim, projection_dim, seed)
+      real = _robust.project(self.real, projection)
+      centre = np.mean(np.asarray(real), axis=0,
+                       dtype=np.float64).astype(np.float32)
+      rng = np.random.RandomState(seed)
+      side = _robust.top_side(real, centre, "real", alpha=alpha,
+                              bootstraps=bootstraps, rng=rng)
+      return projection, centre, side, rng.get_state()
+
+    projection, centre, real, state = self._cached("top", key, real_side)
+    fake = self.fake_set(fake)
+    rng = np.random.RandomState()
+    rng.set_state(state)  # the fake set's resamples follow the real set's
+    fake_side = _robust.top_side(
+        _robust.project(fake.values, projection),
+        knn.times_power_of_two(centre, -fake.shift), "fake", alpha=alpha,
+        bootstraps=bootstraps, rng=rng)
+    return _robust.top_score(real.in_units(fake.shift), fake_side)
 
 
 def _project(family: _hashing.HashFamily, points, centre, radii_seed):
