@@ -60,8 +60,10 @@ setuptools.setup(
         # Benchmark baselines only (benchmarks/), never a library dependency.
         "bench": ["faiss-cpu>=1.8", "prdc>=0.2"],
         # Reference implementations the tests check ours against (the FID
-        # Inception-v3 of pytorch-fid); the library never imports them.
-        "reference": ["pytorch-fid>=0.3", "torch>=2.0", "torchvision>=0.15"],
+        # Inception-v3 of pytorch-fid, TopP&R's authors' package); the
+        # library never imports them.
+        "reference": ["pytorch-fid>=0.3", "top-pr>=0.2.1", "torch>=2.0",
+                      "torchvision>=0.15"],
         "test": [
             "chex>=0.1.87",
             # The colab/ notebooks are executed by the tests.

@@ -33,8 +33,10 @@ import numpy as np
 
 CASES = ("heldout", "half", "noise20", "noise")
 TOLERANCE = 0.1
-METRICS = ("knn", "lsh", "lsh_knn")
-NAMES = {"knn": "KNN", "lsh": "LSH-only", "lsh_knn": "LSH+KNN"}
+METRICS = ("knn", "dc", "lsh", "lsh_knn", "p", "top", "clipped")
+NAMES = {"knn": "KNN", "dc": "density/coverage", "lsh": "LSH-only",
+         "lsh_knn": "LSH+KNN", "p": "P-precision/recall", "top": "TopP&R",
+         "clipped": "clipped density/coverage"}
 
 
 def embedded_cases(dataset: str, data_dir: str, seed: int = 0):
@@ -58,12 +60,18 @@ def embedded_cases(dataset: str, data_dir: str, seed: int = 0):
 
 
 def score(metric: str, ref, fake) -> dict[str, float]:
-  """One metric's {precision, recall} of `fake` against a `Reference`."""
-  if metric == "knn":
-    return ref.knn_precision_recall(fake)
-  if metric == "lsh":
-    return ref.lsh_precision_recall(fake)
-  out = ref.lsh_knn_precision_recall(fake)
+  """One metric's {precision, recall} of `fake` against a `Reference`
+  (density and coverage as the fidelity and diversity sides of their
+  families)."""
+  if metric in ("dc", "clipped"):
+    out = (ref.density_coverage(fake) if metric == "dc" else
+           ref.clipped_density_coverage(fake))
+    return {"precision": out["density"], "recall": out["coverage"]}
+  call = {"knn": ref.knn_precision_recall, "lsh": ref.lsh_precision_recall,
+          "lsh_knn": ref.lsh_knn_precision_recall,
+          "p": ref.probabilistic_precision_recall,
+          "top": ref.top_precision_recall}[metric]
+  out = call(fake)
   return {"precision": out["precision"], "recall": out["recall"]}
 
 
@@ -145,5 +153,6 @@ if __name__ == "__main__":
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_list("datasets", ["mnist5k", "digits"], "datasets")
-  flags.DEFINE_list("metrics", list(METRICS), "metrics: knn, lsh, lsh_knn")
+  flags.DEFINE_list("metrics", list(METRICS),
+                    "metrics: " + ", ".join(METRICS))
   app.run(main)

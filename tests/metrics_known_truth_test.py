@@ -1,8 +1,8 @@
 """Known-truth sets built from real digit embeddings (benchmarks/known_truth.py):
-LSH-only and LSH+KNN read every case within 0.1 of its truth at their
-defaults (or, where exact KNN itself is off the truth, about as close as
-exact KNN), and neither more than 0.1 worse than exact KNN on the same case;
-the one known miss is listed."""
+LSH-only, LSH+KNN, density/coverage and the robust peers read every case
+within 0.1 of its truth at their defaults (or, where exact KNN itself is off
+the truth, about as close as exact KNN), and none more than 0.1 worse than
+exact KNN on the same case; the known misses are listed, each with why."""
 
 import os
 import sys
@@ -30,10 +30,27 @@ def scored(request, data_dir):
 # noise images, a compact cluster of their own in this embedding, change the
 # calibration of the fake tables (docs/metrics.md, known-truth table). The
 # test asserts they are still misses, so that a fix updates this list.
-KNOWN_MISSES = {("digits", "lsh", "noise20", "recall")}
+KNOWN_MISSES = {("digits", "lsh", "noise20", "recall")} | {
+    (dataset, metric, case, "recall") for dataset in ("mnist5k", "digits")
+    for metric, case in (
+        # One radius per set, from the mean k-NN distance: the compact
+        # noise cluster in the fake set shrinks the fake radius, and
+        # P-recall falls (0.49 for 0.68 on mnist5k).
+        ("p", "noise20"),
+        # A bandwidth from the 5d = 160-th neighbour: over half the classes
+        # the fake KDE still reaches every real digit (recall 0.95-1.00).
+        ("top", "half"),
+        # Calibrated as a fraction of good fake samples, not of the real
+        # set covered: half the classes read as all good (0.90 for 0.44),
+        # 20% noise as 80% good (0.70 for 0.88).
+        ("clipped", "half"), ("clipped", "noise20"))}
+# Coverage's balls are k = 5 balls around the real points, read by a fake
+# set a quarter the real set's size: a fresh sample covers 0.46 (digits).
+KNOWN_MISSES |= {("digits", "dc", "heldout", "recall")}
 
 
-@pytest.mark.parametrize("metric", ["lsh", "lsh_knn"])
+@pytest.mark.parametrize("metric", ["lsh", "lsh_knn", "dc", "p", "top",
+                                    "clipped"])
 def test_reads_every_known_truth_case_within_a_tenth(scored, metric):
   dataset, scored = scored
   wrong, missed = [], []

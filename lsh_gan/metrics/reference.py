@@ -561,11 +561,11 @@ class Reference:
           self.real, self.exponent, max_k=max(k, 5), centre=self.centre)
     return side
 
-  def _peer_sides(self, fake, k: int):
+  def _peer_sides(self, fake, k: int, fake_k: int):
     """(real points and their squared k-NN distances, the fake points), in
-    the fake set's units."""
+    the fake set's units; the fake set must have more than fake_k points."""
     side = self._peer_knn(k)
-    fake, shift, _ = self._fake(fake, k)
+    fake, shift, _ = self._fake(fake, fake_k)
     real_points, nearest_sq = side.points, side.nearest_sq
     if shift:
       real_points = real_points.rescaled(-shift)
@@ -578,7 +578,7 @@ class Reference:
     """`metrics.probabilistic_precision_recall` against this reference."""
     k = _checks.positive_int(k, "k")
     scale = _checks.positive_float(scale, "scale")
-    real_points, nearest_sq, fake_points = self._peer_sides(fake, k)
+    real_points, nearest_sq, fake_points = self._peer_sides(fake, k, k)
     fake_nearest = _robust._host(knn.nearest_sq_distances(fake_points, k),  # pylint: disable=protected-access
                                  fake_points.n)
     real_r = scale * _robust.mean_radius(nearest_sq, k, "real")
@@ -592,7 +592,8 @@ class Reference:
     side = self._peer_knn(k)
     clipped = self._cached("clipped", k, lambda: _robust.clipped_side(
         side.points, side.nearest_sq, k))
-    real_points, _, fake_points = self._peer_sides(fake, k)
+    # Coverage's calibration needs at least k fake points (as published).
+    real_points, _, fake_points = self._peer_sides(fake, k, k - 1)
     shift = self.fake_set(fake).shift
     return _robust.clipped_score(clipped.in_units(shift), real_points,
                                  fake_points)
@@ -600,7 +601,7 @@ class Reference:
   def realism_scores(self, fake, *, k: int = 3) -> np.ndarray:
     """`metrics.realism_scores` against this reference."""
     k = _checks.positive_int(k, "k")
-    real_points, nearest_sq, fake_points = self._peer_sides(fake, k)
+    real_points, nearest_sq, fake_points = self._peer_sides(fake, k, 0)
     return _robust.realism(fake_points, real_points,
                            _robust.realism_kept_r2(nearest_sq, k))
 
