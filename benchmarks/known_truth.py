@@ -33,6 +33,7 @@ import numpy as np
 
 CASES = ("heldout", "half", "noise20", "noise")
 TOLERANCE = 0.1
+TOP_SEED = 42  # TopP&R's default
 METRICS = ("knn", "dc", "lsh", "lsh_knn", "p", "top", "clipped")
 NAMES = {"knn": "KNN", "dc": "density/coverage", "lsh": "LSH-only",
          "lsh_knn": "LSH+KNN", "p": "P-precision/recall", "top": "TopP&R",
@@ -59,19 +60,22 @@ def embedded_cases(dataset: str, data_dir: str, seed: int = 0):
       "rest80": held[~replaced], "noise": noise}
 
 
-def score(metric: str, ref, fake) -> dict[str, float]:
+def score(metric: str, ref, fake, seed: int = 0) -> dict[str, float]:
   """One metric's {precision, recall} of `fake` against a `Reference`
   (density and coverage as the fidelity and diversity sides of their
-  families)."""
+  families); `seed` offsets each randomised metric's default seed."""
   if metric in ("dc", "clipped"):
     out = (ref.density_coverage(fake) if metric == "dc" else
            ref.clipped_density_coverage(fake))
     return {"precision": out["density"], "recall": out["coverage"]}
-  call = {"knn": ref.knn_precision_recall, "lsh": ref.lsh_precision_recall,
-          "lsh_knn": ref.lsh_knn_precision_recall,
-          "p": ref.probabilistic_precision_recall,
-          "top": ref.top_precision_recall}[metric]
-  out = call(fake)
+  if metric == "knn":
+    out = ref.knn_precision_recall(fake)
+  elif metric == "p":
+    out = ref.probabilistic_precision_recall(fake)
+  elif metric == "top":
+    out = ref.top_precision_recall(fake, seed=TOP_SEED + seed)
+  else:
+    out = getattr(ref, f"{metric}_precision_recall")(fake, seed=seed)
   return {"precision": out["precision"], "recall": out["recall"]}
 
 

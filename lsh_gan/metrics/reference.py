@@ -579,8 +579,10 @@ class Reference:
     k = _checks.positive_int(k, "k")
     scale = _checks.positive_float(scale, "scale")
     real_points, nearest_sq, fake_points = self._peer_sides(fake, k, k)
-    fake_nearest = _robust._host(knn.nearest_sq_distances(fake_points, k),  # pylint: disable=protected-access
-                                 fake_points.n)
+    # The fake set's own radius from points centred on its own mean (a set
+    # far from the reference would lose its spread about the real centre).
+    own = _robust.own_points(self.fake_set(fake).values)
+    fake_nearest = _robust._host(knn.nearest_sq_distances(own, k), own.n)  # pylint: disable=protected-access
     real_r = scale * _robust.mean_radius(nearest_sq, k, "real")
     fake_r = scale * _robust.mean_radius(fake_nearest, k, "fake")
     return _robust.probabilistic_score(fake_points, real_points, real_r**2,
@@ -630,11 +632,13 @@ class Reference:
     fake = self.fake_set(fake)
     rng = np.random.RandomState()
     rng.set_state(state)  # the fake set's resamples follow the real set's
-    fake_side = _robust.top_side(
-        _robust.project(fake.values, projection),
-        knn.times_power_of_two(centre, -fake.shift), "fake", alpha=alpha,
-        bootstraps=bootstraps, rng=rng)
-    return _robust.top_score(real.in_units(fake.shift), fake_side)
+    projected = _robust.project(fake.values, projection)
+    # Its own passes about its own mean, the cross pass about the real one.
+    fake_side = _robust.top_side(projected, None, "fake", alpha=alpha,
+                                 bootstraps=bootstraps, rng=rng)
+    return _robust.top_score(
+        real.in_units(fake.shift), fake_side, _robust._points(  # pylint: disable=protected-access
+            projected, knn.times_power_of_two(centre, -fake.shift)))
 
 
 def _project(family: _hashing.HashFamily, points, centre, radii_seed):
