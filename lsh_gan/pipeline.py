@@ -60,7 +60,13 @@ BASELINE = "baseline"
 # Every metric column, in the order of the tables.
 METRICS = ("knn_precision", "knn_recall", "density", "coverage",
            "lsh_precision", "lsh_recall", "lsh_knn_precision",
-           "lsh_knn_recall", "fid", "kid")
+           "lsh_knn_recall", "p_precision", "p_recall", "top_precision",
+           "top_recall", "clipped_density", "clipped_coverage", "fid", "kid")
+# The robust peers (`lsh_gan.metrics.robust`), by column prefix: Reference
+# method, and whether it takes the sweep's seed.
+PEERS = {"p": ("probabilistic_precision_recall", False),
+         "top": ("top_precision_recall", True),
+         "clipped": ("clipped_density_coverage", False)}
 # A conditional generator's rows also score each output against its own
 # target and input (`lsh_gan.metrics.paired`); blank for the others.
 PAIRED_METRICS = ("l1", "psnr", "ssim", "edge_f1")
@@ -71,7 +77,8 @@ COLUMNS = ("point", "transform", "bits", "stored_bytes", "compression_ratio",
 # Columns added after rows were first saved, or only some rows have: a
 # resumed sweep's older rows may lack them (blank in results.csv).
 LATER_COLUMNS = ("notes", "macs", "params", "finetune_s", "generate_1000_s",
-                 *PAIRED_METRICS)
+                 *PAIRED_METRICS, *(m for m in METRICS
+                                    if m.split("_")[0] in PEERS))
 # Fields that only choose sweep points: changing them keeps the results.
 POINT_FIELDS = ("points", "add_points")
 # Fields that decide no number: a workdir's results stay valid when they
@@ -327,6 +334,24 @@ def save_results(workdir: str, config: ml_collections.ConfigDict,
   _files.write_csv(os.path.join(workdir, "results.csv"), rows, COLUMNS)
 
 
+def _peer_scores(ref, fake, seed: int) -> tuple[dict, list[str]]:
+  """The robust peers' columns of a validated fake set, and notes: a peer
+  that cannot score the set (a collapsed set without radius or bandwidth,
+  or fewer samples than TopP&R's bandwidth needs) reads NaN, and says why
+  in the notes rather than stopping the sweep."""
+  out, notes = {}, []
+  for prefix, (method, seeded) in PEERS.items():
+    keys = [m for m in METRICS if m.split("_")[0] == prefix]
+    try:
+      values = list(getattr(ref, method)(
+          fake, **({"seed": seed} if seeded else {})).values())
+    except ValueError as err:  # the set was validated: it is degenerate
+      values = [math.nan] * len(keys)
+      notes.append(f"{prefix}: {err}")
+    out.update(zip(keys, values))
+  return out, notes
+
+
 class ConditionalSampler:
   """A conditional generator's translate_fn as a sweep's sample_fn:
   `sample_fn(variables, key, num)` translates the first `num` of the given
@@ -476,8 +501,11 @@ class Stages:
     if off:
       notes = "; ".join(filter(None, [
           notes, "lsh_knn: estimated off exact KNN by " + ", ".join(off)]))
+    peers, peer_notes = _peer_scores(ref, fake, c.seed)
+    notes = "; ".join(filter(None, [notes, *peer_notes]))
     kid = ref.kernel_distance(fake, seed=c.seed)
-    return {"knn_precision": knn["precision"], "knn_recall": knn["recall"],
+    return {**peers,
+            "knn_precision": knn["precision"], "knn_recall": knn["recall"],
             "density": knn["density"], "coverage": knn["coverage"],
             "lsh_precision": lsh["precision"], "lsh_recall": lsh["recall"],
             "lsh_knn_precision": lsh_knn["precision"],
@@ -762,7 +790,9 @@ def _run_seeds_locked(config, workdir, num_seeds):
                 if k in first})  # rows saved before these lack them
     row["num_seeds"] = num_seeds
     for metric in METRICS + tuple(m for m in PAIRED_METRICS if m in first):
-      values = np.array([r[i][metric] for r in runs], np.float64)
+      # (.get: a resumed run's older rows may lack a later column.)
+      values = np.array([r[i].get(metric, math.nan) for r in runs],
+                        np.float64)
       row[f"{metric}_mean"] = float(values.mean())
       row[f"{metric}_std"] = float(values.std(ddof=1))
     summary.append(row)
