@@ -21,9 +21,10 @@ from two sources:
   noise       images of uniform noise in [-1, 1].
 
 Every metric of the launcher's sweep is computed (KNN k = 3, density and
-coverage k = 5, LSH-only and LSH + KNN at the sweep's settings) at 3 seeds (the
-generator's latents, the outlier draws and which rows they replace, the LSH
-hashes); the table shows mean ± std. The column "alone" scores the whole
+coverage k = 5, LSH-only and LSH + KNN at the sweep's settings, and the
+robust peers: P-precision/recall, TopP&R, clipped density/coverage) at 3
+seeds (the generator's latents, the outlier draws and which rows they
+replace, the LSH hashes, TopP&R's projection and resamples); the table shows mean ± std. The column "alone" scores the whole
 outlier pool as the fake set: how the embedding sees the outliers.
 
 A second table runs LSH-only at bucket widths of 0.25 to 4 times the real
@@ -76,7 +77,12 @@ SHOWN = (("knn_precision", "KNN precision"), ("knn_recall", "KNN recall"),
          ("lsh_precision", "LSH-only precision"),
          ("lsh_recall", "LSH-only recall"),
          ("lsh_knn_precision", "LSH+KNN precision"),
-         ("lsh_knn_recall", "LSH+KNN recall"))
+         ("lsh_knn_recall", "LSH+KNN recall"),
+         ("p_precision", "P-precision"), ("p_recall", "P-recall"),
+         ("top_precision", "TopP&R precision"),
+         ("top_recall", "TopP&R recall"),
+         ("clipped_density", "clipped density"),
+         ("clipped_coverage", "clipped coverage"))
 
 
 def _config(seed: int):
@@ -111,7 +117,10 @@ def run_seed(seed: int, results: dict, out: str) -> None:
           [f"{seed},{side},{s},{e}" for side in SIDES for s in SOURCES
            for e in EPSILONS] +
           [f"{seed},width,{f}" for f in WIDTH_FACTORS])
-  if all(k in results for k in keys):
+  # A cell saved before a metric was added is computed again.
+  done = lambda key: key in results and (key.split(",")[1] == "width" or all(
+      m in results[key] for m, _ in SHOWN))
+  if all(done(k) for k in keys):
     return
   stages = pipeline.Stages(_config(seed))
   rng = np.random.default_rng(seed)
@@ -126,7 +135,7 @@ def run_seed(seed: int, results: dict, out: str) -> None:
           -1, 1, (2000,) + tuple(data.sample_shape(stages.dataset))).astype(np.float32)),
   }
   for key in keys:
-    if key in results:
+    if done(key):
       continue
     _, side, source, *eps = key.split(",")
     start = time.perf_counter()
@@ -233,10 +242,12 @@ def figure(results, path: str) -> None:
       for n, (metric, name) in enumerate(SHOWN):
         stats = np.array([_stats(results, side, source, e, metric)
                           for e in EPSILONS])
+        # A colour per family; precision (density) solid, recall
+        # (coverage) dashed.
         ax.errorbar(np.array(EPSILONS) * 100, stats[:, 0] - stats[0, 0],
-                    yerr=stats[:, 1],
-                    label=name, marker="os^v"[n % 4], capsize=2,
-                    linestyle="-" if "LSH" in name else "--")
+                    yerr=stats[:, 1], label=name, color=f"C{n // 2}",
+                    marker="os^v>"[n // 2 % 5], markersize=4, capsize=2,
+                    linestyle="-" if n % 2 == 0 else "--")
       ax.set_title(f"{source} outliers in the {side} set")
       ax.axhline(0.0, color="black", linewidth=0.8)
       ax.grid(alpha=0.3)
@@ -244,7 +255,7 @@ def figure(results, path: str) -> None:
         ax.set_ylabel("change from ε = 0")
       if i == 1:
         ax.set_xlabel("ε (% of the set replaced)")
-  axes[0, 0].legend(fontsize=8, loc="lower left")
+  axes[0, 0].legend(fontsize=7, loc="lower left", ncol=2)
   fig.suptitle(f"{_GENERATOR.value}: each metric's change with the outlier "
                f"fraction (mean ± std over {_SEEDS.value} seeds)")
   report.save_figure(fig, path)

@@ -21,6 +21,18 @@ def _sets(rng, n, m, d, scale=1.0):
   return real, fake
 
 
+def _peers(ref, fake) -> dict:
+  """The robust peers of a fake set against a Reference, by column name."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  out = {}
+  for prefix, method in (("p", ref.probabilistic_precision_recall),
+                         ("top", ref.top_precision_recall),
+                         ("clipped", ref.clipped_density_coverage)):
+    out.update({f"{prefix}_{k}": v for k, v in method(fake).items()})
+  out["realism_median"] = float(np.median(ref.realism_scores(fake)))
+  return out
+
+
 def run() -> dict:
   """Every case's results, by name."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -100,7 +112,8 @@ def run() -> dict:
                     **ref.kernel_distance(f, num_subsets=4,
                                           subset_size=300),
                     **{f"lsh_{k}": v for k, v in
-                       ref.lsh_precision_recall(f).items()}}
+                       ref.lsh_precision_recall(f).items()},
+                    **_peers(ref, f)}
                    for f in fakes])
   out["reference"] = scored
   out["reference_computed"] = dict(sharded.computed)

@@ -565,7 +565,7 @@ class Reference:
     """(real points and their squared k-NN distances, the fake points), in
     the fake set's units; the fake set must have more than fake_k points."""
     side = self._peer_knn(k)
-    fake, shift, _ = self._fake(fake, fake_k)
+    fake, shift, _ = self._fake(fake, fake_k)  # (validated once: FakeSet)
     real_points, nearest_sq = side.points, side.nearest_sq
     if shift:
       real_points = real_points.rescaled(-shift)
@@ -578,10 +578,11 @@ class Reference:
     """`metrics.probabilistic_precision_recall` against this reference."""
     k = _checks.positive_int(k, "k")
     scale = _checks.positive_float(scale, "scale")
+    fake = self.fake_set(fake)
     real_points, nearest_sq, fake_points = self._peer_sides(fake, k, k)
     # The fake set's own radius from points centred on its own mean (a set
     # far from the reference would lose its spread about the real centre).
-    own = _robust.own_points(self.fake_set(fake).values)
+    own = _robust.own_points(fake.values)
     fake_nearest = _robust._host(knn.nearest_sq_distances(own, k), own.n)  # pylint: disable=protected-access
     real_r = scale * _robust.mean_radius(nearest_sq, k, "real")
     fake_r = scale * _robust.mean_radius(fake_nearest, k, "fake")
@@ -591,13 +592,13 @@ class Reference:
   def clipped_density_coverage(self, fake, *, k: int = 5) -> dict[str, float]:
     """`metrics.clipped_density_coverage` against this reference."""
     k = _checks.positive_int(k, "k")
+    fake = self.fake_set(fake)
     side = self._peer_knn(k)
     clipped = self._cached("clipped", k, lambda: _robust.clipped_side(
         side.points, side.nearest_sq, k))
     # Coverage's calibration needs at least k fake points (as published).
     real_points, _, fake_points = self._peer_sides(fake, k, k - 1)
-    shift = self.fake_set(fake).shift
-    return _robust.clipped_score(clipped.in_units(shift), real_points,
+    return _robust.clipped_score(clipped.in_units(fake.shift), real_points,
                                  fake_points)
 
   def realism_scores(self, fake, *, k: int = 3) -> np.ndarray:
