@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -99,15 +98,9 @@ def run_cell(method: str, n: int, dim: int) -> dict:
     warm_real, warm_fake = real[:200], fake[:200]
   fn(warm_real, warm_fake)
   del warm_real, warm_fake
-  base = _cells.current_rss_gb()
-  times = []
-  while len(times) < RUNS and sum(times) < REPEAT_BELOW_S:
-    start = time.perf_counter()
-    out = fn(real, fake)
-    times.append(time.perf_counter() - start)
-  return {"seconds": min(times), "runs": len(times), "first": times[0],
-          "peak_gb": max(0.0, _cells.peak_rss_gb() - base),
-          **{k: float(np.asarray(v)) for k, v in out.items()}}
+  out, timing = _cells.best_of(fn, real, fake, runs=RUNS,
+                               repeat_below_s=REPEAT_BELOW_S)
+  return {**timing, **{k: float(np.asarray(v)) for k, v in out.items()}}
 
 
 def table(results) -> str:

@@ -112,14 +112,9 @@ def run_cell(method: str, n: int, dim: int) -> dict:
     fn, name = _ours(method)
     warm = 2000  # the blocks' shapes do not depend on n
   fn(real[:warm], fake[:warm])
-  base = _cells.current_rss_gb()
-  times = []
-  while len(times) < RUNS and sum(times) < REPEAT_BELOW_S:
-    start = time.perf_counter()
-    out = fn(real, fake)
-    times.append(time.perf_counter() - start)
-  result = {"seconds": min(times), "runs": len(times), "first": times[0],
-            "peak_gb": max(0.0, _cells.peak_rss_gb() - base), **_summary(out)}
+  out, timing = _cells.best_of(fn, real, fake, runs=RUNS,
+                               repeat_below_s=REPEAT_BELOW_S)
+  result = {**timing, **_summary(out)}
   if not published:
     ref = metrics.Reference(real)
     queries = mixtures.latent_pair(QUERIES, dim, seed=1)[1]
