@@ -98,7 +98,10 @@ def truths(scores: dict) -> dict:
 
 
 def error(reading: float, kind: str, target: float) -> float:
-  """How far a reading is from its truth (0 when a bound holds)."""
+  """How far a reading is from its truth (0 when a bound holds; infinite
+  for a metric that could not read the case: NaN)."""
+  if reading != reading or target != target:
+    return float("inf")
   if kind == ">=":
     return max(0.0, target - reading)
   if kind == "<=":

@@ -22,7 +22,7 @@ fresh sample of the real distribution reads what that metric reads for
   noise           noise images only                  P, R <= 0.1
   real_noise20    heldout, against a reference with  P as heldout,
                   20% of it replaced by noise        R 0.8 x heldout's
-  fake_outliers   half, 2% of it replaced by far     P 0.98 x half's,
+  half_outliers   half, 2% of it replaced by far     P 0.98 x half's,
                   outliers                           R as half's
   real_outliers   noise images, against a reference  P, R <= 0.1
                   with 2% far outliers
@@ -37,7 +37,7 @@ TopP&R's projection and resamples). A reading is right when every seed is
 within 0.1 of its truth; cells show mean ± std over the seeds.
 
 The realism score is read as a ranking: the AUC with which it ranks the
-noise images of noise20 (and the far outliers of fake_outliers) below the
+noise images of noise20 (and the far outliers of half_outliers) below the
 real images among them.
 """
 
@@ -54,6 +54,7 @@ from absl import flags
 import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(_HERE))
 sys.path.insert(0, _HERE)
 import known_truth  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -180,8 +181,13 @@ def run_seed(dataset: str, data_dir: str, seed: int) -> dict:
     warnings.simplefilter("ignore", metrics.AccuracyWarning)
     for case, ref_name in CASES.items():
       for m in METRICS:
-        out[m][case] = known_truth.score(m, refs[ref_name], fakes[case],
-                                         seed=seed)
+        try:
+          out[m][case] = known_truth.score(m, refs[ref_name], fakes[case],
+                                           seed=seed)
+        except ValueError as err:  # a degenerate case: NaN reads as wrong
+          print(f"{dataset} {seed} {m} {case}: {err}", flush=True)
+          out[m][case] = {"precision": float("nan"),
+                          "recall": float("nan")}
   out["realism"] = {}
   for case, mask in injected.items():
     scores = refs["train"].realism_scores(fakes[case])

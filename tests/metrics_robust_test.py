@@ -225,7 +225,9 @@ def test_a_reference_from_batches_gives_the_same_numbers(tmp_path):
     (lambda r, f: metrics.top_precision_recall(r, f[:40]),
      "fake: has 40 points; TopP&R"),
     (lambda r, f: metrics.clipped_density_coverage(r, f[:4]),
-     "fake: has 4 points"),
+     "fake: has 4 points; clipped coverage with k=5"),
+    (lambda r, f: metrics.top_precision_recall(r, f, seed=2 ** 40),
+     "below 2\\*\\*32"),
     (lambda r, f: metrics.realism_scores(r, f[:, :3]), "feature sizes"),
     (lambda r, f: metrics.realism_scores(r[:3], f), "real: has 3 points"),
 ])

@@ -597,7 +597,10 @@ class Reference:
     clipped = self._cached("clipped", k, lambda: _robust.clipped_side(
         side.points, side.nearest_sq, k))
     # Coverage's calibration needs at least k fake points (as published).
-    real_points, _, fake_points = self._peer_sides(fake, k, k - 1)
+    if fake.n < k:
+      raise ValueError(f"fake: has {fake.n} points; clipped coverage with "
+                       f"k={k} needs at least {k}")
+    real_points, _, fake_points = self._peer_sides(fake, k, 0)
     return _robust.clipped_score(clipped.in_units(fake.shift), real_points,
                                  fake_points)
 
@@ -617,6 +620,8 @@ class Reference:
     projection_dim = _checks.positive_int(projection_dim, "projection_dim")
     bootstraps = _checks.positive_int(bootstraps, "bootstraps")
     seed = _checks.seed(seed)
+    if seed >= 2 ** 32:  # numpy's RandomState draws the resamples
+      raise ValueError(f"seed={seed!r} must be below 2**32 for TopP&R")
     key = (alpha, projection_dim, bootstraps, seed)
 
     def real_side():

@@ -125,7 +125,7 @@ def top_precision_recall(real, fake, *, alpha: float = 0.1,
       points), or no point of a set passes its own band.
     ValueError: NaN/inf, not 2-D, feature sizes differ, a set of at most
       5 x (projected dimension) + 1 points (160 + 2 = 162 at 32 features),
-      or a bad alpha, projection_dim, bootstraps or seed.
+      or a bad alpha, projection_dim, bootstraps or seed (below 2^32).
 
   Examples:
     >>> import numpy as np
@@ -159,7 +159,7 @@ def clipped_density_coverage(real, fake, *, k: int = 5) -> dict[str, float]:
     DegenerateError: (a ValueError) no real point lies in another's
       clipped ball (the density's normaliser is 0).
     ValueError: NaN/inf, not 2-D, feature sizes differ, fewer than k + 1
-      points in a set, or k < 1.
+      real or k fake points, or k < 1.
 
   Examples:
     >>> import numpy as np
