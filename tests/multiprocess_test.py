@@ -119,7 +119,10 @@ def test_a_sweep_in_two_processes_gives_the_one_process_rows(
           # blocks have unit length): float32 sums in another order move it
           # by about 1e-8, up to 1e-6 of its own small value.
           assert b[metric] == pytest.approx(a[metric], abs=1e-6)
-        elif metric.startswith("lsh"):  # the real mean summed elsewhere
+        elif metric.split("_")[0] in ("lsh", "p", "top", "clipped"):
+          # The real mean summed elsewhere: distances about it differ in
+          # their last bits (a point on an edge may move; P-values move by
+          # rounding).
           assert b[metric] == pytest.approx(a[metric], abs=2 / 320), metric
         else:  # the same samples and embeddings: the same counts and KID
           assert b[metric] == a[metric], metric
