@@ -68,6 +68,13 @@ def gemm_rate(dim: int, repeats: int = 5) -> float:
   return best_rate
 
 
+def floor_cell(n: int, dim: int) -> dict:
+  """A benchmark's GEMM-floor cell: the seconds of the three n x n x dim
+  float32 products (R x R, G x G, G x R) at numpy's best rate here."""
+  rate = gemm_rate(dim)
+  return {"seconds": 3 * pair_flop(n, n, dim) / rate, "gflops": rate / 1e9}
+
+
 def pair_flop(rows: int, cols: int, dim: int) -> float:
   """Multiply-adds (as FLOP) of one rows x cols x dim product."""
   return 2.0 * rows * cols * dim

@@ -52,11 +52,6 @@ def _zeros(points: knn._Points, *shape, dtype=jnp.float32):  # pylint: disable=p
   return [jnp.zeros((points.block, *shape), dtype)] * len(points.blocks)
 
 
-def _full(points: knn._Points, value, *shape):  # pylint: disable=protected-access
-  return [jnp.full((points.block, *shape), value, jnp.float32)] * len(
-      points.blocks)
-
-
 def _rescaled(points, sq_lengths, shift: int):
   """Points and squared lengths of a real side in units 2^shift larger."""
   if not shift:
@@ -422,8 +417,8 @@ def realism_kept_r2(nearest_sq: np.ndarray, k: int) -> np.ndarray:
   """Squared k-NN radii of the real points kept for the realism score
   (radius at most the median radius), -1 for the others."""
   r2 = nearest_sq[:, k - 1].astype(np.float32)
-  median = np.median(np.sqrt(r2.astype(np.float64)))
-  return np.where(np.sqrt(r2.astype(np.float64)) <= median, r2,
+  radii = np.sqrt(r2.astype(np.float64))
+  return np.where(radii <= np.median(radii), r2,
                   np.float32(-1)).astype(np.float32)
 
 
