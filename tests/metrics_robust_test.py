@@ -177,6 +177,23 @@ def test_a_fake_set_far_larger_than_the_reference():
       metrics.realism_scores(real * small, fake * small), rtol=1e-5)
 
 
+def test_a_fake_set_far_smaller_than_the_reference():
+  # The fake set shrunk onto the real set's centre: every fake point lies
+  # in the real bulk (precision 1) and its support is a point no real point
+  # reaches (recall 0). Its own radius and bandwidth are read at its own
+  # scale, so 2^-80 (where its distances underflow in the reference's
+  # units) reads as 2^-30 does.
+  real, fake = gaussians_with_outliers(4, n=400, m=300, dim=8)
+  fake -= np.median(fake, axis=0)
+  ref = metrics.Reference(real - np.median(real, axis=0))
+  assert ref.fake_set(fake * 2.0 ** -80).own < -60
+  for factor in (2.0 ** -30, 2.0 ** -80):
+    p = ref.probabilistic_precision_recall(fake * factor)
+    top = ref.top_precision_recall(fake * factor)
+    assert p == pytest.approx({"precision": 1.0, "recall": 0.0}, abs=1e-6)
+    assert top == {"precision": 1.0, "recall": 0.0}
+
+
 def test_the_reference_computes_its_side_once():
   real, fake = gaussians_with_outliers(4, n=400, m=300, dim=8)
   ref = metrics.Reference(real)

@@ -52,6 +52,14 @@ def _zeros(points: knn._Points, *shape, dtype=jnp.float32):  # pylint: disable=p
   return [jnp.zeros((points.block, *shape), dtype)] * len(points.blocks)
 
 
+def resolvable(sq_length: float) -> np.float32:
+  """A positive squared radius or bandwidth in float32, at least its
+  smallest normal number: one read at a set's own scale (far smaller than
+  the reference) may underflow in the reference's units, where the other
+  set's points then lie outside it unless they coincide with its centre."""
+  return np.float32(max(sq_length, np.finfo(np.float32).tiny))
+
+
 def _rescaled(points, sq_lengths, shift: int):
   """Points and squared lengths of a real side in units 2^shift larger."""
   if not shift:
@@ -166,7 +174,7 @@ def cross_kde(fake: knn._Points, real: knn._Points, real_h2: float,  # pylint: d
   """(the real KDE at each fake point, the fake KDE at each real point),
   as kernel sums."""
   fake_acc, real_acc = _zeros(fake), _zeros(real)
-  real_h2, fake_h2 = np.float32(real_h2), np.float32(fake_h2)
+  real_h2, fake_h2 = resolvable(real_h2), resolvable(fake_h2)
   for i, f in enumerate(fake.blocks):
     for j, r in enumerate(real.blocks):
       fake_acc[i], real_acc[j] = _kde_cross(fake_acc[i], real_acc[j], *f, *r,
@@ -192,6 +200,11 @@ class TopSide:
   def in_units(self, shift: int) -> "TopSide":
     points, h2 = _rescaled(self.points, self.h2, shift)
     return dataclasses.replace(self, points=points, h2=h2)
+
+  def with_bandwidth(self, h2: float) -> "TopSide":
+    """The side with its squared bandwidth in other units (its kernel sums
+    and band do not depend on the units)."""
+    return dataclasses.replace(self, h2=h2)
 
 
 def top_projection(dim: int, projection_dim: int, seed: int):
@@ -464,7 +477,7 @@ def probabilistic_score(fake: knn._Points, real: knn._Points, real_r2: float,  #
   """P-precision = mean over fake points of 1 - prod_r max(0, ... ) (module
   `robust`); P-recall the same with the sets swapped."""
   fake_acc, real_acc = _zeros(fake), _zeros(real)
-  real_r2, fake_r2 = np.float32(real_r2), np.float32(fake_r2)
+  real_r2, fake_r2 = resolvable(real_r2), resolvable(fake_r2)
   for i, f in enumerate(fake.blocks):
     for j, r in enumerate(real.blocks):
       fake_acc[i], real_acc[j] = _log_outside_cross(

@@ -580,12 +580,16 @@ class Reference:
     scale = _checks.positive_float(scale, "scale")
     fake = self.fake_set(fake)
     real_points, nearest_sq, fake_points = self._peer_sides(fake, k, k)
-    # The fake set's own radius from points centred on its own mean (a set
-    # far from the reference would lose its spread about the real centre).
-    own = _robust.own_points(fake.values)
+    # The fake set's own radius from points centred on its own median and,
+    # for a set far smaller than the reference, at its own scale (a set far
+    # from the reference would lose its spread about the real centre, a
+    # tiny one its distances to underflow).
+    values, own_exponent = _own_scale(fake)
+    own = _robust.own_points(values)
     fake_nearest = _robust._host(knn.nearest_sq_distances(own, k), own.n)  # pylint: disable=protected-access
     real_r = scale * _robust.mean_radius(nearest_sq, k, "real")
-    fake_r = scale * _robust.mean_radius(fake_nearest, k, "fake")
+    fake_r = math.ldexp(scale * _robust.mean_radius(fake_nearest, k, "fake"),
+                        own_exponent)
     return _robust.probabilistic_score(fake_points, real_points, real_r**2,
                                        fake_r**2)
 
@@ -639,12 +643,28 @@ class Reference:
     rng = np.random.RandomState()
     rng.set_state(state)  # the fake set's resamples follow the real set's
     projected = _robust.project(fake.values, projection)
-    # Its own passes about its own mean, the cross pass about the real one.
-    fake_side = _robust.top_side(projected, None, "fake", alpha=alpha,
+    # Its own passes about its own median and at its own scale (its kernel
+    # sums do not depend on the scale), the cross pass about the real mean.
+    values, own_exponent = _own_scale(fake, projected)
+    fake_side = _robust.top_side(values, None, "fake", alpha=alpha,
                                  bootstraps=bootstraps, rng=rng)
+    fake_side = fake_side.with_bandwidth(
+        math.ldexp(fake_side.h2, 2 * own_exponent))
     return _robust.top_score(
         real.in_units(fake.shift), fake_side, _robust._points(  # pylint: disable=protected-access
             projected, knn.times_power_of_two(centre, -fake.shift)))
+
+
+def _own_scale(fake: "FakeSet", values=None):
+  """(a fake set's values, or `values` computed from them, at its own scale;
+  e): the values times 2^-e, e its own exponent when it is so much smaller
+  than the reference that distances within it would underflow in the
+  reference's units (`_checks.fake_set`), else 0."""
+  values = fake.values if values is None else values
+  if fake.own >= -_checks.SMALL_EXPONENT:
+    return values, 0
+  return np.asarray(knn.times_power_of_two(jnp.asarray(values), -fake.own)
+                    ), fake.own
 
 
 def _project(family: _hashing.HashFamily, points, centre, radii_seed):
