@@ -1,8 +1,9 @@
 """Known-truth sets built from real digit embeddings (benchmarks/known_truth.py):
-LSH-only, LSH+KNN, density/coverage and the robust peers read every case
-within 0.1 of its truth at their defaults (or, where exact KNN itself is off
-the truth, about as close as exact KNN), and none more than 0.1 worse than
-exact KNN on the same case; the known misses are listed, each with why."""
+LSH-only, LSH+KNN, density/coverage and the robust peers hold every case's
+bound, or read its value within 0.1, at their defaults (or, where exact KNN
+itself is off the truth, about as close as exact KNN), and none more than
+0.1 worse than exact KNN on the same case; the known misses are listed,
+each with why."""
 
 import os
 import sys
@@ -45,8 +46,15 @@ KNOWN_MISSES = {("digits", "lsh", "noise20", "recall")} | {
         # 20% noise as 80% good (0.70 for 0.88).
         ("clipped", "half"), ("clipped", "noise20"))}
 # Coverage's balls are k = 5 balls around the real points, read by a fake
-# set a quarter the real set's size: a fresh sample covers 0.46 (digits).
-KNOWN_MISSES |= {("digits", "dc", "heldout", "recall")}
+# set a quarter the real set's size: a fresh sample covers 0.46 (digits)
+# and 0.57 (mnist5k).
+KNOWN_MISSES |= {(dataset, "dc", "heldout", "recall")
+                 for dataset in ("mnist5k", "digits")}
+# One mean radius per set, times a = 1.2: a fresh sample of the digits reads
+# P-precision 0.58 and P-recall 0.59, under the bound of 0.6 (its ceiling is
+# set by a and k, not by the data).
+KNOWN_MISSES |= {("digits", "p", "heldout", side)
+                 for side in ("precision", "recall")}
 
 
 @pytest.mark.parametrize("metric", ["lsh", "lsh_knn", "dc", "p", "top",
@@ -62,7 +70,9 @@ def test_reads_every_known_truth_case_within_a_tenth(scored, metric):
     # the other classes, and recall reads 0.48-0.51 for 0.38-0.42), the
     # construction does not hold exactly in this embedding; a metric may
     # then be off as far as exact KNN, plus its own sampling (0.03).
-    allowed = known_truth.TOLERANCE
+    # A bound must hold (it already leaves that room); a value is read
+    # within TOLERANCE.
+    allowed = known_truth.TOLERANCE if kind == "==" else 0.0
     if exact > known_truth.TOLERANCE / 2:
       allowed = max(allowed, exact + 0.03)
     bad = err > allowed or err > exact + known_truth.TOLERANCE
