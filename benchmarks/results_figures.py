@@ -19,7 +19,12 @@ tables of docs/results.md, and draws under docs/figures/:
   tradeoff.png          each generator's path in the precision-recall plane
                         as the bits fall, for the three families;
   samples_bits.png      samples of every generator at 32, 8, 4, 2 and 1 bits
-                        (drawn afresh: the generators are committed);
+                        (drawn afresh: the generators are committed; the
+                        pix2pix's translations of 16 test outlines);
+  finetune_beside.png   the fine-tuned points of docs/finetune.md (read from
+                        docs/results/finetune_<generator>.csv, written by
+                        benchmarks/finetune_table.py) beside the sweep's
+                        post-training points, against the measured ratio;
   cost_per_sample.png   µs per evaluated sample against n, with a built
                         reference and in one call, and peak memory.
 
@@ -57,14 +62,29 @@ _BENCH = flags.DEFINE_string(
 _SAMPLES = flags.DEFINE_bool("samples", True, "draw samples_bits.png")
 
 GENERATORS = ("dcgan_mnist5k", "wgan_gp_mnist5k", "dcgan_digits",
-              "mlp_gan_ring8", "mlp_gan_grid25")
+              "dcgan_shapes", "pix2pix_edges2digits", "mlp_gan_ring8",
+              "mlp_gan_grid25")
 PRECISIONS = (("knn_precision", "KNN"), ("lsh_knn_precision", "LSH+KNN"),
-              ("lsh_precision", "LSH-only"), ("density", "density"))
+              ("lsh_precision", "LSH-only"), ("density", "density"),
+              ("p_precision", "P-precision"), ("top_precision", "TopP&R"),
+              ("clipped_density", "clipped density"))
 RECALLS = (("knn_recall", "KNN"), ("lsh_knn_recall", "LSH+KNN"),
-           ("lsh_recall", "LSH-only"), ("coverage", "coverage"))
+           ("lsh_recall", "LSH-only"), ("coverage", "coverage"),
+           ("p_recall", "P-recall"), ("top_recall", "TopP&R"),
+           ("clipped_coverage", "clipped coverage"))
 BREAK_METRICS = ("knn_precision", "knn_recall", "lsh_knn_precision",
                  "lsh_knn_recall", "lsh_precision", "lsh_recall",
-                 "density", "coverage", "fid")
+                 "density", "coverage", "p_precision", "p_recall",
+                 "top_precision", "top_recall", "clipped_density",
+                 "clipped_coverage", "fid")
+# (precision, recall, name) of every family, for the trade-off table.
+FAMILIES = (("knn_precision", "knn_recall", "KNN"),
+            ("lsh_knn_precision", "lsh_knn_recall", "LSH+KNN"),
+            ("lsh_precision", "lsh_recall", "LSH-only"),
+            ("density", "coverage", "D/C"),
+            ("p_precision", "p_recall", "P-P/R"),
+            ("top_precision", "top_recall", "TopP&R"),
+            ("clipped_density", "clipped_coverage", "clipped D/C"))
 SAMPLE_BITS = (None, 8, 4, 2, 1)
 TOLERANCE = report.NOISE_TOLERANCE
 
@@ -100,7 +120,11 @@ def sweep_table(name, rows) -> str:
   cols = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
           ("density", "density"), ("coverage", "coverage"),
           ("LSH+KNN P", "lsh_knn_precision"), ("LSH+KNN R", "lsh_knn_recall"),
-          ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"), ("FID", "fid"))
+          ("LSH P", "lsh_precision"), ("LSH R", "lsh_recall"),
+          ("P-P", "p_precision"), ("P-R", "p_recall"),
+          ("TopP", "top_precision"), ("TopR", "top_recall"),
+          ("clipped D", "clipped_density"), ("clipped C", "clipped_coverage"),
+          ("FID", "fid"))
   fid_digits = report.fid_digits(rows)
   head = ["point", "ratio", "KiB"] + [c for c, _ in cols]
   lines = []
@@ -138,6 +162,22 @@ def key_points_table(summaries) -> str:
   return report.markdown_table(head, lines)
 
 
+def peers_table(summaries) -> str:
+  """The robust peers at the key points, beside exact KNN."""
+  cols = (("KNN P", "knn_precision"), ("KNN R", "knn_recall"),
+          ("P-precision", "p_precision"), ("P-recall", "p_recall"),
+          ("TopP", "top_precision"), ("TopR", "top_recall"),
+          ("clipped D", "clipped_density"), ("clipped C", "clipped_coverage"))
+  head = ["generator", "point"] + [c for c, _ in cols]
+  lines = []
+  for name, rows in summaries.items():
+    by_point = {r["point"]: r for r in rows}
+    for point in KEY_POINTS:
+      lines.append([name, point] + [report.mean_std_cell(by_point[point], m, 2)
+                                    for _, m in cols])
+  return report.markdown_table(head, lines)
+
+
 def breaks_table(summaries) -> str:
   head = ["generator", "grid"] + list(BREAK_METRICS)
   lines = []
@@ -154,8 +194,8 @@ def breaks_table(summaries) -> str:
 def tradeoff_table(summaries) -> str:
   """At every bit-width where KNN precision or recall moved: which way each
   family moved, and FID as a multiple of the baseline's."""
-  head = ["generator", "bits", "KNN ΔP", "KNN ΔR", "LSH+KNN ΔP",
-          "LSH+KNN ΔR", "LSH-only ΔP", "LSH-only ΔR", "FID ×", "reading"]
+  head = (["generator", "bits"] + [f"{name} ΔP / ΔR" for *_, name in FAMILIES]
+          + ["FID ×", "reading"])
   lines = []
   for name, rows in summaries.items():
     fam = family(rows, "per tensor")
@@ -166,9 +206,8 @@ def tradeoff_table(summaries) -> str:
         continue
       delta = lambda m: r[m + "_mean"] - base[m + "_mean"]
       cells = [name, str(r["bits"])]
-      for p in ("knn", "lsh_knn", "lsh"):
-        cells += [f"{delta(p + '_precision'):+.3f}",
-                  f"{delta(p + '_recall'):+.3f}"]
+      for precision, recall, _ in FAMILIES:
+        cells.append(f"{delta(precision):+.2f} / {delta(recall):+.2f}")
       cells.append(f"{r['fid_mean'] / base['fid_mean']:.1f}")
       p_kept = delta("knn_precision") > -TOLERANCE
       r_lost = delta("knn_recall") < -TOLERANCE
@@ -299,6 +338,13 @@ def samples_figure(path):
     dataset = pretrained.info(name)["dataset"]
     modes = (data.mixture_modes(dataset) if dataset in data.MIXTURES
              else None)
+    if pretrained.is_conditional(name):  # 16 outlines evenly through its
+      # test split (stored by class: every class)
+      conditions = data.load(dataset, "test")["condition"]
+      conditions = conditions[np.linspace(0, len(conditions) - 1, 16)
+                              .astype(int)]
+      translate_fn = sample_fn
+      sample_fn = lambda v, key, num, c=conditions, t=translate_fn: t(v, c)
     for j, bits in enumerate(SAMPLE_BITS):
       v = variables if bits is None else compress.unpack(
           compress.parse(f"quantize(bits={bits})").pack(variables))
@@ -310,8 +356,111 @@ def samples_figure(path):
         ax.get_legend().remove()
       ax.set_title(f"{name}\n{'baseline (32 bits)' if bits is None else f'{bits} bits'}",
                    fontsize=8)
-  fig.suptitle("The same latents through each generator, quantized per "
-               "tensor", fontsize=11)
+  fig.suptitle("The same latents (pix2pix: the same outlines) through each "
+               "generator, quantized per tensor", fontsize=11)
+  fig.tight_layout(rect=(0, 0, 1, 0.98))
+  return report.save_figure(fig, path)
+
+
+FINETUNED = ("dcgan_mnist5k", "wgan_gp_mnist5k", "dcgan_digits",
+             "dcgan_shapes")  # the generators of docs/finetune.md
+
+
+def load_finetuned(docs: str) -> dict[str, list[dict]]:
+  """docs/results/finetune_<generator>.csv (benchmarks/finetune_table.py):
+  the fine-tuned points' summaries, numbers as floats."""
+  import csv  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name in FINETUNED:
+    path = os.path.join(docs, "results", f"finetune_{name}.csv")
+    if not os.path.exists(path):
+      continue
+    with open(path, newline="") as f:
+      rows = list(csv.DictReader(f))
+    for r in rows:
+      for k, v in r.items():
+        if k not in ("point", "transform"):
+          r[k] = float(v) if v not in ("", None) else float("nan")
+    out[name] = rows
+  return out
+
+
+def _post_training(rows):
+  """A sweep's compressed points (not the baseline)."""
+  return [r for r in rows if r["point"] != "baseline"]
+
+
+def finetune_beside_table(summaries, finetuned) -> str:
+  """Each fine-tuned point beside the best post-training point of the
+  sweep at least as small (the highest KNN precision + recall among the
+  points whose measured ratio is at least the fine-tuned one's)."""
+  head = ["generator", "fine-tuned point", "ratio", "KNN P", "KNN R",
+          "LSH+KNN P / R", "LSH P / R", "FID", "best post-training point at "
+          "least as small", "its ratio", "its KNN P", "its KNN R", "its FID"]
+  lines = []
+  for name, rows in finetuned.items():
+    sweep = _post_training(summaries.get(name, []))
+    for r in rows:
+      if r["point"] == "baseline":
+        continue
+      small = [q for q in sweep
+               if q["compression_ratio"] >= r["compression_ratio"]]
+      best = max(small, key=lambda q: q["knn_precision_mean"] +
+                 q["knn_recall_mean"], default=None)
+      cells = [name, r["point"], f"{r['compression_ratio']:.1f}×",
+               report.mean_std_cell(r, "knn_precision", 2),
+               report.mean_std_cell(r, "knn_recall", 2),
+               f"{r['lsh_knn_precision_mean']:.2f} / "
+               f"{r['lsh_knn_recall_mean']:.2f}",
+               f"{r['lsh_precision_mean']:.2f} / {r['lsh_recall_mean']:.2f}",
+               f"{r['fid_mean']:.3g}"]
+      if best is None:
+        cells += ["none as small", "", "", "", ""]
+      else:
+        cells += [best["point"], f"{best['compression_ratio']:.1f}×",
+                  report.mean_std_cell(best, "knn_precision", 2),
+                  report.mean_std_cell(best, "knn_recall", 2),
+                  f"{best['fid_mean']:.3g}"]
+      lines.append(cells)
+  return report.markdown_table(head, lines)
+
+
+def finetune_beside_figure(summaries, finetuned, path):
+  """KNN precision and recall against the measured compression ratio: the
+  post-training sweep points (grey, by kind) and the fine-tuned points
+  (coloured), per generator."""
+  names = [n for n in finetuned if n in summaries]
+  fig, axes = report.subplots(len(names), 2, figsize=(12, 3.4 * len(names)),
+                              squeeze=False)
+  kinds = ((r"quantize\(bits=\d+\)", "quantized per tensor", "o"),
+           (r"quantize\(bits=\d+,axis=-1\)", "per channel", "s"),
+           (r"clip\(.*", "clipped", "^"), (r"prune\(.*", "pruned", "v"))
+  for i, name in enumerate(names):
+    sweep = summaries[name]
+    tuned = [r for r in finetuned[name] if r["point"] != "baseline"]
+    for ax, metric in zip(axes[i], ("knn_precision", "knn_recall")):
+      for pattern, label, marker in kinds:
+        rows = [r for r in sweep if re.fullmatch(pattern, r["transform"])]
+        ax.errorbar([r["compression_ratio"] for r in rows],
+                    [r[metric + "_mean"] for r in rows],
+                    yerr=[r[metric + "_std"] for r in rows], fmt=marker,
+                    color="0.6", ms=4, capsize=2,
+                    label=f"post-training: {label}")
+      base = next(r for r in sweep if r["point"] == "baseline")
+      ax.axhline(base[metric + "_mean"], color="0.3", lw=0.8, ls=":",
+                 label="uncompressed")
+      for j, r in enumerate(tuned):
+        ax.errorbar([r["compression_ratio"]], [r[metric + "_mean"]],
+                    yerr=[r[metric + "_std"]], fmt="*", ms=9, capsize=2,
+                    color=f"C{j % 10}", label=r["point"])
+      ax.set_xscale("log")
+      ax.set_ylim(-0.02, 1.02)
+      ax.grid(alpha=0.3)
+      ax.set_xlabel("compression ratio (measured, packed)")
+      ax.set_title(f"{name}: {metric.replace('_', ' ')}", fontsize=9)
+    axes[i, 1].legend(fontsize=5, loc="center left", bbox_to_anchor=(1, 0.5))
+  fig.suptitle("Fine-tuned generators (stars) beside post-training "
+               "compression (grey): mean ± std over 3 seeds", fontsize=11)
   fig.tight_layout(rect=(0, 0, 1, 0.98))
   return report.save_figure(fig, path)
 
@@ -399,6 +548,8 @@ def main(argv):
       print(sweep_table(name, rows), "\n")
     print("Key points:\n")
     print(key_points_table(summaries), "\n")
+    print("The robust peers at the key points:\n")
+    print(peers_table(summaries), "\n")
     print("Breaks at (bits):\n")
     print(breaks_table(summaries), "\n")
     print("Which way the metrics move where KNN moved (per tensor):\n")
@@ -408,6 +559,12 @@ def main(argv):
     print(sweep_clip_prune_figure(summaries, os.path.join(
         figures, "sweep_clip_prune.png")))
     print(tradeoff_figure(summaries, os.path.join(figures, "tradeoff.png")))
+    finetuned = load_finetuned(_DOCS.value)
+    if finetuned:
+      print("Fine-tuned points beside post-training ones:\n")
+      print(finetune_beside_table(summaries, finetuned), "\n")
+      print(finetune_beside_figure(summaries, finetuned, os.path.join(
+          figures, "finetune_beside.png")))
   else:
     print(f"No sweep summaries under {_RUNS.value}/<generator>/summary.json: "
           "run `bash benchmarks/results_sweeps.sh` first (the sweep tables "

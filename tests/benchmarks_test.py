@@ -53,7 +53,11 @@ def _row(point, bits, p, p_std, r, fid, seeds=3):
           "knn_precision_std": p_std, "knn_recall_mean": r,
           "knn_recall_std": 0.01, "fid_mean": fid, "fid_std": 1.0,
           **{f"{m}_{s}": 0.0 for m in ("lsh_knn_precision", "lsh_knn_recall",
-                                        "lsh_precision", "lsh_recall")
+                                        "lsh_precision", "lsh_recall",
+                                        "density", "coverage", "p_precision",
+                                        "p_recall", "top_precision",
+                                        "top_recall", "clipped_density",
+                                        "clipped_coverage")
              for s in ("mean", "std")}}
 
 
@@ -76,7 +80,7 @@ def test_a_metric_breaks_where_it_moves_beyond_tolerance_and_noise():
   table = results_figures.tradeoff_table({"g": rows}).splitlines()
   # Only the 2-bit point moved KNN beyond noise: precision up, recall down.
   assert len(table) == 3
-  assert table[2].startswith("| g | 2 | +0.400 | -0.700 |")
+  assert table[2].startswith("| g | 2 | +0.40 / -0.70 | +0.00 / +0.00 |")
   assert table[2].endswith("| 9.0 | precision kept, recall lost |")
 
 
