@@ -394,7 +394,7 @@ def finetune_beside_table(summaries, finetuned) -> str:
   """Each fine-tuned point beside the best post-training point of the
   sweep at least as small (the highest KNN precision + recall among the
   points whose measured ratio is at least the fine-tuned one's)."""
-  head = ["generator", "fine-tuned point", "ratio", "KNN P", "KNN R",
+  head = ["generator", "point of finetune.md (* no training)", "ratio", "KNN P", "KNN R",
           "LSH+KNN P / R", "LSH P / R", "FID", "best post-training point at "
           "least as small", "its ratio", "its KNN P", "its KNN R", "its FID"]
   lines = []
@@ -407,7 +407,8 @@ def finetune_beside_table(summaries, finetuned) -> str:
                if q["compression_ratio"] >= r["compression_ratio"]]
       best = max(small, key=lambda q: q["knn_precision_mean"] +
                  q["knn_recall_mean"], default=None)
-      cells = [name, r["point"], f"{r['compression_ratio']:.1f}×",
+      untrained = "*" if not r["finetune_s"] > 0 else ""
+      cells = [name, r["point"] + untrained, f"{r['compression_ratio']:.1f}×",
                report.mean_std_cell(r, "knn_precision", 2),
                report.mean_std_cell(r, "knn_recall", 2),
                f"{r['lsh_knn_precision_mean']:.2f} / "
@@ -450,17 +451,20 @@ def finetune_beside_figure(summaries, finetuned, path):
       ax.axhline(base[metric + "_mean"], color="0.3", lw=0.8, ls=":",
                  label="uncompressed")
       for j, r in enumerate(tuned):
+        trained = r["finetune_s"] > 0  # else the start point, untrained
         ax.errorbar([r["compression_ratio"]], [r[metric + "_mean"]],
-                    yerr=[r[metric + "_std"]], fmt="*", ms=9, capsize=2,
-                    color=f"C{j % 10}", label=r["point"])
+                    yerr=[r[metric + "_std"]], fmt="*" if trained else "D",
+                    ms=9 if trained else 5, capsize=2, color=f"C{j % 10}",
+                    label=r["point"] + ("" if trained else " (no training)"))
       ax.set_xscale("log")
       ax.set_ylim(-0.02, 1.02)
       ax.grid(alpha=0.3)
       ax.set_xlabel("compression ratio (measured, packed)")
       ax.set_title(f"{name}: {metric.replace('_', ' ')}", fontsize=9)
     axes[i, 1].legend(fontsize=5, loc="center left", bbox_to_anchor=(1, 0.5))
-  fig.suptitle("Fine-tuned generators (stars) beside post-training "
-               "compression (grey): mean ± std over 3 seeds", fontsize=11)
+  fig.suptitle("Fine-tuned generators (stars; diamonds: their untrained "
+               "start points) beside post-training compression (grey): mean "
+               "± std over 3 seeds", fontsize=11)
   fig.tight_layout(rect=(0, 0, 1, 0.98))
   return report.save_figure(fig, path)
 

@@ -203,7 +203,9 @@ class TopSide:
 
   def with_bandwidth(self, h2: float) -> "TopSide":
     """The side with its squared bandwidth in other units (its kernel sums
-    and band do not depend on the units)."""
+    and band do not depend on the units). Its points keep theirs: only the
+    bandwidth, sums and band of a fake side are read after this
+    (`top_score`)."""
     return dataclasses.replace(self, h2=h2)
 
 
