@@ -258,8 +258,12 @@ def beyond_noise(row: dict, base: dict, metric: str) -> bool:
   """Whether a summary row's mean of `metric` differs from `base`'s beyond
   noise: by more than max(NOISE_TOLERANCE, 3 standard errors of the
   difference) for precision, recall, density and coverage; for FID, a
-  mean more than 1.5 times the base's."""
+  mean more than 1.5 times the base's. A mean that is NaN (the metric was
+  undefined at every seed) on one side only has moved; NaN on both has
+  not."""
   a, b = row[metric + "_mean"], base[metric + "_mean"]
+  if math.isnan(a) or math.isnan(b):
+    return math.isnan(a) != math.isnan(b)
   if metric == "fid":
     return a > 1.5 * b
   stderr = math.sqrt((row[metric + "_std"] ** 2 + base[metric + "_std"] ** 2)

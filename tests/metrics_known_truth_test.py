@@ -72,7 +72,7 @@ def test_reads_every_known_truth_case_within_a_tenth(scored, metric):
     # then be off as far as exact KNN, plus its own sampling (0.03).
     # A bound must hold (it already leaves that room); a value is read
     # within TOLERANCE.
-    allowed = known_truth.TOLERANCE if kind == "==" else 0.0
+    allowed = known_truth.slack(kind)
     if exact > known_truth.TOLERANCE / 2:
       allowed = max(allowed, exact + 0.03)
     bad = err > allowed or err > exact + known_truth.TOLERANCE

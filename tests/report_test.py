@@ -93,3 +93,14 @@ def test_beyond_noise_is_the_larger_of_the_tolerance_and_three_stderrs():
   assert report.mean_std_cell(dict(row, fid_std=0.0012), "fid", 4) == (
       "0.0200 ± 0.0012")
   assert report.fid_digits([base]) == 4  # 0.0200: three significant digits
+
+
+def test_an_undefined_reading_on_one_side_has_moved():
+  base = {"point": "baseline", "num_seeds": 3, "top_precision_mean": 0.9,
+          "top_precision_std": 0.0}
+  nan = dict(base, point="p", top_precision_mean=float("nan"),
+             top_precision_std=float("nan"))
+  assert report.beyond_noise(nan, base, "top_precision")
+  assert report.beyond_noise(base, nan, "top_precision")
+  assert not report.beyond_noise(nan, dict(nan, point="baseline"),
+                                 "top_precision")

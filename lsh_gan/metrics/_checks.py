@@ -103,6 +103,14 @@ def unit_exponent(max_abs: float) -> int:
   return e if e < -SMALL_EXPONENT else 0
 
 
+def own_scale(own: int) -> int:
+  """The exponent at which a fake set of own exponent `own` (`fake_set`) is
+  read alone: `own` when the set is so much smaller than the reference that
+  its distances would underflow in the reference's units, else 0 (read in
+  the shared units)."""
+  return own if own < -SMALL_EXPONENT else 0
+
+
 def to_units(arr: np.ndarray, exponent: int, source=None) -> jax.Array:
   """arr / 2^exponent, float32, on the device (exact for normal numbers).
 

@@ -349,7 +349,8 @@ class Reference:
     scale too, exactly), so the buckets, and the width, are those of the
     reference's units scaled by a power of two.
     """
-    if own < -_checks.SMALL_EXPONENT:
+    own = _checks.own_scale(own)
+    if own:
       centre = knn.times_power_of_two(self._centre(shift), -own)
       if not np.all(np.isfinite(np.asarray(centre))):
         # The reference's centre is beyond float32 at the set's scale (sets
@@ -405,7 +406,7 @@ class Reference:
       real_proj = real_proj.rescaled(-shift)
       real_tables = real_tables.rescaled(-shift)
     # Recall reads the fake set's own structure: its width, its tables.
-    own_width = bucket_width is None and own >= -_checks.SMALL_EXPONENT
+    own_width = bucket_width is None and not _checks.own_scale(own)
     fake_proj = _project(family, fake, self._centre(shift),
                          seed if own_width else None)
     fake_width = self._in_units(bucket_width, shift)
@@ -657,14 +658,16 @@ class Reference:
 
 def _own_scale(fake: "FakeSet", values=None):
   """(a fake set's values, or `values` computed from them, at its own scale;
-  e): the values times 2^-e, e its own exponent when it is so much smaller
-  than the reference that distances within it would underflow in the
-  reference's units (`_checks.fake_set`), else 0."""
+  e): the values times 2^-e, e = `_checks.own_scale` of the set (its own
+  exponent when distances within it would underflow in the reference's
+  units, else 0). The LSH width (`Reference._fake_width`) reads a set at the
+  same scale."""
   values = fake.values if values is None else values
-  if fake.own >= -_checks.SMALL_EXPONENT:
+  own = _checks.own_scale(fake.own)
+  if not own:
     return values, 0
   # On the host (exact for these normal numbers; no device round trip).
-  return np.ldexp(np.asarray(values, np.float32), -fake.own), fake.own
+  return np.ldexp(np.asarray(values, np.float32), -own), own
 
 
 def _project(family: _hashing.HashFamily, points, centre, radii_seed):
