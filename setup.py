@@ -66,6 +66,9 @@ setuptools.setup(
                       "torchvision>=0.15"],
         "test": [
             "chex>=0.1.87",
+            # JAX's compilation cache, shared by the test processes, locks
+            # its entries with it (tests/conftest.py).
+            "filelock>=3.12",
             # The colab/ notebooks are executed by the tests.
             "ipykernel>=6.29",
             "jupytext>=1.16",

@@ -28,8 +28,14 @@ def pytest_configure(config):
   folder = tempfile.mkdtemp(prefix="lsh_gan-jax-cache-")
   os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
+  # A size limit makes JAX read and write entries under a file lock
+  # (filelock, a test dependency); without one, a process may read an entry
+  # another is still writing, and warn on its stderr ("Error reading
+  # persistent compilation cache entry"), which the launcher tests read.
+  os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(2 ** 40)
   jax.config.update("jax_compilation_cache_dir", folder)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+  jax.config.update("jax_compilation_cache_max_size", 2 ** 40)
   config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 

@@ -32,7 +32,8 @@ def test_launch_py_runs_an_experiment_and_resumes_it(tmp_path):
                   r"2 sweep points: 0 done, 2 to compute\n"
                   r"(preparing dataset digits .*\ndataset digits prepared\n)?"
                   r"reference: .*\n\[1/2\] baseline: .*\n"
-                  r"\[2/2\] quantize\(bits=2,axis=-1\): .*\n$", out.stderr)
+                  r"\[2/2\] quantize\(bits=2,axis=-1\): .*\n$", out.stderr
+                  ), out.stderr
   assert f"Results, plots and sample grids: {tmp_path}" in out.stdout
   rows = list(csv.DictReader(open(tmp_path / "results.csv")))
   assert [r["point"] for r in rows] == ["baseline", "quantize(bits=2,axis=-1)"]
