@@ -36,6 +36,7 @@ and recall (FID: by more than 50%).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -109,7 +110,11 @@ def family(rows, kind: str) -> list[dict]:
 
 
 def breaks_at(rows, kind: str, metric: str):
+  """The first bit-width (from the top) whose mean moved beyond noise from
+  the baseline's; "n/a" when the baseline's is undefined (NaN)."""
   fam = family(rows, kind)
+  if math.isnan(fam[0][metric + "_mean"]):
+    return "n/a"
   for r in fam[1:]:
     if report.beyond_noise(r, fam[0], metric):
       return r["bits"]
@@ -211,7 +216,9 @@ def tradeoff_table(summaries) -> str:
       cells.append(f"{r['fid_mean'] / base['fid_mean']:.1f}")
       p_kept = delta("knn_precision") > -TOLERANCE
       r_lost = delta("knn_recall") < -TOLERANCE
-      reading = ("precision kept, recall lost" if p_kept and r_lost else
+      reading = ("undefined (non-finite samples)" if math.isnan(
+                     delta("knn_precision") + delta("knn_recall")) else
+                 "precision kept, recall lost" if p_kept and r_lost else
                  "both lost" if r_lost else
                  "precision lost, recall kept" if not p_kept else "mixed")
       cells.append(reading)

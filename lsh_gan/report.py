@@ -259,8 +259,8 @@ def beyond_noise(row: dict, base: dict, metric: str) -> bool:
   noise: by more than max(NOISE_TOLERANCE, 3 standard errors of the
   difference) for precision, recall, density and coverage; for FID, a
   mean more than 1.5 times the base's. A mean that is NaN (the metric was
-  undefined at every seed) on one side only has moved; NaN on both has
-  not."""
+  undefined at one seed or more) on one side only has moved; NaN on both
+  has not."""
   a, b = row[metric + "_mean"], base[metric + "_mean"]
   if math.isnan(a) or math.isnan(b):
     return math.isnan(a) != math.isnan(b)

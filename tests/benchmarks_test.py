@@ -84,6 +84,21 @@ def test_a_metric_breaks_where_it_moves_beyond_tolerance_and_noise():
   assert table[2].endswith("| 9.0 | precision kept, recall lost |")
 
 
+def test_undefined_readings_break_and_are_said_to_be_undefined():
+  nan = float("nan")
+  rows = [_row("baseline", 32, 0.50, 0.01, 0.80, 100.0),
+          _row("quantize(bits=8)", 8, 0.50, 0.01, 0.80, 100.0),
+          _row("quantize(bits=1)", 1, nan, nan, nan, nan)]
+  rows[1]["top_precision_mean"] = nan  # undefined at a seed
+  assert results_figures.breaks_at(rows, "per tensor", "knn_precision") == 1
+  assert results_figures.breaks_at(rows, "per tensor", "top_precision") == 8
+  rows[0]["top_precision_mean"] = nan
+  assert results_figures.breaks_at(rows, "per tensor", "top_precision") == (
+      "n/a")
+  assert results_figures.tradeoff_table({"g": rows}).endswith(
+      "| undefined (non-finite samples) |")
+
+
 @pytest.mark.parametrize("dp, dr, reading", [
     (+0.10, -0.30, "precision kept, recall lost"),
     (-0.20, -0.30, "both lost"),
