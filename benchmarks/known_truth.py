@@ -123,9 +123,14 @@ def slack(kind: str) -> float:
   return TOLERANCE if kind == "==" else 0.0
 
 
+def within(err: float, kind: str) -> bool:
+  """Whether an `error` is small enough for a truth of this kind."""
+  return err <= slack(kind) + 1e-12
+
+
 def is_right(reading: float, kind: str, target: float) -> bool:
   """Within TOLERANCE of a value ("=="), or holding a bound."""
-  return error(reading, kind, target) <= slack(kind) + 1e-12
+  return within(error(reading, kind, target), kind)
 
 
 def run(datasets, metrics_to_run, data_dir: str) -> dict:

@@ -254,11 +254,10 @@ def lsh_table(results, default) -> str:
         moves.append(out[f"+1% fake outliers d={dim}"]["recall"] -
                      out[f"dropped d={dim}"]["recall"])
       embedded = lambda name: "error" in out[name]
-      # A case's name is "dataset case side"; a bound must hold, a value be
-      # read within TOLERANCE (known_truth.is_right).
+      # A case's name is "dataset case side" (its kind: KINDS[case, side]).
       wrong = sum(
-          v["error"] > known_truth.slack(
-              known_truth.KINDS[tuple(name.split(" ")[1:])]) + 1e-12
+          not known_truth.within(
+              v["error"], known_truth.KINDS[tuple(name.split(" ")[1:])])
           for name, v in out.items() if "error" in v)
       rows.append((_lsh_summary(out), _lsh_summary(out, embedded),
                    _lsh_summary(out, lambda n: not embedded(n)), wrong,

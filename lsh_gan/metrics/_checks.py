@@ -100,7 +100,7 @@ def unit_exponent(max_abs: float) -> int:
   e = magnitude_exponent(max_abs)
   if e > LARGE_EXPONENT:
     return e - LARGE_EXPONENT
-  return e if e < -SMALL_EXPONENT else 0
+  return own_scale(e)
 
 
 def own_scale(own: int) -> int:
